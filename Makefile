@@ -1,0 +1,118 @@
+# VoidRunner — every target sets up what it needs (venv, packages, generated code, system packages).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_LINK_MODE := copy
+export UV_PYTHON := $(PYTHON)
+PYTEST_ARGS ?=
+
+MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+
+$(UV):
+	@scripts/bootstrap-uv.sh $(TOOLS) $(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml $(MEMBER_PYPROJECTS)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: $(VENV)/.synced system-deps ## Create the venv, install packages and system packages
+
+.PHONY: system-deps
+system-deps: ## Install bubblewrap, Node.js and Go from the system packages (when root)
+	@scripts/install-system-deps.sh
+
+.PHONY: run
+run: setup ## Run the whole stack (embedded PostgreSQL + NATS, local sandbox)
+	$(BIN)/python -m voidrunner.devstack run
+
+.PHONY: dev
+dev: setup ## Like run, with auto-reload of the services on code changes
+	$(BIN)/python -m voidrunner.devstack run --reload
+
+.PHONY: migrate-up
+migrate-up: setup ## Apply migrations to $$DATABASE_URL (or the embedded database)
+	$(BIN)/python -m voidrunner.devstack migrate up
+
+.PHONY: migrate-down
+migrate-down: setup ## Roll back the newest migration of each service (STEPS=n for more)
+	$(BIN)/python -m voidrunner.devstack migrate down --steps $${STEPS:-1}
+
+.PHONY: proto
+proto: $(VENV)/.synced ## Regenerate Python code from protos/
+	$(BIN)/python scripts/gen_protos.py
+
+.PHONY: proto-check
+proto-check: $(VENV)/.synced ## Fail when generated code drifted from protos/
+	$(BIN)/python scripts/gen_protos.py --check
+
+.PHONY: fmt
+fmt: $(VENV)/.synced ## Format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: lint
+lint: $(VENV)/.synced ## Format check and lint
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+.PHONY: typecheck
+typecheck: $(VENV)/.synced ## mypy --strict over all code and tests
+	$(BIN)/mypy libs/common/src libs/devstack/src services scripts
+
+.PHONY: test
+test: setup ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage
+	@rm -f .coverage .coverage.*
+	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	@$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
+
+.PHONY: test-unit
+test-unit: setup ## Unit tests only (no services, no sandboxes)
+	$(BIN)/pytest -m "not sandbox" services/*/tests/unit libs $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: setup ## Integration tests (real PostgreSQL, NATS, gRPC)
+	$(BIN)/pytest services/*/tests/integration tests/e2e $(PYTEST_ARGS)
+
+.PHONY: test-sandbox
+test-sandbox: setup ## The sandbox conformance suite over every backend available here
+	$(BIN)/pytest services/executor/tests/conformance -v $(PYTEST_ARGS)
+
+.PHONY: coverage
+coverage: test ## Run the suite and write an HTML coverage report to htmlcov/
+	$(BIN)/coverage html
+
+.PHONY: check
+check: lint typecheck proto-check test ## Everything CI checks
+
+.PHONY: security
+security: $(VENV)/.synced ## Security scan of the code (bandit) and dependencies (pip-audit)
+	$(BIN)/bandit -q -r libs/common/src libs/devstack/src services/*/src
+	$(UV) export --frozen --no-hashes --no-emit-workspace --quiet > .tools/requirements.txt
+	$(BIN)/pip-audit --strict --disable-pip -r .tools/requirements.txt
+
+.PHONY: docs
+docs: setup ## Write the OpenAPI document to docs/openapi.json
+	@mkdir -p docs
+	$(BIN)/python -m voidrunner.gateway.openapi > docs/openapi.json
+	@echo "wrote docs/openapi.json (browse it live at http://localhost:8080/docs during make run)"
+
+.PHONY: build
+build: $(UV) ## Build wheels of every package into dist/
+	$(UV) build --all-packages --out-dir dist
+
+.PHONY: clean
+clean: ## Remove the embedded stack's data, caches and coverage files
+	rm -rf .data .run .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache dist

@@ -1,0 +1,102 @@
+"""Server interceptors: bind the request id, log one line per RPC, translate errors once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import grpc
+import structlog
+
+from voidrunner.common.errors import ServiceError
+from voidrunner.common.logs import get_logger
+from voidrunner.common.request_context import REQUEST_ID_HEADER, accept_or_new, set_request_id
+
+_log = get_logger("voidrunner.rpc")
+_QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Request id, one canonical log line per RPC, and domain error → status translation."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],  # type: ignore[type-arg]
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        inner = handler.unary_unary
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            request_id = accept_or_new(_as_text(metadata.get(REQUEST_ID_HEADER)))
+            set_request_id(request_id)
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await inner(request, context)  # type: ignore[arg-type]
+            except ServiceError as exc:
+                code = exc.code
+                await context.abort(exc.code, exc.message)
+            except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+                code = grpc.StatusCode.UNAVAILABLE
+                _log.warning("rpc dependency unavailable", exc_info=True)
+                await context.abort(code, "a dependency is unavailable, retry later")
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                _log.exception("rpc failed")
+                await context.abort(code, "internal error")
+            finally:
+                if not method.startswith(_QUIET):
+                    _log.info(
+                        "rpc",
+                        code=code.name,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _as_text(value: str | bytes | None) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return value
+
+
+class RequestIdClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """Sends the current request id as `x-request-id` metadata on every outgoing call."""
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        from voidrunner.common.request_context import current_request_id
+
+        request_id = current_request_id()
+        if request_id:
+            metadata = list(client_call_details.metadata or ())
+            metadata.append((REQUEST_ID_HEADER, request_id))
+            client_call_details = grpc.aio.ClientCallDetails(
+                client_call_details.method,
+                client_call_details.timeout,
+                grpc.aio.Metadata(*metadata),
+                client_call_details.credentials,
+                client_call_details.wait_for_ready,
+            )
+        return await continuation(client_call_details, request)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the sandbox's host tools (bubblewrap, Node.js, Go) from the system's packages when they
+# are missing. As root it installs them; otherwise it says what to run.
+set -euo pipefail
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v node >/dev/null || need+=(nodejs)
+command -v go >/dev/null || [ -x /usr/lib/go/bin/go ] || need+=(golang-go)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "warning: missing ${need[*]}; runtimes that need them are reported unavailable." >&2
+  echo "         install them with: sudo apt-get install -y ${need[*]}" >&2
+fi

@@ -1,0 +1,104 @@
+"""SQL access for users, sessions and refresh tokens (queries live in sql/queries.sql)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from voidrunner.common.db import Conn, Queries
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRow:
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+    session_revoked_at: dt.datetime | None
+
+
+def _user(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        role=row["role"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class AuthRepository:
+    """Every statement takes the connection it runs on, so callers choose the transaction."""
+
+    def __init__(self, queries: Queries) -> None:
+        self._q = queries
+
+    async def insert_user(
+        self, conn: Conn, user_id: uuid.UUID, email: str, name: str, pw_hash: str
+    ) -> UserRecord | None:
+        """The new user, or None when the email is taken (case-insensitively)."""
+        row = await conn.fetchrow(self._q.insert_user, user_id, email, name, pw_hash)
+        return None if row is None else _user(row)
+
+    async def user_by_email(self, conn: Conn, email: str) -> tuple[UserRecord, str] | None:
+        """The user and their password hash."""
+        row = await conn.fetchrow(self._q.user_by_email, email)
+        return None if row is None else (_user(row), row["password_hash"])
+
+    async def user_by_id(self, conn: Conn, user_id: uuid.UUID) -> UserRecord | None:
+        row = await conn.fetchrow(self._q.user_by_id, user_id)
+        return None if row is None else _user(row)
+
+    async def insert_session(self, conn: Conn, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        await conn.execute(self._q.insert_session, session_id, user_id)
+
+    async def insert_refresh_token(
+        self,
+        conn: Conn,
+        token_id: uuid.UUID,
+        session_id: uuid.UUID,
+        expires_at: dt.datetime,
+    ) -> None:
+        await conn.execute(self._q.insert_refresh_token, token_id, session_id, expires_at)
+
+    async def lock_refresh_token(self, conn: Conn, token_id: uuid.UUID) -> RefreshRow | None:
+        """The token and its session, locked until the transaction ends."""
+        row = await conn.fetchrow(self._q.lock_refresh_token, token_id)
+        if row is None:
+            return None
+        return RefreshRow(
+            id=row["id"],
+            session_id=row["session_id"],
+            user_id=row["user_id"],
+            expires_at=row["expires_at"],
+            used_at=row["used_at"],
+            session_revoked_at=row["revoked_at"],
+        )
+
+    async def mark_refresh_token_used(self, conn: Conn, token_id: uuid.UUID) -> None:
+        await conn.execute(self._q.mark_refresh_token_used, token_id)
+
+    async def revoke_session(self, conn: Conn, session_id: uuid.UUID, reason: str) -> bool:
+        """True when this call revoked it (False when unknown or already revoked)."""
+        return await conn.fetchval(self._q.revoke_session, session_id, reason) is not None
+
+    async def sessions_revoked_since(
+        self, conn: Conn, since: dt.datetime
+    ) -> list[tuple[uuid.UUID, dt.datetime]]:
+        rows = await conn.fetch(self._q.sessions_revoked_since, since)
+        return [(r["id"], r["revoked_at"]) for r in rows]

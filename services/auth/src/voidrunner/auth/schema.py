@@ -1,0 +1,7 @@
+"""Where the auth service's tables are defined (numbered migrations shipped with the package)."""
+
+from pathlib import Path
+
+COMPONENT = "auth"
+MIGRATIONS_DIR = Path(__file__).parent / "sql" / "migrations"
+QUERIES_FILE = Path(__file__).parent / "sql" / "queries.sql"
