@@ -1,0 +1,294 @@
+"""Per-run cgroups (v1 and v2): limits, accounting, kill-all and removal.
+
+    driver = CgroupDriver.detect()            # None when this host offers no usable cgroups
+    group = driver.create("run-abc123", limits)
+    ...child writes its pid to each of group.procs_files before exec (see bwrap.py)...
+    stats = group.stats()                     # peak memory, CPU time, whether the OOM killer fired
+    await group.kill_all(); await group.remove()
+
+Per-run groups live in `<own cgroup>/voidrunner/<name>` for every controller, where `<own cgroup>`
+comes from /proc/self/cgroup, so the executor's own limits still bound everything it starts.
+v1 (hybrid here): memory (+memsw), pids, cpu (CFS quota), cpuacct. v2: memory.max, memory.swap.max,
+pids.max, cpu.max; the executor's own cgroup must delegate memory/pids/cpu (if it holds processes,
+the executor moves itself into a `executor` leaf first, as the "no internal processes" rule asks).
+Paths and the rmdir call are injectable so the file logic is unit-tested against a temp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from voidrunner.executor.sandbox.types import Limits, SandboxError
+
+__all__ = ["CgroupDriver", "CgroupStats", "CgroupVersion", "RunCgroup"]
+
+_V1_REQUIRED = ("memory", "pids")
+_V1_OPTIONAL = ("cpu", "cpuacct")
+_V2_CONTROLLERS = ("memory", "pids", "cpu")
+_CFS_PERIOD_US = 100_000
+
+
+class CgroupVersion(enum.IntEnum):
+    V1 = 1
+    V2 = 2
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupStats:
+    peak_memory_bytes: int | None
+    cpu_time_ns: int | None
+    oom_killed: bool
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _read_int(path: Path) -> int | None:
+    text = _read(path)
+    try:
+        return int(text.split()[0]) if text else None
+    except ValueError:
+        return None
+
+
+def _keyed(path: Path, key: str) -> int | None:
+    """The value of `key` in a "key value" per line file (memory.oom_control, cpu.stat, ...)."""
+    for line in (_read(path) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key and parts[1].isdigit():
+            return int(parts[1])
+    return None
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def parse_self_cgroup(text: str) -> dict[str, str]:
+    """Controller → own path from /proc/self/cgroup; the v2 entry is under the key ""."""
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller.removeprefix("name=")] = path
+    return paths
+
+
+class RunCgroup:
+    """One run's cgroup: one directory per controller hierarchy (v1) or a single one (v2)."""
+
+    def __init__(
+        self,
+        version: CgroupVersion,
+        dirs: Mapping[str, Path],
+        *,
+        rmdir: Callable[[Path], None] = os.rmdir,
+    ) -> None:
+        self.version = version
+        self._dirs = dict(dirs)
+        self._rmdir = rmdir
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every distinct directory of this group."""
+        return sorted(set(self._dirs.values()))
+
+    @property
+    def procs_files(self) -> list[str]:
+        """Where a child writes its own pid (before exec) to join the group everywhere."""
+        return [str(path / "cgroup.procs") for path in self.paths]
+
+    def _file(self, controller: str, name: str) -> Path | None:
+        path = self._dirs.get(controller)
+        return path / name if path is not None else None
+
+    def pids(self) -> set[int]:
+        procs = self._file("pids", "cgroup.procs")
+        text = _read(procs) if procs is not None else None
+        return {int(p) for p in (text or "").split() if p.isdigit()}
+
+    def stats(self) -> CgroupStats:
+        if self.version is CgroupVersion.V1:
+            memory, cpuacct = self._dirs["memory"], self._dirs.get("cpuacct")
+            peak = _read_int(memory / "memory.max_usage_in_bytes")
+            cpu = _read_int(cpuacct / "cpuacct.usage") if cpuacct is not None else None
+            oom = _keyed(memory / "memory.oom_control", "oom_kill")
+        else:
+            group = self._dirs["memory"]
+            peak = _read_int(group / "memory.peak")
+            usec = _keyed(group / "cpu.stat", "usage_usec")
+            cpu = usec * 1000 if usec is not None else None
+            oom = _keyed(group / "memory.events", "oom_kill")
+        return CgroupStats(peak_memory_bytes=peak, cpu_time_ns=cpu, oom_killed=bool(oom))
+
+    async def kill_all(self, *, within: float = 5.0) -> None:
+        """SIGKILL every process in the group until it is empty (pidfds: no pid-reuse races)."""
+        kill_file = self._file("pids", "cgroup.kill")
+        if self.version is CgroupVersion.V2 and kill_file is not None and kill_file.exists():
+            with contextlib.suppress(OSError):
+                _write(kill_file, "1")
+        deadline = time.monotonic() + within
+        while pids := self.pids():
+            for pid in pids:
+                _kill_if_member(pid, self)
+            if time.monotonic() > deadline:
+                raise SandboxError(f"processes {sorted(pids)} survived SIGKILL", retryable=True)
+            await asyncio.sleep(0.005)
+
+    async def remove(self, *, within: float = 2.0) -> None:
+        """Remove every directory of the group (retrying while dying processes are released)."""
+        deadline = time.monotonic() + within
+        for path in self.paths:
+            while True:
+                try:
+                    self._rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise SandboxError(f"cannot remove cgroup {path}: {exc}") from exc
+                    await asyncio.sleep(0.01)
+
+
+def _kill_if_member(pid: int, group: RunCgroup) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return  # already gone
+    try:
+        if pid in group.pids():  # still the same process: the pidfd pins it
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+class CgroupDriver:
+    """Creates per-run cgroups under `parents` (controller → directory)."""
+
+    def __init__(
+        self,
+        version: CgroupVersion,
+        parents: Mapping[str, Path],
+        *,
+        rmdir: Callable[[Path], None] = os.rmdir,
+    ) -> None:
+        self.version = version
+        self.parents = dict(parents)
+        self._rmdir = rmdir
+        self._delegated = False
+
+    @classmethod
+    def detect(
+        cls,
+        *,
+        root: Path = Path("/sys/fs/cgroup"),
+        self_cgroup: Path = Path("/proc/self/cgroup"),
+        subdir: str = "voidrunner",
+        rmdir: Callable[[Path], None] = os.rmdir,
+    ) -> CgroupDriver | None:
+        """The driver for this host (v2 when the unified hierarchy has memory), or None."""
+        own = parse_self_cgroup(_read(self_cgroup) or "")
+        controllers = (_read(root / "cgroup.controllers") or "").split()
+        if "memory" in controllers and "pids" in controllers and "" in own:
+            base = root / own[""].lstrip("/")
+            return cls(CgroupVersion.V2, {"": base / subdir}, rmdir=rmdir)
+        if not all((root / c).is_dir() and c in own for c in _V1_REQUIRED):
+            return None
+        parents = {
+            c: root / c / own[c].lstrip("/") / subdir
+            for c in _V1_REQUIRED + _V1_OPTIONAL
+            if (root / c).is_dir() and c in own
+        }
+        return cls(CgroupVersion.V1, parents, rmdir=rmdir)
+
+    def create(self, name: str, limits: Limits) -> RunCgroup:
+        """A new group called `name` with `limits` applied; SandboxError when that fails."""
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"bad cgroup name {name!r}")
+        created: dict[str, Path] = {}
+        try:
+            if self.version is CgroupVersion.V2:
+                self._delegate()
+                created = dict.fromkeys(_V2_CONTROLLERS, self.parents[""] / name)
+                self.parents[""].joinpath(name).mkdir()
+                group = RunCgroup(self.version, created, rmdir=self._rmdir)
+                self._limit_v2(created["memory"], limits)
+            else:
+                for controller, parent in self.parents.items():
+                    parent.mkdir(exist_ok=True)
+                    path = parent / name
+                    if path.resolve() not in {p.resolve() for p in created.values()}:
+                        path.mkdir()
+                    created[controller] = path
+                group = RunCgroup(self.version, created, rmdir=self._rmdir)
+                self._limit_v1(created, limits)
+        except OSError as exc:
+            for path in set(created.values()):
+                with contextlib.suppress(OSError):
+                    self._rmdir(path)
+            raise SandboxError(f"cannot set up cgroup {name}: {exc}", retryable=True) from exc
+        return group
+
+    @staticmethod
+    def _limit_v1(dirs: Mapping[str, Path], limits: Limits) -> None:
+        memory = dirs["memory"]
+        _write(memory / "memory.limit_in_bytes", str(limits.memory_bytes))
+        if (memory / "memory.memsw.limit_in_bytes").exists():
+            _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
+        with contextlib.suppress(OSError):
+            _write(memory / "memory.swappiness", "0")
+        _write(dirs["pids"] / "pids.max", str(limits.pids))
+        if "cpu" in dirs:
+            _write(dirs["cpu"] / "cpu.cfs_period_us", str(_CFS_PERIOD_US))
+            _write(
+                dirs["cpu"] / "cpu.cfs_quota_us", str(max(1000, int(limits.cpu * _CFS_PERIOD_US)))
+            )
+
+    @staticmethod
+    def _limit_v2(group: Path, limits: Limits) -> None:
+        _write(group / "memory.max", str(limits.memory_bytes))
+        with contextlib.suppress(OSError):
+            _write(group / "memory.swap.max", "0")
+        _write(group / "pids.max", str(limits.pids))
+        quota = max(1000, int(limits.cpu * _CFS_PERIOD_US))
+        with contextlib.suppress(OSError):  # cpu may not be delegated; memory and pids must be
+            _write(group / "cpu.max", f"{quota} {_CFS_PERIOD_US}")
+
+    def _delegate(self) -> None:
+        """Enable memory/pids/cpu for our subtree (once), moving ourselves to a leaf if needed."""
+        if self._delegated:
+            return
+        parent = self.parents[""]
+        own = parent.parent
+        wanted = " ".join(f"+{c}" for c in _V2_CONTROLLERS)
+        try:
+            _write(own / "cgroup.subtree_control", wanted)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            leaf = own / "executor"
+            leaf.mkdir(exist_ok=True)
+            _write(leaf / "cgroup.procs", str(os.getpid()))
+            _write(own / "cgroup.subtree_control", wanted)
+        parent.mkdir(exist_ok=True)
+        _write(parent / "cgroup.subtree_control", wanted)
+        self._delegated = True
