@@ -52,6 +52,7 @@ class AuthApp:
         self._nc = await connect_nats(s.nats_url, name="voidrunner-auth")
         access_ttl = dt.timedelta(seconds=s.access_token_ttl_seconds)
         revocations = KvRevocations(self._nc, s.revocation_bucket, access_ttl + REVOCATION_MARGIN)
+        await revocations.ensure_bucket()
         from voidrunner.auth.tokens import TokenIssuer
 
         service = AuthService(

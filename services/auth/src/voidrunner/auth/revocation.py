@@ -37,6 +37,10 @@ class KvRevocations:
         self._ttl = ttl
         self._kv: KeyValue | None = None
 
+    async def ensure_bucket(self) -> None:
+        """Create the bucket now so gateways can start watching before the first logout."""
+        await self._store()
+
     async def _store(self) -> KeyValue:
         if self._kv is None:
             js = self._nc.jetstream()

@@ -155,6 +155,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's own "error parsing the body" (e.g. bad UTF-8)
+            return error_response(400, "Invalid request format", details=str(exc.detail))
         text = _STATUS_TEXT.get(exc.status_code) or str(exc.detail)
         return error_response(exc.status_code, text, headers=exc.headers)
 

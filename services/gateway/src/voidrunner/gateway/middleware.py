@@ -28,6 +28,7 @@ CSP_DOCS = (
 )
 DOCS_PATHS = ("/docs", "/redoc")
 QUIET_PATHS = ("/health", "/ready")
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class RequestContextMiddleware:
@@ -89,7 +90,16 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, receive: Receive, send: Send, *, more: bool) -> None:
+        # Read (and drop) what the client is still sending, up to a bound, so that it gets to
+        # read our 413 instead of a connection reset in the middle of its upload.
+        drained = 0
+        while more and drained < DRAIN_LIMIT:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
         body = json.dumps(
             {"error": f"Request body too large. Maximum size: {self.max_bytes} bytes"}
         ).encode()
@@ -114,7 +124,7 @@ class BodyLimitMiddleware:
         if length is not None:
             try:
                 if int(length) > self.max_bytes:
-                    await self._too_large(send)
+                    await self._too_large(receive, send, more=True)
                     return
             except ValueError:
                 pass
@@ -127,7 +137,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._too_large(send)
+                await self._too_large(receive, send, more=message.get("more_body", False))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
