@@ -48,7 +48,11 @@ def generate(out: Path) -> None:
 
 
 def _tree(path: Path) -> dict[str, Path]:
-    return {str(p.relative_to(path)): p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(path)): p
+        for p in path.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def main() -> int:
@@ -61,7 +65,9 @@ def main() -> int:
             drift = sorted(
                 name
                 for name in fresh.keys() | current.keys()
-                if name not in fresh or name not in current or not filecmp.cmp(fresh[name], current[name], shallow=False)
+                if name not in fresh
+                or name not in current
+                or not filecmp.cmp(fresh[name], current[name], shallow=False)
             )
             if drift:
                 print("generated code drifted from protos/ (run `make proto`):", *drift, sep="\n  ")

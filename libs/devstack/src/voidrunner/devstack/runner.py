@@ -1,0 +1,173 @@
+"""`make run`: embedded PostgreSQL + NATS (unless external URLs are set), migrations, services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
+from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
+from voidrunner.devstack.supervisor import Supervisor
+
+# Start order: backends first, the gateway last (it waits for the auth service's keys anyway).
+SERVICES = ["auth", "tasks", "scheduler", "executor", "gateway"]
+MIGRATING = ["auth", "tasks"]
+DEV_DATABASE = "voidrunner"
+
+
+class DevSettings(BaseSettings):
+    """What the dev runner itself reads; everything else is passed through to the services."""
+
+    model_config = SettingsConfigDict(env_prefix="VOIDRUNNER_", env_file=".env", extra="ignore")
+
+    dev_data_dir: Path = Path(".data")
+    dev_run_dir: Path = Path(".run")
+    database_url: str = ""
+    nats_url: str = ""
+    gateway_port: int = 8080
+    public_host: str = "localhost"
+
+
+class DevStack:
+    """The embedded servers and the supervised services of one `make run`."""
+
+    def __init__(self, settings: DevSettings) -> None:
+        self.settings = settings
+        self.data_dir = settings.dev_data_dir.resolve()
+        self.supervisor = Supervisor(settings.dev_run_dir.resolve())
+        self.postgres: EmbeddedPostgres | None = None
+        self.nats: EmbeddedNats | None = None
+
+    def start_infrastructure(self) -> tuple[str, str]:
+        """Start what is not external; returns (database_url, nats_url)."""
+        database_url = self.settings.database_url
+        if not database_url:
+            self.postgres = EmbeddedPostgres(PostgresConfig(self.data_dir / "postgres"))
+            self.postgres.start()
+            asyncio.run(_ensure_database(self.postgres.dsn, DEV_DATABASE))
+            database_url = self.postgres.dsn_for(DEV_DATABASE)
+            self.supervisor.say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port}")
+        nats_url = self.settings.nats_url
+        if not nats_url:
+            self.nats = EmbeddedNats(NatsConfig(self.data_dir / "nats"))
+            nats_url = self.nats.start()
+            self.supervisor.say(f"embedded NATS (JetStream) on {nats_url}")
+        return database_url, nats_url
+
+    def service_env(self, database_url: str, nats_url: str) -> dict[str, str]:
+        """The environment every service gets: ours on top of the caller's."""
+        env = dict(os.environ)
+        env.setdefault("VOIDRUNNER_ENVIRONMENT", "development")
+        env.setdefault("VOIDRUNNER_LOG_FORMAT", "console")
+        env["VOIDRUNNER_DATABASE_URL"] = database_url
+        env["VOIDRUNNER_NATS_URL"] = nats_url
+        env.setdefault("VOIDRUNNER_AUTH_KEY_FILE", str(self.data_dir / "auth" / "signing_key.pem"))
+        env["VOIDRUNNER_GATEWAY_PORT"] = str(self.settings.gateway_port)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def migrate(self, env: dict[str, str]) -> None:
+        """Apply every service's migrations before any service serves."""
+        import subprocess
+        import sys
+
+        for name in MIGRATING:
+            subprocess.run(
+                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"], env=env, check=True
+            )
+
+    def stop(self) -> None:
+        """Stop services, then NATS, then PostgreSQL."""
+        self.supervisor.stop_all()
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+async def _ensure_database(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def _wait_healthy(url: str, timeout: float, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback URL
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def run(reload: bool = False) -> int:
+    """Run the whole stack until Ctrl-C (or a service dies). Returns the exit code."""
+    settings = DevSettings()
+    stack = DevStack(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    code = 0
+    try:
+        left = stack.supervisor.clean_leftovers(SERVICES)
+        if left:
+            stack.supervisor.say(f"stopped leftovers of an earlier run: {', '.join(left)}")
+        database_url, nats_url = stack.start_infrastructure()
+        env = stack.service_env(database_url, nats_url)
+        stack.migrate(env)
+        for name in SERVICES:
+            stack.supervisor.start(name, f"voidrunner.{name}", env)
+        base = f"http://{settings.public_host}:{settings.gateway_port}"
+        if _wait_healthy(f"http://127.0.0.1:{settings.gateway_port}/health", 60, stop):
+            stack.supervisor.say(f"VoidRunner is up: {base}  (API docs: {base}/docs)  Ctrl-C stops")
+        watcher = _start_reloader(stack, env, stop) if reload else None
+        while not stop.wait(0.5):
+            dead = stack.supervisor.exited()
+            if dead and not reload:
+                names = ", ".join(
+                    f"{d.name} (exit {d.proc.returncode if d.proc else '?'})" for d in dead
+                )
+                stack.supervisor.say(f"service exited: {names}; stopping the stack")
+                code = 1
+                break
+        if watcher is not None:
+            watcher.join(timeout=1)
+    finally:
+        stack.supervisor.say("stopping…")
+        stack.stop()
+    return code
+
+
+def _start_reloader(
+    stack: DevStack, env: dict[str, str], stop: threading.Event
+) -> threading.Thread:
+    """Restart every service when Python files under libs/ or services/ change."""
+    from watchfiles import PythonFilter, watch
+
+    roots = [p for p in (Path("libs"), Path("services")) if p.exists()]
+
+    def loop() -> None:
+        for _changes in watch(*roots, watch_filter=PythonFilter(), stop_event=stop):
+            stack.supervisor.say("code changed; restarting services")
+            stack.supervisor.stop_all(grace=5)
+            for name in SERVICES:
+                stack.supervisor.start(name, f"voidrunner.{name}", env)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
