@@ -29,9 +29,15 @@ def sealed_memfd(name: str, data: bytes) -> int:
 
 
 def child_setup(
-    procs_files: Sequence[str], rlimits: Sequence[tuple[int, int]]
+    procs_files: Sequence[str], rlimits: Sequence[tuple[int, int]], user: int | None
 ) -> Callable[[], None]:
-    """Runs in the forked child before exec: join the run's cgroups, then lower the rlimits."""
+    """Runs in the forked child before exec: join the run's cgroups, lower the rlimits, and (when
+    `user` is given) drop to that host uid/gid with no supplementary groups.
+
+    Dropping matters: bwrap started as root maps the sandbox's uid to host root, whose processes
+    pass the owner checks of /proc/sys (kernel.core_pattern!) without any capability. Started as
+    an unprivileged host user, bwrap maps the sandbox's uid to that user instead.
+    """
 
     def setup() -> None:
         pid = str(os.getpid()).encode()
@@ -43,6 +49,10 @@ def child_setup(
                 os.close(fd)
         for which, value in rlimits:
             resource.setrlimit(which, (value, value))
+        if user is not None:
+            os.setgroups([])
+            os.setresgid(user, user, user)
+            os.setresuid(user, user, user)
 
     return setup
 

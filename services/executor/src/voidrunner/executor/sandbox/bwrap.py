@@ -5,6 +5,8 @@ Each run (each step, for compiled runtimes) is one `bwrap` process with every na
 read-only file at /sandbox/<source_file>, uid/gid 65534, no capabilities, a cleared environment and
 the seccomp filter of seccomp.py. Resource limits come from a per-run cgroup (memory+swap, pids, CPU
 quota) that bwrap joins before exec, plus safe rlimits (core, nofile, fsize, cpu — never AS).
+When the executor is root, bwrap itself is started as an unprivileged host uid (65534 by default):
+started as root, its user namespace would map the sandbox's uid onto host root.
 
 The host never writes into a directory the sandbox can write: the source, stdin, the seccomp program
 and a compiled artifact travel in sealed memfds (`--ro-bind-data`, stdin), so no host code ever
@@ -101,8 +103,16 @@ class BwrapSandbox:
         cgroups: CgroupDriver | None = None,
         bwrap_path: str | None = None,
         ro_paths: Sequence[str] = ("/usr", "/etc/alternatives"),
+        host_uid: int = 65534,
     ) -> None:
-        """Raises SandboxError when bwrap or usable cgroups (memory + pids) are missing here."""
+        """Raises SandboxError when bwrap or usable cgroups (memory + pids) are missing here.
+
+        `host_uid`: the unprivileged host uid (and gid) bwrap runs as when the executor is root;
+        the sandbox's uid 65534 maps to it. Never 0 (see `child_setup`).
+        """
+        if host_uid == 0:
+            raise SandboxError("host_uid 0 would map the sandbox user to host root")
+        self._host_uid = host_uid if os.geteuid() == 0 else None
         self._catalog = catalog if catalog is not None else load_catalog()
         self._caps = caps
         found = bwrap_path or shutil.which("bwrap")
@@ -253,9 +263,8 @@ class BwrapSandbox:
         seccomp_fd: int,
         status_fd: int,
     ) -> list[str]:
-        args = [self._bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
-        if os.geteuid() != 0:  # as root bwrap switches to the real uid 65534 (no user namespace)
-            args += ["--unshare-user", "--disable-userns"]
+        args = [self._bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
+        args += ["--die-with-parent", "--new-session"]
         for root in self._ro_paths:
             args += ["--ro-bind-try", root, root]
         for link in ("lib", "lib64", "bin", "sbin"):
@@ -346,7 +355,7 @@ class BwrapSandbox:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=child_fds,
-                preexec_fn=child_setup(group.procs_files, rlimits),
+                preexec_fn=child_setup(group.procs_files, rlimits, self._host_uid),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"cannot start bwrap: {exc}", retryable=True) from exc

@@ -1,0 +1,103 @@
+"""Support for the sandbox conformance suite (services/executor/tests/conformance).
+
+It lives in the package so that each backend module can describe itself to the suite (a `Backend`
+with its leftovers probe) without importing test code; nothing in production imports it.
+
+    Backend(name="bwrap", sandbox=..., leftovers=..., make=...)
+    await run(sandbox, "print(1)", timeout_seconds=2)
+    processes_with(mark)        # host pids whose argv or environment carries a run's marker
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from voidrunner.executor.sandbox.runtimes import RuntimeCatalog
+from voidrunner.executor.sandbox.types import (
+    CancelToken,
+    Limits,
+    OnOutput,
+    RunRequest,
+    RunResult,
+    Sandbox,
+)
+
+__all__ = ["FAST", "Backend", "marker", "processes_with", "run", "wait_until_empty"]
+
+FAST = Limits(timeout_seconds=10.0, memory_bytes=256 * 1024 * 1024, max_output_bytes=1024 * 1024)
+
+
+@dataclass
+class Backend:
+    """A sandbox under test plus the probes the backend-agnostic cases need."""
+
+    name: str
+    sandbox: Sandbox
+    # What the backend may have left behind (cgroup dirs, containers): empty between runs.
+    leftovers: Callable[[], list[str]]
+    # Another instance of this backend over another catalogue (for "toolchain missing").
+    make: Callable[[RuntimeCatalog], Sandbox]
+    # False where the sandbox's processes are not host processes (gVisor).
+    host_visible_processes: bool = True
+
+
+def marker() -> str:
+    """A unique word to put in a run's environment, so its processes can be found on the host."""
+    return f"vrmark{uuid.uuid4().hex}"
+
+
+async def run(
+    sandbox: Sandbox,
+    source: str,
+    *,
+    runtime: str = "python",
+    stdin: bytes = b"",
+    env: dict[str, str] | None = None,
+    on_output: OnOutput | None = None,
+    cancel: CancelToken | None = None,
+    **limits: float,
+) -> RunResult:
+    """Run `source` with the suite's default limits, any field overridable by keyword."""
+    request = RunRequest(
+        runtime=runtime,
+        source=source,
+        stdin=stdin,
+        env=env or {},
+        limits=replace(FAST, **limits),  # type: ignore[arg-type]
+        run_id="conformance",
+    )
+    return await sandbox.run(request, on_output=on_output, cancel=cancel)
+
+
+def processes_with(mark: str) -> list[int]:
+    """Host pids whose command line or environment carries `mark`."""
+    needle = mark.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        for part in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{entry}/{part}", "rb") as file:
+                    if needle in file.read():
+                        found.append(int(entry))
+                        break
+            except OSError:
+                continue
+    return found
+
+
+def wait_until_empty(
+    probe: Callable[[], list[str]] | Callable[[], list[int]], seconds: float = 3.0
+) -> list[object]:
+    """Poll `probe` until it returns nothing or `seconds` pass; returns what is left."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left: list[object] = list(probe())
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)

@@ -1,0 +1,106 @@
+"""The backend registry for the conformance suite: every test runs against every backend here.
+
+Each entry is a factory that returns a `Backend` or calls `pytest.skip` naming the missing machine
+capability. The docker entries import `voidrunner.executor.sandbox.docker` lazily, so this suite
+runs where that backend (or a Docker engine) is absent. The session ends listing which backends ran.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from voidrunner.executor.sandbox.conformance import Backend, wait_until_empty
+from voidrunner.executor.sandbox.runtimes import load_catalog
+from voidrunner.executor.sandbox.types import Sandbox, SandboxError
+
+_RAN: dict[str, str] = {}
+
+
+def _bwrap() -> Backend:
+    from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+
+    try:
+        sandbox = BwrapSandbox(load_catalog())
+    except SandboxError as exc:
+        pytest.skip(f"bwrap backend unavailable here: {exc}")
+    parents = list(sandbox.cgroups.parents.values())
+
+    def leftovers() -> list[str]:
+        return [
+            str(p) for parent in parents if parent.is_dir() for p in parent.iterdir() if p.is_dir()
+        ]
+
+    return Backend("bwrap", sandbox, leftovers, BwrapSandbox)
+
+
+def _docker(runtime: str) -> Callable[[], Backend]:
+    def factory() -> Backend:
+        try:
+            from voidrunner.executor.sandbox import docker  # type: ignore[attr-defined,unused-ignore]
+        except ImportError as exc:
+            pytest.skip(f"docker backend not importable: {exc}")
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+            pytest.skip(f"no Docker engine at {host}")
+        # The docker module describes itself: `conformance_backend(oci_runtime, catalog)` returns a
+        # `Backend` or calls pytest.skip naming what is missing (engine, OCI runtime, images).
+        make_backend = getattr(docker, "conformance_backend", None)
+        if make_backend is None:
+            pytest.skip("docker backend offers no conformance_backend() yet")
+        backend: Backend = make_backend(runtime, load_catalog())
+        return backend
+
+    return factory
+
+
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "bwrap": _bwrap,
+    "docker-runc": _docker("runc"),
+    "docker-runsc": _docker("runsc"),
+}
+_CACHE: dict[str, Backend] = {}
+
+
+@pytest.fixture(scope="session", params=list(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Backend:
+    name: str = request.param
+    if name not in _CACHE:
+        try:
+            _CACHE[name] = BACKENDS[name]()
+        except pytest.skip.Exception as exc:
+            _RAN[name] = f"skipped: {exc}"
+            raise
+        _RAN[name] = "ran"
+    return _CACHE[name]
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_backends() -> AsyncIterator[None]:
+    yield
+    for item in _CACHE.values():
+        await item.sandbox.close()
+
+
+@pytest.fixture
+def sandbox(backend: Backend) -> Sandbox:
+    return backend.sandbox
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(backend: Backend) -> Iterator[None]:
+    """Every case ends with no cgroup dirs / containers of any run left on the host."""
+    assert backend.leftovers() == [], "left over before the test"
+    yield
+    assert wait_until_empty(backend.leftovers) == [], f"{backend.name} left things behind"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _RAN:
+        return
+    terminalreporter.section("sandbox backends")
+    for name in BACKENDS:
+        terminalreporter.write_line(f"{name:14} {_RAN.get(name, 'not requested')}")

@@ -1,0 +1,166 @@
+"""Conformance: what goes in and what comes out (streams, exit code, stdin, env, bytes)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import pytest
+
+from voidrunner.executor.sandbox.conformance import Backend, run
+from voidrunner.executor.sandbox.runtimes import load_catalog
+from voidrunner.executor.sandbox.types import (
+    OutputChunk,
+    RuntimeUnavailable,
+    Sandbox,
+    StreamName,
+    TerminationReason,
+)
+
+pytestmark = pytest.mark.sandbox
+
+HELLO = {
+    "python": 'print("hello from python")',
+    "javascript": 'console.log("hello from javascript")',
+    "bash": 'echo "hello from bash"',
+    "go": 'package main\nimport "fmt"\nfunc main() { fmt.Println("hello from go") }\n',
+}
+
+
+def require_runtime(sandbox: Sandbox, runtime: str) -> None:
+    info = {i.name: i for i in sandbox.runtimes()}.get(runtime)
+    if info is None:
+        pytest.skip(f"runtime {runtime} not offered by {sandbox.name}")
+    if not info.available:
+        pytest.skip(f"runtime {runtime} unavailable on {sandbox.name}: {info.reason}")
+
+
+@pytest.mark.parametrize("runtime", sorted(HELLO))
+async def test_hello_world_in_every_runtime(sandbox: Sandbox, runtime: str) -> None:
+    require_runtime(sandbox, runtime)
+    result = await run(sandbox, HELLO[runtime], runtime=runtime)
+    assert result.termination_reason is TerminationReason.EXIT, result
+    assert result.exit_code == 0
+    assert result.stdout == f"hello from {runtime}\n".encode()
+    assert result.stderr == b""
+    assert result.wall_time_ms > 0
+
+
+async def test_stdout_stderr_and_exit_code(sandbox: Sandbox) -> None:
+    src = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)"
+    result = await run(sandbox, src)
+    assert result.termination_reason is TerminationReason.EXIT
+    assert (result.exit_code, result.stdout, result.stderr) == (7, b"out\n", b"err\n")
+    assert not result.stdout_truncated
+    assert not result.stderr_truncated
+
+
+async def test_bash_exit_code_and_killed_by_signal(sandbox: Sandbox) -> None:
+    require_runtime(sandbox, "bash")
+    assert (await run(sandbox, "exit 42", runtime="bash")).exit_code == 42
+    killed = await run(sandbox, "kill -SEGV $$", runtime="bash")
+    assert killed.termination_reason is TerminationReason.EXIT
+    assert killed.exit_code == 128 + 11
+
+
+async def test_stdin_is_delivered_whole(sandbox: Sandbox) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    src = (
+        "import sys, hashlib\nd = sys.stdin.buffer.read()\n"
+        "print(len(d), hashlib.sha256(d).hexdigest())"
+    )
+    result = await run(sandbox, src, stdin=data)
+
+    assert result.stdout.decode().split() == [str(len(data)), hashlib.sha256(data).hexdigest()]
+
+
+async def test_env_is_passed_and_host_env_is_not(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOIDRUNNER_HOST_CANARY", "leaked")
+    src = "import os\nprint(os.environ.get('GREETING'), 'VOIDRUNNER_HOST_CANARY' in os.environ)"
+    result = await run(sandbox, src, env={"GREETING": "hi there"})
+    assert result.stdout == b"hi there False\n"
+
+
+async def test_unicode_and_binary_output(sandbox: Sandbox) -> None:
+    src = (
+        "import sys\nsys.stdout.write('h\\u00e9llo \\u2713 \\U0001f680\\n')\nsys.stdout.flush()\n"
+        "sys.stdout.buffer.write(bytes(range(256)))\nsys.stderr.buffer.write(b'\\xff\\x00\\xfe')"
+    )
+    result = await run(sandbox, src)
+    assert result.stdout == "héllo ✓ 🚀\n".encode() + bytes(range(256))
+    assert result.stderr == b"\xff\x00\xfe"
+
+
+async def test_output_streams_in_production_order_while_running(sandbox: Sandbox) -> None:
+    chunks: list[tuple[StreamName, bytes, float]] = []
+
+    async def on_output(chunk: OutputChunk) -> None:
+        chunks.append((chunk.stream, chunk.data, time.monotonic()))
+
+    src = (
+        "import sys, time\n"
+        "print('one')\ntime.sleep(0.2)\n"
+        "print('two', file=sys.stderr)\ntime.sleep(0.2)\n"
+        "print('three')\ntime.sleep(0.6)\n"
+    )
+    result = await run(sandbox, src, on_output=on_output)
+    finished = time.monotonic()
+    assert result.stdout == b"one\nthree\n"
+    merged: list[tuple[StreamName, bytes]] = []
+    for stream, data, _ in chunks:
+        if merged and merged[-1][0] is stream:
+            merged[-1] = (stream, merged[-1][1] + data)
+        else:
+            merged.append((stream, data))
+    assert merged == [
+        (StreamName.STDOUT, b"one\n"),
+        (StreamName.STDERR, b"two\n"),
+        (StreamName.STDOUT, b"three\n"),
+    ]
+    assert finished - chunks[0][2] > 0.5, "the first chunk must arrive while the code still runs"
+
+
+async def test_unknown_runtime_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(RuntimeUnavailable, match="cobol"):
+        await run(sandbox, "IDENTIFICATION DIVISION.", runtime="cobol")
+
+
+async def test_missing_toolchain_is_reported_and_refused(backend: Backend) -> None:
+    catalog = load_catalog()
+    bash = catalog.get("bash")
+    ghost = type(bash)(
+        name="ghost",
+        language="ghost",
+        version="1",
+        version_command=("voidrunner-no-such-tool", "--version"),
+        source_file="main.ghost",
+        run=("voidrunner-no-such-tool", "{source}"),
+        host_binaries=("voidrunner-no-such-tool",),
+        image="voidrunner/sandbox-ghost-does-not-exist:latest",
+        default_limits=bash.default_limits,
+    )
+    sandbox = backend.make(catalog.with_runtime(ghost))
+    try:
+        info = {i.name: i for i in sandbox.runtimes()}["ghost"]
+        assert not info.available
+        assert info.reason
+        with pytest.raises(RuntimeUnavailable, match="ghost"):
+            await run(sandbox, "boo", runtime="ghost")
+    finally:
+        await sandbox.close()
+
+
+async def test_compile_error_is_reported_as_the_programs_failure(sandbox: Sandbox) -> None:
+    require_runtime(sandbox, "go")
+    result = await run(sandbox, "package main\nfunc main() { undefinedThing() }\n", runtime="go")
+    assert result.termination_reason is TerminationReason.EXIT
+    assert result.exit_code not in (0, None)
+    assert b"undefined" in result.stderr
+
+
+async def test_concurrent_runs_do_not_interfere(sandbox: Sandbox) -> None:
+    results = await asyncio.gather(*(run(sandbox, f"print({i} * 2)") for i in range(4)))
+    assert [r.stdout for r in results] == [f"{i * 2}\n".encode() for i in range(4)]
