@@ -1,0 +1,79 @@
+"""Hello-world latency per sandbox backend and runtime: p50/p99 over N runs (a script, not a test).
+
+    .venv/bin/python bench/sandbox_latency.py [-n 20] [--runtimes python,bash,javascript]
+
+Runs on every backend that can be built here (bwrap; docker-runc/docker-runsc when the docker
+backend module provides `bench_backends()`), one run at a time after one warm-up run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+from voidrunner.executor.sandbox.types import RunRequest, Sandbox, SandboxError, TerminationReason
+
+HELLO = {
+    "python": 'print("hello")',
+    "bash": "echo hello",
+    "javascript": 'console.log("hello")',
+    "go": 'package main\nimport "fmt"\nfunc main() { fmt.Println("hello") }\n',
+}
+
+
+def _backends() -> dict[str, Sandbox]:
+    found: dict[str, Sandbox] = {}
+    try:
+        found["bwrap"] = BwrapSandbox()
+    except SandboxError as exc:
+        print(f"bwrap: unavailable ({exc})")
+    try:
+        from voidrunner.executor.sandbox import docker  # type: ignore[attr-defined,unused-ignore]
+
+        found.update(docker.bench_backends())
+    except (ImportError, AttributeError, SandboxError) as exc:
+        print(f"docker: unavailable ({exc})")
+    return found
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def _measure(sandbox: Sandbox, runtime: str, n: int) -> list[float]:
+    request = RunRequest(runtime=runtime, source=HELLO[runtime], run_id="bench")
+    await sandbox.run(request)  # warm-up: caches, page cache
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        result = await sandbox.run(request)
+        samples.append((time.perf_counter() - started) * 1000)
+        if result.termination_reason is not TerminationReason.EXIT or result.exit_code != 0:
+            raise SystemExit(f"{sandbox.name}/{runtime} failed: {result}")
+    return samples
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=20)
+    parser.add_argument("--runtimes", default="python,bash,javascript")
+    args = parser.parse_args()
+    print(f"{'backend':14} {'runtime':11} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}  n={args.n}")
+    for name, sandbox in _backends().items():
+        available = {info.name for info in sandbox.runtimes() if info.available}
+        for runtime in args.runtimes.split(","):
+            if runtime not in available:
+                print(f"{name:14} {runtime:11} unavailable")
+                continue
+            samples = await _measure(sandbox, runtime, args.n)
+            p50, p99 = _percentile(samples, 0.5), _percentile(samples, 0.99)
+            print(f"{name:14} {runtime:11} {p50:8.1f} {p99:8.1f} {statistics.mean(samples):8.1f}")
+        await sandbox.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
