@@ -69,12 +69,12 @@ lint: $(VENV)/.synced ## Format check and lint
 
 .PHONY: typecheck
 typecheck: $(VENV)/.synced ## mypy --strict over all code and tests
-	$(BIN)/mypy libs/common/src libs/devstack/src services scripts
+	$(BIN)/mypy libs/common libs/devstack/src services tests scripts
 
 .PHONY: test
 test: setup ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage
 	@rm -f .coverage .coverage.*
-	COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml $(BIN)/coverage run -m pytest $(PYTEST_ARGS)
+	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	@$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report
 
