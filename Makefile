@@ -69,7 +69,7 @@ lint: $(VENV)/.synced ## Format check and lint
 
 .PHONY: typecheck
 typecheck: $(VENV)/.synced ## mypy --strict over all code and tests
-	$(BIN)/mypy libs/common libs/devstack/src services tests scripts
+	$(BIN)/mypy libs/common libs/contracts/src libs/devstack/src services tests scripts
 
 .PHONY: test
 test: setup ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage

@@ -1,0 +1,1 @@
+"""Contracts between services that protobuf does not carry: the NATS topology."""
