@@ -382,6 +382,11 @@ class BwrapSandbox:
             for task in stops:
                 task.cancel()
             if proc.returncode is None:
+                # Kill the namespace first and let bwrap reap its init and exit: killing bwrap
+                # first would orphan its init to host pid 1 as a zombie.
+                await group.kill_all(sparing=[proc.pid])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(exited), _KILL_GRACE)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
             await group.kill_all()

@@ -23,7 +23,7 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,14 +137,15 @@ class RunCgroup:
             oom = _keyed(group / "memory.events", "oom_kill")
         return CgroupStats(peak_memory_bytes=peak, cpu_time_ns=cpu, oom_killed=bool(oom))
 
-    async def kill_all(self, *, within: float = 5.0) -> None:
-        """SIGKILL every process in the group until it is empty (pidfds: no pid-reuse races)."""
+    async def kill_all(self, *, sparing: Collection[int] = (), within: float = 5.0) -> None:
+        """SIGKILL every process in the group but `sparing` until none is left (pidfds: no
+        pid-reuse races). Sparing a supervisor lets it reap its own children (no orphans)."""
         kill_file = self._file("pids", "cgroup.kill")
-        if self.version is CgroupVersion.V2 and kill_file is not None and kill_file.exists():
+        if not sparing and kill_file is not None and kill_file.exists():
             with contextlib.suppress(OSError):
                 _write(kill_file, "1")
         deadline = time.monotonic() + within
-        while pids := self.pids():
+        while pids := self.pids() - set(sparing):
             for pid in pids:
                 _kill_if_member(pid, self)
             if time.monotonic() > deadline:
