@@ -2,7 +2,7 @@
 
     tasks (outbox relay) ──Job──▶ VR_REQUESTS ──▶ scheduler (priority lanes, per-user limit)
     scheduler ──Job──▶ VR_JOBS (vr.jobs.<lane>, work queue) ──▶ executors (one durable per lane)
-    executor ──ExecutionStarted / ExecutionResult──▶ VR_EVENTS ──▶ tasks (records), scheduler (tracks)
+    executor ──ExecutionStarted / ExecutionResult──▶ VR_EVENTS ──▶ tasks, scheduler
     executor ──LogChunk──▶ VR_LOGS (vr.logs.<execution id>) ──▶ gateway (SSE viewers)
     tasks ──Execution id──▶ vr.final.<execution id> (core NATS) ──▶ gateway (?wait=N)
     anyone ──CancelRequest──▶ vr.cancel (core NATS) ──▶ every executor
@@ -40,7 +40,7 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 def lane_for_priority(priority: int) -> str:
-    """The lane of a task priority (0–10, 10 most urgent)."""
+    """The lane of a task priority (0 to 10, 10 most urgent)."""
     if priority >= 8:
         return "urgent"
     if priority >= 4:
@@ -66,3 +66,8 @@ def log_subject(execution_id: str) -> str:
 def final_subject(execution_id: str) -> str:
     """Where the tasks service announces that an execution reached a final state."""
     return f"{FINAL_SUBJECT_PREFIX}.{execution_id}"
+
+
+# Executions cancelled before an executor picked them up (key = execution id); executors check it.
+CANCELLED_BUCKET = "vr_cancelled"
+CANCELLED_TTL_SECONDS = 24 * 3600

@@ -1,0 +1,258 @@
+"""The executor's job loop: priority lanes, N slots, heartbeats, cancellation, graceful drain.
+
+Jobs wait in one durable pull consumer per lane, shared by every executor. A free slot takes
+the next job from the most urgent non-empty lane, except that every `STARVATION_EVERY`-th pick
+looks at the lanes in reverse, so low-priority work always makes progress. An idle executor
+sleeps on a doorbell (a core-NATS subscription to the job subjects) instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+
+from voidrunner.common.logs import get_logger
+from voidrunner.contracts import topology as t
+from voidrunner.contracts.streams import lane_consumer
+from voidrunner.executor.job_runner import JobRunner, RetryLater
+from voidrunner.proto.jobs.v1 import jobs_pb2
+
+_log = get_logger("voidrunner.executor.consumer")
+STARVATION_EVERY = 4
+IDLE_POLL_SECONDS = 1.0
+RESULT_PUBLISH_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    slots: int
+    ack_wait: float
+    heartbeat: float
+    max_deliver: int
+    shutdown_grace: float
+
+
+@dataclass
+class _Running:
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    handed_back: bool = False
+
+
+class JobConsumer:
+    """Takes jobs off the lanes and runs each with a JobRunner."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        runner: JobRunner,
+        cancelled: KeyValue,
+        config: ConsumerConfig,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._runner = runner
+        self._cancelled = cancelled
+        self._config = config
+        self._slots = asyncio.Semaphore(config.slots)
+        self._doorbell = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._running: dict[str, _Running] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subs: dict[str, JetStreamContext.PullSubscription] = {}
+        self._picks = itertools.count()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> int:
+        """Jobs in flight in this executor."""
+        return len(self._running)
+
+    async def start(self) -> None:
+        """Bind to the lane consumers, subscribe to cancels and the doorbell, start the loop."""
+        for lane in t.LANES:
+            config = lane_consumer(
+                lane, ack_wait=self._config.ack_wait, max_deliver=self._config.max_deliver
+            )
+            await self._js.add_consumer(t.JOBS_STREAM, config)
+            self._subs[lane] = await self._js.pull_subscribe_bind(
+                durable=t.job_consumer(lane), stream=t.JOBS_STREAM
+            )
+        await self._nc.subscribe(f"{t.JOB_SUBJECT_PREFIX}.*", cb=self._ring)
+        await self._nc.subscribe(t.CANCEL_SUBJECT, cb=self._on_cancel)
+        self._loop_task = asyncio.create_task(self._loop(), name="job-loop")
+
+    async def _ring(self, _msg: Msg) -> None:
+        self._doorbell.set()
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        try:
+            request = jobs_pb2.CancelRequest.FromString(msg.data)
+        except DecodeError:
+            _log.warning("malformed cancel request ignored")
+            return
+        running = self._running.get(request.execution_id)
+        if running is not None:
+            _log.info("cancelling", execution_id=request.execution_id)
+            running.cancel.set()
+
+    def _lane_order(self) -> tuple[str, ...]:
+        if next(self._picks) % STARVATION_EVERY == STARVATION_EVERY - 1:
+            return tuple(reversed(t.LANES))
+        return t.LANES
+
+    async def _fetch_now(self, lane: str) -> Msg | None:
+        """One message from `lane` if one is waiting, without lingering on the server."""
+        sub = self._subs[lane]
+        request = json.dumps({"batch": 1, "no_wait": True}).encode()
+        # nats-py's fetch() lingers until its timeout on an empty lane; a no_wait request is
+        # answered at once (message or 404), which keeps idle-to-busy latency near zero.
+        inner = sub._sub
+        while not inner._pending_queue.empty():
+            stale = inner._pending_queue.get_nowait()
+            if not JetStreamContext.is_status_msg(stale):
+                return stale
+        await self._nc.publish(sub._nms, request, reply=sub._deliver)
+        while True:
+            msg = await inner.next_msg(timeout=5)
+            status = JetStreamContext.is_status_msg(msg)
+            if status is None:
+                return msg
+            if status == "100":  # idle heartbeat
+                continue
+            return None  # 404 no messages, 408 timeout, 409 etc.
+
+    async def _next_job(self) -> tuple[Msg, str] | None:
+        while not self._stopping.is_set():
+            self._doorbell.clear()
+            for lane in self._lane_order():
+                try:
+                    msg = await self._fetch_now(lane)
+                except Exception:  # NATS hiccup: back off and retry
+                    _log.warning("fetch failed", lane=lane, exc_info=True)
+                    await asyncio.sleep(0.5)
+                    continue
+                if msg is not None:
+                    return msg, lane
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_for_work(), timeout=IDLE_POLL_SECONDS)
+        return None
+
+    async def _wait_for_work(self) -> None:
+        stop = asyncio.create_task(self._stopping.wait())
+        bell = asyncio.create_task(self._doorbell.wait())
+        try:
+            await asyncio.wait({stop, bell}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            bell.cancel()
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            picked = await self._next_job()
+            if picked is None:
+                self._slots.release()
+                break
+            msg, lane = picked
+            task = asyncio.create_task(self._handle(msg, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, msg: Msg, lane: str) -> None:
+        try:
+            await self._process(msg, lane)
+        except Exception:  # one bad job must never take the loop down
+            _log.exception("job handling failed")
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=5)
+        finally:
+            self._slots.release()
+
+    async def _process(self, msg: Msg, lane: str) -> None:
+        try:
+            job = jobs_pb2.Job.FromString(msg.data)
+        except DecodeError:
+            _log.error("malformed job terminated", lane=lane, size=len(msg.data))
+            await msg.term()
+            return
+        if not job.execution_id:
+            _log.error("job without execution id terminated", lane=lane)
+            await msg.term()
+            return
+        attempt = msg.metadata.num_delivered or 1
+        if await self._was_cancelled(job.execution_id):
+            _log.info("skipping cancelled job", execution_id=job.execution_id)
+            await msg.ack()
+            return
+        running = _Running()
+        self._running[job.execution_id] = running
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            result = await self._runner.run(
+                job, attempt, running.cancel, last_attempt=attempt >= self._config.max_deliver
+            )
+        except RetryLater as exc:
+            _log.warning("retrying job later", execution_id=job.execution_id, error=str(exc))
+            await msg.nak(delay=2)
+            return
+        finally:
+            heartbeat.cancel()
+            self._running.pop(job.execution_id, None)
+        if running.handed_back:
+            # Shutting down: another executor runs it again from the start.
+            await msg.nak()
+            return
+        if await self._publish(result):
+            await msg.ack_sync()
+        else:
+            await msg.nak(delay=5)
+
+    async def _was_cancelled(self, execution_id: str) -> bool:
+        try:
+            await self._cancelled.get(execution_id)
+        except Exception:  # KeyNotFoundError, or a lookup failure: run it
+            return False
+        return True
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self._config.heartbeat)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _publish(self, result: jobs_pb2.ExecutionResult) -> bool:
+        for attempt in range(RESULT_PUBLISH_ATTEMPTS):
+            try:
+                await self._runner.publish_result(result)
+                return True
+            except Exception:  # NATS briefly away: retry before giving the job back
+                _log.warning("result publish failed", attempt=attempt, exc_info=True)
+                await asyncio.sleep(0.5)
+        return False
+
+    async def stop(self) -> None:
+        """Stop taking jobs; let running ones finish within the grace, hand back the rest."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._tasks:
+            _done, pending = await asyncio.wait(
+                set(self._tasks), timeout=self._config.shutdown_grace
+            )
+            if pending:
+                _log.warning("handing back unfinished jobs", count=len(pending))
+                for running in self._running.values():
+                    running.handed_back = True
+                    running.cancel.set()
+                await asyncio.wait(pending, timeout=10)
