@@ -1,0 +1,137 @@
+"""Turning accepted executions into jobs: per-user admission, then the lane of their priority."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.kv import KeyValue
+
+from voidrunner.common.logs import get_logger
+from voidrunner.contracts import topology as t
+from voidrunner.proto.jobs.v1 import jobs_pb2
+from voidrunner.scheduler.inflight import InflightTracker
+
+_log = get_logger("voidrunner.scheduler.dispatch")
+BATCH = 32
+
+
+async def pull_loop(
+    js: JetStreamContext,
+    stream: str,
+    config: ConsumerConfig,
+    handle: Callable[[Msg], Awaitable[None]],
+    stop: asyncio.Event,
+) -> None:
+    """Fetch from a durable pull consumer and hand each message to `handle` until `stop`."""
+    await js.add_consumer(stream, config)
+    sub = await js.pull_subscribe_bind(durable=config.durable_name, stream=stream)
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(BATCH, timeout=1.0)
+        except (TimeoutError, NatsTimeoutError):
+            continue
+        except Exception:  # NATS restarting: keep trying
+            _log.warning("fetch failed", stream=stream, exc_info=True)
+            await asyncio.sleep(0.5)
+            continue
+        for msg in msgs:
+            try:
+                await handle(msg)
+            except Exception:  # one bad message must not stop the loop; it is redelivered
+                _log.exception("message handling failed", stream=stream)
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=2)
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
+
+
+class Dispatcher:
+    """Moves requests to job lanes and releases per-user slots when results arrive."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        tracker: InflightTracker,
+        cancelled: KeyValue,
+        *,
+        retry_delay: float,
+        slot_ttl_extra: float,
+    ) -> None:
+        self._js = js
+        self._tracker = tracker
+        self._cancelled = cancelled
+        self._retry_delay = retry_delay
+        self._slot_ttl_extra = slot_ttl_extra
+
+    def requests_consumer(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=t.SCHEDULER_CONSUMER,
+            filter_subject=t.REQUESTS_SUBJECT,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=30.0,
+            max_deliver=-1,
+        )
+
+    def results_consumer(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=t.SCHEDULER_EVENTS_CONSUMER,
+            filter_subject=t.RESULT_SUBJECT,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.NEW,
+            ack_wait=30.0,
+            max_deliver=-1,
+        )
+
+    async def on_request(self, msg: Msg) -> None:
+        """Admit and publish one accepted execution, or ask for it again later."""
+        try:
+            job = jobs_pb2.Job.FromString(msg.data)
+        except DecodeError:
+            _log.error("malformed request terminated", size=len(msg.data))
+            await msg.term()
+            return
+        if not job.execution_id or not job.user_id:
+            _log.error("request without ids terminated")
+            await msg.term()
+            return
+        if await self._is_cancelled(job.execution_id):
+            await msg.ack()
+            return
+        expires = time.time() + max(job.limits.timeout_seconds, 1) + self._slot_ttl_extra
+        if not await self._tracker.try_admit(job.user_id, job.execution_id, expires):
+            await msg.nak(delay=self._retry_delay)
+            return
+        job.attempt = max(job.attempt, 1)
+        lane = t.lane_for_priority(job.priority)
+        await self._js.publish(
+            t.job_subject(lane),
+            job.SerializeToString(),
+            headers={t.MSG_ID_HEADER: f"{job.execution_id}:{job.attempt}"},
+        )
+        await msg.ack()
+        _log.info("dispatched", execution_id=job.execution_id, lane=lane, attempt=job.attempt)
+
+    async def on_result(self, msg: Msg) -> None:
+        """Release the slot of a finished execution."""
+        try:
+            result = jobs_pb2.ExecutionResult.FromString(msg.data)
+        except DecodeError:
+            await msg.term()
+            return
+        await self._tracker.release(result.execution_id)
+        await msg.ack()
+
+    async def _is_cancelled(self, execution_id: str) -> bool:
+        try:
+            await self._cancelled.get(execution_id)
+        except Exception:  # not found (or not readable): schedule it
+            return False
+        return True

@@ -1,0 +1,122 @@
+"""Per-user in-flight executions, shared by every scheduler replica through a NATS KV bucket.
+
+Key `u.<user>` holds {execution id: expiry (unix seconds)}; key `e.<execution>` maps back to the
+user so a result can release its slot. Updates use compare-and-set on the key's revision, so
+replicas never lose each other's writes. Entries carry an expiry (the run's deadline plus a
+grace) and are dropped when counting, so a lost result cannot hold a slot forever.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.client import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+INFLIGHT_BUCKET = "vr_inflight"
+CAS_ATTEMPTS = 50
+
+
+class InflightTracker:
+    """Admits an execution when its user has a free slot; releases it on the final result."""
+
+    def __init__(self, kv: KeyValue, limit: int, clock: Callable[[], float] = time.time) -> None:
+        self._kv = kv
+        self._limit = limit
+        self._clock = clock
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, limit: int) -> InflightTracker:
+        """Bind to (or create) the bucket."""
+        try:
+            kv = await js.key_value(INFLIGHT_BUCKET)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(
+                KeyValueConfig(bucket=INFLIGHT_BUCKET, history=1, storage=StorageType.FILE)
+            )
+        return cls(kv, limit)
+
+    async def _read(self, key: str) -> tuple[dict[str, float], int | None]:
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            return {}, None
+        if entry.value is None:  # a deleted key
+            return {}, entry.revision
+        try:
+            data = json.loads(entry.value)
+        except ValueError:
+            data = {}
+        return (
+            {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        ), entry.revision
+
+    async def _write(self, key: str, value: dict[str, float], revision: int | None) -> bool:
+        payload = json.dumps(value).encode()
+        try:
+            if revision is None:
+                await self._kv.create(key, payload)
+            else:
+                await self._kv.update(key, payload, last=revision)
+        except (KeyWrongLastSequenceError, Exception) as exc:
+            if _is_conflict(exc):
+                return False
+            raise
+        return True
+
+    async def try_admit(self, user_id: str, execution_id: str, expires_at: float) -> bool:
+        """Reserve a slot for `execution_id`; False when the user is at the limit.
+
+        Admitting an execution that already holds a slot succeeds (redelivered requests).
+        """
+        key = f"u.{user_id}"
+        for _ in range(CAS_ATTEMPTS):
+            current, revision = await self._read(key)
+            now = self._clock()
+            live = {k: v for k, v in current.items() if v > now}
+            if execution_id not in live and len(live) >= self._limit:
+                if live != current:  # still prune, so the bucket does not grow
+                    await self._write(key, live, revision)
+                return False
+            live[execution_id] = expires_at
+            if await self._write(key, live, revision):
+                await self._kv.put(f"e.{execution_id}", user_id.encode())
+                return True
+        msg = f"could not update in-flight slots of user {user_id}: too much contention"
+        raise RuntimeError(msg)
+
+    async def release(self, execution_id: str) -> None:
+        """Free the slot of a finished execution (unknown ids are ignored)."""
+        try:
+            owner = await self._kv.get(f"e.{execution_id}")
+        except KeyNotFoundError:
+            return
+        if owner.value is None:
+            return
+        key = f"u.{owner.value.decode()}"
+        for _ in range(CAS_ATTEMPTS):
+            current, revision = await self._read(key)
+            if execution_id not in current:
+                break
+            current.pop(execution_id)
+            if await self._write(key, current, revision):
+                break
+        await self._kv.delete(f"e.{execution_id}")
+
+    async def count(self, user_id: str) -> int:
+        """Live in-flight executions of `user_id`."""
+        current, _ = await self._read(f"u.{user_id}")
+        now = self._clock()
+        return sum(1 for v in current.values() if v > now)
+
+
+def _is_conflict(exc: Exception) -> bool:
+    # nats-py reports a failed compare-and-set as KeyWrongLastSequenceError, or (for create on
+    # an existing key) as a generic APIError with code 10071 "wrong last sequence".
+    if isinstance(exc, KeyWrongLastSequenceError):
+        return True
+    return getattr(exc, "err_code", None) == 10071
