@@ -1,0 +1,1 @@
+"""The tasks service: tasks, executions, and the outbox that feeds the scheduler."""

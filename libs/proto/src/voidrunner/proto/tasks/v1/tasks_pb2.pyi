@@ -22,6 +22,60 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class FieldViolation(_message.Message):
+    """Attached as trailing metadata `voidrunner-field-violations-bin` to an INVALID_ARGUMENT status
+    when the failure concerns named request fields (the gateway turns it into validation_errors).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """The JSON field name of the public API (e.g. "memory_limit_mb", "env.PATH")."""
+    value: _builtins.str
+    tag: _builtins.str
+    """The broken rule: "required", "min", "max", "oneof", "format", ..."""
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        value: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "message", b"message", "tag", b"tag", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldViolation: _TypeAlias = FieldViolation  # noqa: Y015
+
+@_typing.final
+class FieldViolations(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldViolation]: ...
+    def __init__(
+        self,
+        *,
+        violations: _abc.Iterable[Global___FieldViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["violations", b"violations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldViolations: _TypeAlias = FieldViolations  # noqa: Y015
+
+@_typing.final
 class Caller(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -400,6 +454,7 @@ class ListTasksRequest(_message.Message):
     offset: _builtins.int
     cursor: _builtins.str
     sort_field: _builtins.str
+    """Empty: the cursor's sort, else created_at / desc."""
     sort_order: _builtins.str
     status: _builtins.str
     script_type: _builtins.str
@@ -635,6 +690,30 @@ class StartExecutionRequest(_message.Message):
 Global___StartExecutionRequest: _TypeAlias = StartExecutionRequest  # noqa: Y015
 
 @_typing.final
+class StartExecutionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    replayed: _builtins.bool
+    """True when an earlier call with the same idempotency key created this execution."""
+    @_builtins.property
+    def execution(self) -> Global___Execution: ...
+    def __init__(
+        self,
+        *,
+        execution: Global___Execution | None = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution", "replayed", b"replayed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartExecutionResponse: _TypeAlias = StartExecutionResponse  # noqa: Y015
+
+@_typing.final
 class GetExecutionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -771,6 +850,9 @@ class UpdateExecutionRequest(_message.Message):
     STDERR_FIELD_NUMBER: _builtins.int
     EXECUTION_TIME_MS_FIELD_NUMBER: _builtins.int
     MEMORY_USAGE_BYTES_FIELD_NUMBER: _builtins.int
+    STDOUT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    STDERR_TRUNCATED_FIELD_NUMBER: _builtins.int
+    TERMINATION_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: _builtins.str
     return_code: _builtins.int
@@ -778,6 +860,9 @@ class UpdateExecutionRequest(_message.Message):
     stderr: _builtins.str
     execution_time_ms: _builtins.int
     memory_usage_bytes: _builtins.int
+    stdout_truncated: _builtins.bool
+    stderr_truncated: _builtins.bool
+    termination_reason: _builtins.str
     @_builtins.property
     def caller(self) -> Global___Caller: ...
     def __init__(
@@ -791,10 +876,13 @@ class UpdateExecutionRequest(_message.Message):
         stderr: _builtins.str | None = ...,
         execution_time_ms: _builtins.int | None = ...,
         memory_usage_bytes: _builtins.int | None = ...,
+        stdout_truncated: _builtins.bool | None = ...,
+        stderr_truncated: _builtins.bool | None = ...,
+        termination_reason: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_status", b"_status", "_stderr", b"_stderr", "_stdout", b"_stdout", "caller", b"caller", "execution_time_ms", b"execution_time_ms", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "status", b"status", "stderr", b"stderr", "stdout", b"stdout"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_status", b"_status", "_stderr", b"_stderr", "_stderr_truncated", b"_stderr_truncated", "_stdout", b"_stdout", "_stdout_truncated", b"_stdout_truncated", "_termination_reason", b"_termination_reason", "caller", b"caller", "execution_time_ms", b"execution_time_ms", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "termination_reason", b"termination_reason"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_status", b"_status", "_stderr", b"_stderr", "_stdout", b"_stdout", "caller", b"caller", "execution_time_ms", b"execution_time_ms", "id", b"id", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "status", b"status", "stderr", b"stderr", "stdout", b"stdout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_status", b"_status", "_stderr", b"_stderr", "_stderr_truncated", b"_stderr_truncated", "_stdout", b"_stdout", "_stdout_truncated", b"_stdout_truncated", "_termination_reason", b"_termination_reason", "caller", b"caller", "execution_time_ms", b"execution_time_ms", "id", b"id", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "termination_reason", b"termination_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__execution_time_ms: _TypeAlias = _typing.Literal["execution_time_ms"]  # noqa: Y015
     _WhichOneofArgType__execution_time_ms: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms"]  # noqa: Y015
@@ -806,8 +894,14 @@ class UpdateExecutionRequest(_message.Message):
     _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
     _WhichOneofReturnType__stderr: _TypeAlias = _typing.Literal["stderr"]  # noqa: Y015
     _WhichOneofArgType__stderr: _TypeAlias = _typing.Literal["_stderr", b"_stderr"]  # noqa: Y015
+    _WhichOneofReturnType__stderr_truncated: _TypeAlias = _typing.Literal["stderr_truncated"]  # noqa: Y015
+    _WhichOneofArgType__stderr_truncated: _TypeAlias = _typing.Literal["_stderr_truncated", b"_stderr_truncated"]  # noqa: Y015
     _WhichOneofReturnType__stdout: _TypeAlias = _typing.Literal["stdout"]  # noqa: Y015
     _WhichOneofArgType__stdout: _TypeAlias = _typing.Literal["_stdout", b"_stdout"]  # noqa: Y015
+    _WhichOneofReturnType__stdout_truncated: _TypeAlias = _typing.Literal["stdout_truncated"]  # noqa: Y015
+    _WhichOneofArgType__stdout_truncated: _TypeAlias = _typing.Literal["_stdout_truncated", b"_stdout_truncated"]  # noqa: Y015
+    _WhichOneofReturnType__termination_reason: _TypeAlias = _typing.Literal["termination_reason"]  # noqa: Y015
+    _WhichOneofArgType__termination_reason: _TypeAlias = _typing.Literal["_termination_reason", b"_termination_reason"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_time_ms) -> _WhichOneofReturnType__execution_time_ms | None: ...
     @_typing.overload
@@ -819,6 +913,12 @@ class UpdateExecutionRequest(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stderr) -> _WhichOneofReturnType__stderr | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stderr_truncated) -> _WhichOneofReturnType__stderr_truncated | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stdout) -> _WhichOneofReturnType__stdout | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stdout_truncated) -> _WhichOneofReturnType__stdout_truncated | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_reason) -> _WhichOneofReturnType__termination_reason | None: ...
 
 Global___UpdateExecutionRequest: _TypeAlias = UpdateExecutionRequest  # noqa: Y015

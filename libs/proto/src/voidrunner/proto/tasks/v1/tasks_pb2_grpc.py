@@ -62,7 +62,7 @@ class TasksServiceStub:
         self.StartExecution = channel.unary_unary(
                 '/voidrunner.tasks.v1.TasksService/StartExecution',
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionRequest.SerializeToString,
-                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.FromString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionResponse.FromString,
                 _registered_method=True)
         self.GetExecution = channel.unary_unary(
                 '/voidrunner.tasks.v1.TasksService/GetExecution',
@@ -120,7 +120,9 @@ class TasksServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartExecution(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Creates a pending execution (and its outbox job) unless the task is running. With an
+        idempotency key, a retry returns the execution the first call created (replayed = true).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -181,7 +183,7 @@ def add_TasksServiceServicer_to_server(servicer, server):
             'StartExecution': grpc.unary_unary_rpc_method_handler(
                     servicer.StartExecution,
                     request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionRequest.FromString,
-                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.SerializeToString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionResponse.SerializeToString,
             ),
             'GetExecution': grpc.unary_unary_rpc_method_handler(
                     servicer.GetExecution,
@@ -365,7 +367,7 @@ class TasksService:
             target,
             '/voidrunner.tasks.v1.TasksService/StartExecution',
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionRequest.SerializeToString,
-            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.FromString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.StartExecutionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,7 +38,10 @@ class TasksServiceStub:
     UpdateTask: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.UpdateTaskRequest, _tasks_pb2.Task]
     DeleteTask: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.DeleteTaskRequest, _tasks_pb2.DeleteTaskResponse]
     ListTasks: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListTasksRequest, _tasks_pb2.ListTasksResponse]
-    StartExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.StartExecutionRequest, _tasks_pb2.Execution]
+    StartExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.StartExecutionRequest, _tasks_pb2.StartExecutionResponse]
+    """Creates a pending execution (and its outbox job) unless the task is running. With an
+    idempotency key, a retry returns the execution the first call created (replayed = true).
+    """
     GetExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.GetExecutionRequest, _tasks_pb2.Execution]
     ListExecutions: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListExecutionsRequest, _tasks_pb2.ListExecutionsResponse]
     CancelExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.CancelExecutionRequest, _tasks_pb2.Execution]
@@ -53,7 +56,10 @@ class TasksServiceAsyncStub(TasksServiceStub):
     UpdateTask: _aio.UnaryUnaryMultiCallable[_tasks_pb2.UpdateTaskRequest, _tasks_pb2.Task]  # type: ignore[assignment]
     DeleteTask: _aio.UnaryUnaryMultiCallable[_tasks_pb2.DeleteTaskRequest, _tasks_pb2.DeleteTaskResponse]  # type: ignore[assignment]
     ListTasks: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListTasksRequest, _tasks_pb2.ListTasksResponse]  # type: ignore[assignment]
-    StartExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.StartExecutionRequest, _tasks_pb2.Execution]  # type: ignore[assignment]
+    StartExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.StartExecutionRequest, _tasks_pb2.StartExecutionResponse]  # type: ignore[assignment]
+    """Creates a pending execution (and its outbox job) unless the task is running. With an
+    idempotency key, a retry returns the execution the first call created (replayed = true).
+    """
     GetExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.GetExecutionRequest, _tasks_pb2.Execution]  # type: ignore[assignment]
     ListExecutions: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListExecutionsRequest, _tasks_pb2.ListExecutionsResponse]  # type: ignore[assignment]
     CancelExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.CancelExecutionRequest, _tasks_pb2.Execution]  # type: ignore[assignment]
@@ -101,7 +107,10 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _tasks_pb2.StartExecutionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_tasks_pb2.Execution, _abc.Awaitable[_tasks_pb2.Execution]]: ...
+    ) -> _typing.Union[_tasks_pb2.StartExecutionResponse, _abc.Awaitable[_tasks_pb2.StartExecutionResponse]]:
+        """Creates a pending execution (and its outbox job) unless the task is running. With an
+        idempotency key, a retry returns the execution the first call created (replayed = true).
+        """
 
     @_abc_1.abstractmethod
     def GetExecution(

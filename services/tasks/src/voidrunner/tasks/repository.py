@@ -1,0 +1,272 @@
+"""SQL access for tasks, executions and the outbox (queries live in sql/queries.sql).
+
+Every method takes the connection it runs on, so the service decides what shares a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import asyncpg
+
+from voidrunner.common.db import Conn, Queries
+from voidrunner.tasks.cursor import SortField, SortOrder, SortValue
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    description: str | None
+    script_content: str
+    script_type: str
+    status: str
+    priority: int
+    timeout_seconds: int
+    metadata: dict[str, Any]
+    stdin: bytes | None
+    env: dict[str, str]
+    memory_limit_mb: int
+    cpu_limit: float
+    max_output_bytes: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    def sort_value(self, field: SortField) -> SortValue:
+        """This row's value of a sort key (for the next page's cursor)."""
+        value: SortValue = getattr(self, field.value)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    id: uuid.UUID
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    status: str
+    attempt: int
+    return_code: int | None
+    stdout: str | None
+    stderr: str | None
+    stdout_truncated: bool
+    stderr_truncated: bool
+    termination_reason: str | None
+    execution_time_ms: int | None
+    memory_usage_bytes: int | None
+    idempotency_key: str | None
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    created_at: dt.datetime
+
+    def with_changes(self, **changes: Any) -> ExecutionRecord:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """List filters; None means "any". `q_pattern` is an ILIKE pattern, already escaped."""
+
+    status: str | None = None
+    script_type: str | None = None
+    q_pattern: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
+_EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
+
+
+def _task(row: asyncpg.Record) -> TaskRecord:
+    return TaskRecord(**{name: row[name] for name in _TASK_FIELDS})
+
+
+def _execution(row: asyncpg.Record) -> ExecutionRecord:
+    return ExecutionRecord(**{name: row[name] for name in _EXECUTION_FIELDS})
+
+
+class TaskRepository:
+    """Tasks and executions."""
+
+    def __init__(self, queries: Queries) -> None:
+        self._q = queries
+        # The fixed set of list statements, keyed by sort; user input only selects a key.
+        self._lists = {
+            (f, o): getattr(queries, f"list_tasks_{f.value}_{o.value}")
+            for f in SortField
+            for o in SortOrder
+        }
+
+    async def insert_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
+        row = await conn.fetchrow(
+            self._q.insert_task,
+            task.id,
+            task.user_id,
+            task.name,
+            task.description,
+            task.script_content,
+            task.script_type,
+            task.priority,
+            task.timeout_seconds,
+            task.metadata,
+            task.stdin,
+            task.env,
+            task.memory_limit_mb,
+            task.cpu_limit,
+            task.max_output_bytes,
+        )
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return _task(row)
+
+    async def get_task(
+        self, conn: Conn, task_id: uuid.UUID, user_id: uuid.UUID
+    ) -> TaskRecord | None:
+        """The caller's task; None when missing or someone else's."""
+        row = await conn.fetchrow(self._q.get_task, task_id, user_id)
+        return None if row is None else _task(row)
+
+    async def lock_task(
+        self, conn: Conn, task_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> TaskRecord | None:
+        """The task, row-locked until the transaction ends (any owner when user_id is None)."""
+        if user_id is None:
+            row = await conn.fetchrow(self._q.lock_task_by_id, task_id)
+        else:
+            row = await conn.fetchrow(self._q.lock_task, task_id, user_id)
+        return None if row is None else _task(row)
+
+    async def update_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
+        row = await conn.fetchrow(
+            self._q.update_task,
+            task.id,
+            task.name,
+            task.description,
+            task.script_content,
+            task.script_type,
+            task.priority,
+            task.timeout_seconds,
+            task.metadata,
+            task.stdin,
+            task.env,
+            task.memory_limit_mb,
+            task.cpu_limit,
+            task.max_output_bytes,
+        )
+        assert row is not None  # the caller holds the row lock
+        return _task(row)
+
+    async def set_task_status(self, conn: Conn, task_id: uuid.UUID, status: str) -> None:
+        await conn.execute(self._q.set_task_status, task_id, status)
+
+    async def delete_task(self, conn: Conn, task_id: uuid.UUID) -> None:
+        await conn.execute(self._q.delete_task, task_id)
+
+    async def list_tasks(
+        self,
+        conn: Conn,
+        user_id: uuid.UUID,
+        filters: TaskFilter,
+        sort: tuple[SortField, SortOrder],
+        after: tuple[SortValue, uuid.UUID] | None,
+        limit: int,
+        offset: int,
+    ) -> list[TaskRecord]:
+        """One page of the user's tasks, `limit` rows after the keyset position or offset."""
+        value, row_id = after if after is not None else (None, None)
+        rows = await conn.fetch(
+            self._lists[sort],
+            user_id,
+            filters.status,
+            filters.script_type,
+            filters.q_pattern,
+            filters.metadata,
+            value,
+            row_id,
+            limit,
+            offset,
+        )
+        return [_task(r) for r in rows]
+
+    async def count_tasks(self, conn: Conn, user_id: uuid.UUID, filters: TaskFilter) -> int:
+        count: int = await conn.fetchval(
+            self._q.count_tasks,
+            user_id,
+            filters.status,
+            filters.script_type,
+            filters.q_pattern,
+            filters.metadata,
+        )
+        return count
+
+    async def insert_execution(
+        self,
+        conn: Conn,
+        execution_id: uuid.UUID,
+        task: TaskRecord,
+        idempotency_key: str | None,
+    ) -> ExecutionRecord | None:
+        """A new pending execution; None when the task already has an active one."""
+        row = await conn.fetchrow(
+            self._q.insert_execution, execution_id, task.id, task.user_id, idempotency_key
+        )
+        return None if row is None else _execution(row)
+
+    async def execution_by_key(
+        self, conn: Conn, task_id: uuid.UUID, key: str
+    ) -> ExecutionRecord | None:
+        row = await conn.fetchrow(self._q.execution_by_idempotency_key, task_id, key)
+        return None if row is None else _execution(row)
+
+    async def get_execution(
+        self, conn: Conn, execution_id: uuid.UUID, user_id: uuid.UUID | None
+    ) -> ExecutionRecord | None:
+        """The execution; the caller's only, unless user_id is None (privileged callers)."""
+        if user_id is None:
+            row = await conn.fetchrow(self._q.get_execution_any_owner, execution_id)
+        else:
+            row = await conn.fetchrow(self._q.get_execution, execution_id, user_id)
+        return None if row is None else _execution(row)
+
+    async def lock_execution(self, conn: Conn, execution_id: uuid.UUID) -> ExecutionRecord | None:
+        row = await conn.fetchrow(self._q.lock_execution, execution_id)
+        return None if row is None else _execution(row)
+
+    async def update_execution(self, conn: Conn, e: ExecutionRecord) -> ExecutionRecord:
+        row = await conn.fetchrow(
+            self._q.update_execution,
+            e.id,
+            e.status,
+            e.return_code,
+            e.stdout,
+            e.stderr,
+            e.stdout_truncated,
+            e.stderr_truncated,
+            e.termination_reason,
+            e.execution_time_ms,
+            e.memory_usage_bytes,
+            e.started_at,
+            e.completed_at,
+        )
+        assert row is not None  # the caller holds the row lock
+        return _execution(row)
+
+    async def list_executions(
+        self,
+        conn: Conn,
+        task_id: uuid.UUID,
+        after: tuple[dt.datetime, uuid.UUID] | None,
+        limit: int,
+        offset: int,
+    ) -> list[ExecutionRecord]:
+        """One page of a task's executions, newest first."""
+        stamp, row_id = after if after is not None else (None, None)
+        rows = await conn.fetch(self._q.list_executions, task_id, stamp, row_id, limit, offset)
+        return [_execution(r) for r in rows]
+
+    async def count_executions(self, conn: Conn, task_id: uuid.UUID) -> int:
+        count: int = await conn.fetchval(self._q.count_executions, task_id)
+        return count

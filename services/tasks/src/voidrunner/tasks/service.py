@@ -1,0 +1,322 @@
+"""Task rules: create, read, update, delete and list, always on behalf of one caller.
+
+Ownership is enforced here, in every query: another user's task is "not found", never
+"forbidden", so ids cannot be probed. A task with an active execution can be neither edited nor
+deleted; its row lock serialises those checks against a concurrent start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
+
+import asyncpg
+
+from voidrunner.common.errors import InvalidArgument
+from voidrunner.tasks import cursor as cursors
+from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
+from voidrunner.tasks.errors import (
+    FieldErrors,
+    InvalidCursor,
+    TaskNotFound,
+    TaskRunning,
+    Violation,
+)
+from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
+from voidrunner.tasks.state import Status
+from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, clean_text, parse_metadata
+
+TASKS_CURSOR = "tasks"
+MAX_LIMIT = 100
+MAX_QUERY = 255
+PRIVILEGED_ROLES = frozenset({"admin", "service"})
+T = TypeVar("T")
+N = TypeVar("N", int, float)
+# Placeholder timestamps on a record about to be inserted; the database sets the real ones.
+_NO_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking, as the gateway authenticated them."""
+
+    user_id: uuid.UUID
+    role: str = "user"
+
+    @property
+    def privileged(self) -> bool:
+        return self.role in PRIVILEGED_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Operator defaults for the resource fields a task may leave out."""
+
+    memory_limit_mb: int
+    cpu_limit: float
+    max_output_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A list request as received; every field is validated by `TaskService.list_tasks`."""
+
+    limit: int = 20
+    offset: int | None = None
+    cursor: str | None = None
+    sort_field: str = ""
+    sort_order: str = ""
+    status: str | None = None
+    script_type: str | None = None
+    q: str | None = None
+    metadata: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list; `total` and `offset` only in offset mode."""
+
+    items: list[T]
+    limit: int
+    has_more: bool
+    next_cursor: str | None
+    total: int | None = None
+    offset: int | None = None
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    """A UUID, or None for anything malformed (the gateway already answered 400 for those)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def check_limit(limit: int) -> None:
+    """The contract's text for a page size outside 1..100."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument("limit must be between 1 and 100")
+
+
+def check_offset(offset: int | None, cursor: str | None) -> None:
+    """Offsets are non-negative and exclusive with cursors."""
+    if offset is not None and offset < 0:
+        raise InvalidArgument("offset must be greater than or equal to 0")
+    if offset is not None and cursor:
+        raise InvalidArgument("offset and cursor cannot be used together")
+
+
+def escape_like(text: str) -> str:
+    """`text` as a literal inside an ILIKE pattern (backslash is the default escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class TaskService:
+    """Owns tasks."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, repo: TaskRepository, limits: Limits, defaults: Defaults
+    ) -> None:
+        self._pool = pool
+        self._repo = repo
+        self._limits = limits
+        self._defaults = defaults
+
+    async def create_task(self, caller: Caller, patch: TaskPatch) -> TaskRecord:
+        """A new pending task of the caller, with defaults for what the patch leaves out."""
+        name, script, runtime = patch.name, patch.script_content, patch.script_type
+        if name is None or script is None or runtime is None:
+            missing = [
+                Violation(field, "required", f"{field} is required")
+                for field in ("name", "script_content", "script_type")
+                if getattr(patch, field) is None
+            ]
+            try:
+                check_patch(patch, self._limits)
+            except FieldErrors as exc:
+                missing.extend(exc.violations)
+            raise FieldErrors(missing)
+        check_patch(patch, self._limits)
+        d = self._defaults
+        task = TaskRecord(
+            id=uuid.uuid4(),
+            user_id=caller.user_id,
+            name=name,
+            description=patch.description,
+            script_content=script,
+            script_type=runtime,
+            status=Status.PENDING.value,
+            priority=5 if patch.priority is None else patch.priority,
+            timeout_seconds=300 if patch.timeout_seconds is None else patch.timeout_seconds,
+            metadata={} if patch.metadata is None else patch.metadata,
+            stdin=None if patch.stdin is None else patch.stdin.encode(),
+            env={} if patch.env is None else patch.env,
+            memory_limit_mb=_or(patch.memory_limit_mb, d.memory_limit_mb),
+            cpu_limit=_or(patch.cpu_limit, d.cpu_limit),
+            max_output_bytes=_or(patch.max_output_bytes, d.max_output_bytes),
+            created_at=_NO_TIME,
+            updated_at=_NO_TIME,
+        )
+        async with self._pool.acquire() as conn:
+            return await self._repo.insert_task(conn, task)
+
+    async def get_task(self, caller: Caller, task_id: str) -> TaskRecord:
+        """The caller's task, or TaskNotFound."""
+        tid = parse_id(task_id)
+        if tid is None:
+            raise TaskNotFound
+        async with self._pool.acquire() as conn:
+            task = await self._repo.get_task(conn, tid, caller.user_id)
+        if task is None:
+            raise TaskNotFound
+        return task
+
+    async def update_task(self, caller: Caller, task_id: str, patch: TaskPatch) -> TaskRecord:
+        """Apply the given fields; `{}` changes nothing (not even updated_at)."""
+        check_patch(patch, self._limits)
+        tid = parse_id(task_id)
+        if tid is None:
+            raise TaskNotFound
+        async with self._pool.acquire() as conn, conn.transaction():
+            task = await self._repo.lock_task(conn, tid, caller.user_id)
+            if task is None:
+                raise TaskNotFound
+            if task.status == Status.RUNNING:
+                raise TaskRunning("Cannot update running task")
+            merged = _merge(task, patch)
+            if merged == task:
+                return task
+            return await self._repo.update_task(conn, merged)
+
+    async def delete_task(self, caller: Caller, task_id: str) -> None:
+        """Delete the task with its executions; refused while it runs."""
+        tid = parse_id(task_id)
+        if tid is None:
+            raise TaskNotFound
+        async with self._pool.acquire() as conn, conn.transaction():
+            task = await self._repo.lock_task(conn, tid, caller.user_id)
+            if task is None:
+                raise TaskNotFound
+            if task.status == Status.RUNNING:
+                raise TaskRunning("Cannot delete running task")
+            await self._repo.delete_task(conn, tid)
+
+    async def list_tasks(self, caller: Caller, query: ListQuery) -> Page[TaskRecord]:
+        """A page by offset (with total) or by keyset cursor; both hand out next_cursor."""
+        check_limit(query.limit)
+        check_offset(query.offset, query.cursor)
+        filters = _filters(query, self._limits)
+        sort, after = _sort_and_position(query)
+        offset = query.offset or 0
+        # One snapshot for the page and its total, so they agree.
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            rows = await self._repo.list_tasks(
+                conn,
+                caller.user_id,
+                filters,
+                sort,
+                None if after is None else (after.value, after.id),
+                query.limit + 1,
+                0 if after is not None else offset,
+            )
+            total = None
+            if after is None:
+                total = await self._repo.count_tasks(conn, caller.user_id, filters)
+        has_more = len(rows) > query.limit
+        items = rows[: query.limit]
+        next_cursor = None
+        if has_more:
+            last = items[-1]
+            next_cursor = cursors.encode(
+                Cursor(TASKS_CURSOR, sort[0], sort[1], last.sort_value(sort[0]), last.id)
+            )
+        return Page(
+            items=items,
+            limit=query.limit,
+            has_more=has_more,
+            next_cursor=next_cursor,
+            total=total,
+            offset=None if after is not None else offset,
+        )
+
+
+def _or(value: N | None, default: N) -> N:
+    return default if value is None else value
+
+
+def _merge(task: TaskRecord, p: TaskPatch) -> TaskRecord:
+    keep = task.description if p.description is None else p.description
+    description = None if p.clear_description else keep
+    stdin = None if p.clear_stdin else (task.stdin if p.stdin is None else p.stdin.encode())
+    return replace(
+        task,
+        name=_or_keep(p.name, task.name),
+        description=description,
+        script_content=_or_keep(p.script_content, task.script_content),
+        script_type=_or_keep(p.script_type, task.script_type),
+        priority=_or(p.priority, task.priority),
+        timeout_seconds=_or(p.timeout_seconds, task.timeout_seconds),
+        metadata=task.metadata if p.metadata is None else p.metadata,
+        stdin=stdin,
+        env=task.env if p.env is None else p.env,
+        memory_limit_mb=_or(p.memory_limit_mb, task.memory_limit_mb),
+        cpu_limit=_or(p.cpu_limit, task.cpu_limit),
+        max_output_bytes=_or(p.max_output_bytes, task.max_output_bytes),
+    )
+
+
+def _or_keep(value: str | None, current: str) -> str:
+    return current if value is None else value
+
+
+def _filters(query: ListQuery, limits: Limits) -> TaskFilter:
+    status = query.status or None
+    if status is not None and status not in {s.value for s in Status}:
+        allowed = ", ".join(s.value for s in Status)
+        raise InvalidArgument(f"status must be one of: {allowed}")
+    script_type = query.script_type or None
+    if script_type is not None and (len(script_type) > MAX_QUERY or not clean_text(script_type)):
+        raise InvalidArgument("script_type filter is invalid")
+    pattern = None
+    if query.q:
+        if len(query.q) > MAX_QUERY or not clean_text(query.q):
+            raise InvalidArgument(f"q must be at most {MAX_QUERY} characters of text")
+        pattern = f"%{escape_like(query.q)}%"
+    metadata = None
+    if query.metadata:
+        metadata, problem = parse_metadata(query.metadata, "metadata filter")
+        if metadata is None:
+            raise InvalidArgument(problem)
+        try:
+            check_patch(TaskPatch(metadata=metadata), limits)
+        except FieldErrors as exc:
+            message = exc.violations[0].message.replace("metadata", "metadata filter", 1)
+            raise InvalidArgument(message) from None
+    return TaskFilter(status=status, script_type=script_type, q_pattern=pattern, metadata=metadata)
+
+
+def _sort_and_position(query: ListQuery) -> tuple[tuple[SortField, SortOrder], Cursor | None]:
+    try:
+        field = SortField(query.sort_field) if query.sort_field else None
+    except ValueError:
+        allowed = ", ".join(f.value for f in SortField)
+        raise InvalidArgument(f"sort_field must be one of: {allowed}") from None
+    try:
+        order = SortOrder(query.sort_order) if query.sort_order else None
+    except ValueError:
+        raise InvalidArgument("sort_order must be one of: asc, desc") from None
+    after = None
+    if query.cursor:
+        after = cursors.decode(query.cursor, TASKS_CURSOR)
+        # A cursor belongs to the sort it was made for; an explicit, different sort is a misuse.
+        if (field is not None and field != after.field) or (
+            order is not None and order != after.order
+        ):
+            raise InvalidCursor
+        field, order = after.field, after.order
+    return (field or SortField.CREATED_AT, order or SortOrder.DESC), after

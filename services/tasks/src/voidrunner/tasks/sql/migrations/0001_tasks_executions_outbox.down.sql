@@ -1,0 +1,3 @@
+DROP TABLE execution_outbox;
+DROP TABLE executions;
+DROP TABLE tasks;

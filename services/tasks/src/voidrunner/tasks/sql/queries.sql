@@ -1,0 +1,261 @@
+-- Tasks service queries. Parameters are $n only; list sorts are a fixed set of variants
+-- (list_tasks_<field>_<order>) chosen by the repository from a whitelist, never built from input.
+
+-- name: insert_task
+INSERT INTO tasks (id, user_id, name, description, script_content, script_type, priority,
+                   timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit,
+                   max_output_bytes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+RETURNING id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at;
+
+-- name: get_task
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks WHERE id = $1 AND user_id = $2;
+
+-- name: lock_task
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks WHERE id = $1 AND user_id = $2
+FOR UPDATE;
+
+-- name: lock_task_by_id
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks WHERE id = $1
+FOR UPDATE;
+
+-- name: update_task
+UPDATE tasks
+SET name = $2, description = $3, script_content = $4, script_type = $5, priority = $6,
+    timeout_seconds = $7, metadata = $8, stdin = $9, env = $10, memory_limit_mb = $11,
+    cpu_limit = $12, max_output_bytes = $13, updated_at = clock_timestamp()
+WHERE id = $1
+RETURNING id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at;
+
+-- name: set_task_status
+-- A status change is not an edit by the owner: updated_at stays (it orders lists).
+UPDATE tasks SET status = $2 WHERE id = $1;
+
+-- name: delete_task
+DELETE FROM tasks WHERE id = $1;
+
+-- name: count_tasks
+SELECT count(*)
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5);
+
+-- name: list_tasks_created_at_asc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) > ($6::timestamptz, $7::uuid))
+ORDER BY created_at ASC, id ASC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_created_at_desc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6::timestamptz, $7::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_updated_at_asc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::timestamptz IS NULL OR (updated_at, id) > ($6::timestamptz, $7::uuid))
+ORDER BY updated_at ASC, id ASC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_updated_at_desc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::timestamptz IS NULL OR (updated_at, id) < ($6::timestamptz, $7::uuid))
+ORDER BY updated_at DESC, id DESC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_priority_asc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::integer IS NULL OR (priority, id) > ($6::integer, $7::uuid))
+ORDER BY priority ASC, id ASC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_priority_desc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::integer IS NULL OR (priority, id) < ($6::integer, $7::uuid))
+ORDER BY priority DESC, id DESC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_name_asc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::text IS NULL OR (name, id) > ($6::text, $7::uuid))
+ORDER BY name ASC, id ASC
+LIMIT $8 OFFSET $9;
+
+-- name: list_tasks_name_desc
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::text IS NULL OR (name || ' ' || coalesce(description, '')) ILIKE $4)
+  AND ($5::jsonb IS NULL OR metadata @> $5)
+  AND ($6::text IS NULL OR (name, id) < ($6::text, $7::uuid))
+ORDER BY name DESC, id DESC
+LIMIT $8 OFFSET $9;
+
+-- name: insert_execution
+-- Nothing is inserted (no row returned) when the task already has an active execution.
+INSERT INTO executions (id, task_id, user_id, idempotency_key)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (task_id) WHERE status IN ('pending', 'running') DO NOTHING
+RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at;
+
+-- name: execution_by_idempotency_key
+SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions WHERE task_id = $1 AND idempotency_key = $2;
+
+-- name: get_execution
+SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions WHERE id = $1 AND user_id = $2;
+
+-- name: get_execution_any_owner
+SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions WHERE id = $1;
+
+-- name: lock_execution
+SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions WHERE id = $1
+FOR UPDATE;
+
+-- name: update_execution
+UPDATE executions
+SET status = $2, return_code = $3, stdout = $4, stderr = $5, stdout_truncated = $6,
+    stderr_truncated = $7, termination_reason = $8, execution_time_ms = $9,
+    memory_usage_bytes = $10, started_at = $11, completed_at = $12
+WHERE id = $1
+RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at;
+
+-- name: count_executions
+SELECT count(*) FROM executions WHERE task_id = $1;
+
+-- name: list_executions
+-- Newest first; keyset on (created_at, id) like the task lists.
+SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
+       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions
+WHERE task_id = $1
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4 OFFSET $5;
+
+-- name: insert_outbox
+INSERT INTO execution_outbox (execution_id, payload) VALUES ($1, $2);
+
+-- name: notify_outbox
+-- Delivered on commit only, so a listening relay never sees work that was rolled back.
+SELECT pg_notify($1, '');
+
+-- name: discard_outbox
+-- A pending execution cancelled before the relay published it needs no job at all.
+DELETE FROM execution_outbox WHERE execution_id = $1 AND published_at IS NULL;
+
+-- name: claim_outbox
+-- Row locks held until the claiming transaction ends; concurrent relays skip them.
+SELECT id, execution_id, payload, attempts, created_at
+FROM execution_outbox
+WHERE published_at IS NULL
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED;
+
+-- name: mark_outbox_published
+UPDATE execution_outbox SET published_at = clock_timestamp(), attempts = attempts + 1
+WHERE id = ANY($1::bigint[]) AND published_at IS NULL;
+
+-- name: mark_outbox_failed
+UPDATE execution_outbox SET attempts = attempts + 1
+WHERE id = ANY($1::bigint[]) AND published_at IS NULL;
+
+-- name: purge_outbox
+DELETE FROM execution_outbox WHERE published_at < $1;
+
+-- name: pending_outbox_count
+SELECT count(*) FROM execution_outbox WHERE published_at IS NULL;
