@@ -1,0 +1,178 @@
+"""Scheduler → JetStream → executor (real bwrap sandboxes) → events, on a real NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js.api import DeliverPolicy
+
+from voidrunner.contracts import topology as t
+from voidrunner.executor.main import ExecutorApp
+from voidrunner.executor.settings import ExecutorSettings
+from voidrunner.proto.jobs.v1 import jobs_pb2
+from voidrunner.scheduler.main import SchedulerApp
+from voidrunner.scheduler.settings import SchedulerSettings
+
+pytestmark = pytest.mark.sandbox
+
+
+def executor_settings(nats_url: str, **overrides: Any) -> ExecutorSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "nats_url": nats_url,
+        "executor_health_host": "127.0.0.1",
+        "executor_health_port": 0,
+        "executor_slots": 2,
+        "heartbeat_seconds": 0.5,
+        "shutdown_grace_seconds": 5,
+        **overrides,
+    }
+    return ExecutorSettings(**values)
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
+    conn = await nats.connect(nats_url)
+    yield conn
+    await conn.drain()
+
+
+@pytest.fixture
+async def pipeline(nats_url: str) -> AsyncIterator[tuple[SchedulerApp, ExecutorApp]]:
+    scheduler = SchedulerApp(
+        SchedulerSettings(
+            environment="test",
+            nats_url=nats_url,
+            scheduler_health_host="127.0.0.1",
+            scheduler_health_port=0,
+            per_user_concurrency=2,
+            concurrency_retry_seconds=0.2,
+        )
+    )
+    executor = ExecutorApp(executor_settings(nats_url))
+    await scheduler.start()
+    await executor.start()
+    yield scheduler, executor
+    await executor.stop()
+    await scheduler.stop()
+
+
+def job(
+    source: str, *, runtime: str = "python", user: str = "u1", priority: int = 5, **limits: Any
+) -> jobs_pb2.Job:
+    return jobs_pb2.Job(
+        execution_id=str(uuid.uuid4()),
+        task_id=str(uuid.uuid4()),
+        user_id=user,
+        runtime=runtime,
+        source=source,
+        priority=priority,
+        limits=jobs_pb2.Limits(timeout_seconds=limits.pop("timeout", 10), **limits),
+    )
+
+
+async def request(nc: NATS, j: jobs_pb2.Job) -> None:
+    await nc.jetstream().publish(
+        t.REQUESTS_SUBJECT, j.SerializeToString(), headers={t.MSG_ID_HEADER: j.execution_id}
+    )
+
+
+async def results(nc: NATS, count: int, timeout: float = 30) -> list[jobs_pb2.ExecutionResult]:
+    js = nc.jetstream()
+    sub = await js.subscribe(
+        t.RESULT_SUBJECT, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    found: list[jobs_pb2.ExecutionResult] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(found) < count:
+                msg = await sub.next_msg(timeout=timeout)
+                found.append(jobs_pb2.ExecutionResult.FromString(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def test_job_runs_and_streams_logs(nc: NATS, pipeline: object) -> None:
+    j = job(
+        "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.2)\n"
+    )
+    logs = await nc.jetstream().subscribe(
+        t.log_subject(j.execution_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    await request(nc, j)
+    [result] = await results(nc, 1)
+    assert result.execution_id == j.execution_id
+    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_EXIT
+    assert result.exit_code == 0
+    assert result.stdout == b"line 0\nline 1\nline 2\n"
+    assert result.wall_time_ms >= 400
+    chunks = []
+    while b"".join(chunks) != result.stdout:
+        msg = await logs.next_msg(timeout=5)
+        chunks.append(jobs_pb2.LogChunk.FromString(msg.data).data)
+    assert len(chunks) >= 2, "output arrived in one piece: not streamed live"
+
+
+async def test_unknown_runtime_and_malformed_jobs(nc: NATS, pipeline: object) -> None:
+    await nc.jetstream().publish(t.job_subject("normal"), b"\xff\x00not a protobuf")
+    bad = job("print(1)", runtime="cobol")
+    await request(nc, bad)
+    [result] = await results(nc, 1)
+    assert result.execution_id == bad.execution_id
+    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR
+    assert "cobol" in result.detail
+    good = job("print('still alive')")
+    await request(nc, good)
+    found = await results(nc, 2)
+    assert found[-1].stdout == b"still alive\n"
+
+
+async def test_duplicate_delivery_gives_one_result(nc: NATS, pipeline: object) -> None:
+    j = job("print('once')")
+    js = nc.jetstream()
+    # The same job on the work queue twice (as after a redelivery race): both may run, one result.
+    for n in (1, 2):
+        await js.publish(
+            t.job_subject("normal"), j.SerializeToString(), headers={t.MSG_ID_HEADER: f"dup-{n}"}
+        )
+    [result] = await results(nc, 1)
+    assert result.stdout == b"once\n"
+    await asyncio.sleep(1.5)
+    info = await js.stream_info(t.EVENTS_STREAM, subjects_filter=t.RESULT_SUBJECT)
+    assert info.state.subjects == {t.RESULT_SUBJECT: 1}
+
+
+async def test_cancel_stops_a_running_job(nc: NATS, pipeline: object) -> None:
+    j = job("import time\nprint('started', flush=True)\ntime.sleep(30)\n", timeout=60)
+    logs = await nc.jetstream().subscribe(
+        t.log_subject(j.execution_id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    await request(nc, j)
+    await logs.next_msg(timeout=10)  # it runs
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    await nc.publish(
+        t.CANCEL_SUBJECT, jobs_pb2.CancelRequest(execution_id=j.execution_id).SerializeToString()
+    )
+    [result] = await results(nc, 1)
+    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_CANCELLED
+    assert loop.time() - sent < 1.0
+
+
+async def test_per_user_concurrency_and_priority(nc: NATS, pipeline: object) -> None:
+    slow = [job("import time; time.sleep(1)", user="busy") for _ in range(3)]
+    for j in slow:
+        await request(nc, j)
+    other = job("print('other user')", user="idle")
+    await request(nc, other)
+    found = await results(nc, 4, timeout=40)
+    order = [r.execution_id for r in found]
+    # The other user is not held up behind the busy user's third job (limit 2 per user).
+    assert order.index(other.execution_id) < order.index(slow[2].execution_id)
