@@ -113,7 +113,7 @@ async def test_job_runs_and_streams_logs(nc: NATS, pipeline: object) -> None:
     assert result.exit_code == 0
     assert result.stdout == b"line 0\nline 1\nline 2\n"
     assert result.wall_time_ms >= 400
-    chunks = []
+    chunks: list[bytes] = []
     while b"".join(chunks) != result.stdout:
         msg = await logs.next_msg(timeout=5)
         chunks.append(jobs_pb2.LogChunk.FromString(msg.data).data)
