@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import grpc
 import pytest
@@ -33,9 +34,9 @@ async def test_create_get_and_violations(stub: tasks_pb2_grpc.TasksServiceAsyncS
             )
         )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    raw = next(
-        m.value for m in info.value.trailing_metadata() or () if m.key.endswith("violations-bin")
-    )
+    # grpc.aio hands out (key, value) tuples, whatever the stubs say.
+    pairs: list[tuple[str, Any]] = list(info.value.trailing_metadata() or ())  # type: ignore[arg-type]
+    raw = dict(pairs)["voidrunner-field-violations-bin"]
     assert isinstance(raw, bytes)
     details = tasks_pb2.FieldViolations.FromString(raw)
     assert {v.field for v in details.violations} == {"script_type", "memory_limit_mb"}
