@@ -120,3 +120,18 @@ async def cancelled_bucket(js: JetStreamContext) -> KeyValue:
                 storage=StorageType.FILE,
             )
         )
+
+
+async def runtimes_bucket(js: JetStreamContext) -> KeyValue:
+    """The bucket where executors advertise their runtimes (created when missing)."""
+    try:
+        return await js.key_value(t.RUNTIMES_BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=t.RUNTIMES_BUCKET,
+                ttl=t.RUNTIMES_TTL_SECONDS,
+                history=1,
+                storage=StorageType.MEMORY,
+            )
+        )

@@ -71,3 +71,8 @@ def final_subject(execution_id: str) -> str:
 # Executions cancelled before an executor picked them up (key = execution id); executors check it.
 CANCELLED_BUCKET = "vr_cancelled"
 CANCELLED_TTL_SECONDS = 24 * 3600
+
+# Executors advertise their runtimes here (key = "<runtime>.<executor id>", JSON value), refreshed
+# well within the TTL, so the bucket lists what live executors offer.
+RUNTIMES_BUCKET = "vr_runtimes"
+RUNTIMES_TTL_SECONDS = 60

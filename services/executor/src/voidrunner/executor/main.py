@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from nats.aio.client import Client as NATS
 
 from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.logs import get_logger
 from voidrunner.common.nats_client import connect_nats, drain_nats
-from voidrunner.contracts.streams import cancelled_bucket, declare_streams
+from voidrunner.contracts.streams import cancelled_bucket, declare_streams, runtimes_bucket
+from voidrunner.executor.advertiser import advertise, advertisements
 from voidrunner.executor.backend import build_sandbox, load_runtimes, operator_caps
 from voidrunner.executor.consumer import ConsumerConfig, JobConsumer
 from voidrunner.executor.job_runner import JobRunner, RunnerConfig
@@ -26,6 +30,8 @@ class ExecutorApp:
         self._nc: NATS | None = None
         self._server: GrpcServer | None = None
         self.consumer: JobConsumer | None = None
+        self._stop = asyncio.Event()
+        self._advertiser: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         s = self.settings
@@ -68,6 +74,10 @@ class ExecutorApp:
             ),
         )
         await self.consumer.start()
+        entries = advertisements(self._sandbox, catalog, operator_caps(s), s.executor_id)
+        self._advertiser = asyncio.create_task(
+            advertise(await runtimes_bucket(js), entries, self._stop), name="advertise"
+        )
         self._server = GrpcServer(
             host=s.executor_health_host,
             port=s.executor_health_port,
@@ -85,6 +95,10 @@ class ExecutorApp:
 
     async def stop(self) -> None:
         """Drain: finish or hand back running jobs, then close everything."""
+        self._stop.set()
+        if self._advertiser is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advertiser
         if self._server is not None:
             await self._server.stop(1.0)
         if self.consumer is not None:

@@ -1,0 +1,57 @@
+"""Advertising this executor's runtimes (with versions and limits) in a NATS KV bucket.
+
+The gateway lists them at GET /api/v1/runtimes; entries expire with the bucket's TTL, so only
+live executors are listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+
+from nats.js.kv import KeyValue
+
+from voidrunner.common.logs import get_logger
+from voidrunner.contracts.topology import RUNTIMES_TTL_SECONDS
+from voidrunner.executor.sandbox.limits import cap_limits
+from voidrunner.executor.sandbox.runtimes import RuntimeCatalog
+from voidrunner.executor.sandbox.types import Limits, Sandbox
+
+_log = get_logger("voidrunner.executor.advertiser")
+
+
+def advertisements(
+    sandbox: Sandbox, catalog: RuntimeCatalog, caps: Limits, executor_id: str
+) -> dict[str, bytes]:
+    """KV entries describing every runtime of `catalog` as this executor offers it."""
+    entries: dict[str, bytes] = {}
+    infos = {info.name: info for info in sandbox.runtimes()}
+    for spec in catalog:
+        info = infos.get(spec.name)
+        entry = {
+            "name": spec.name,
+            "language": spec.language,
+            "version": info.version if info and info.version else spec.version,
+            "available": bool(info and info.available),
+            "reason": info.reason if info else "not offered by this backend",
+            "backend": sandbox.name,
+            "default_limits": asdict(cap_limits(spec.default_limits, caps)),
+            "max_limits": asdict(caps),
+        }
+        entries[f"{spec.name}.{executor_id}"] = json.dumps(entry).encode()
+    return entries
+
+
+async def advertise(kv: KeyValue, entries: dict[str, bytes], stop: asyncio.Event) -> None:
+    """Put the entries now and again every third of the TTL until `stop`."""
+    while not stop.is_set():
+        try:
+            for key, value in entries.items():
+                await kv.put(key, value)
+        except Exception:  # NATS away: the next round retries
+            _log.warning("runtime advertisement failed", exc_info=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=RUNTIMES_TTL_SECONDS / 3)
+        except TimeoutError:
+            continue
