@@ -33,6 +33,8 @@ class DevSettings(BaseSettings):
     database_url: str = ""
     nats_url: str = ""
     gateway_port: int = 8080
+    auth_grpc_port: int = 50051
+    tasks_grpc_port: int = 50052
     public_host: str = "localhost"
 
 
@@ -71,6 +73,8 @@ class DevStack:
         env["VOIDRUNNER_NATS_URL"] = nats_url
         env.setdefault("VOIDRUNNER_AUTH_KEY_FILE", str(self.data_dir / "auth" / "signing_key.pem"))
         env["VOIDRUNNER_GATEWAY_PORT"] = str(self.settings.gateway_port)
+        env.setdefault("VOIDRUNNER_AUTH_ADDR", f"127.0.0.1:{self.settings.auth_grpc_port}")
+        env.setdefault("VOIDRUNNER_TASKS_ADDR", f"127.0.0.1:{self.settings.tasks_grpc_port}")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
