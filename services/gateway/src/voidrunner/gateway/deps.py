@@ -12,6 +12,8 @@ from voidrunner.gateway.settings import GatewaySettings
 from voidrunner.gateway.tokens import InvalidToken, Principal, TokenVerifier
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
     from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceAsyncStub
     from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceAsyncStub
 
@@ -24,6 +26,8 @@ class Backends:
     auth: AuthServiceAsyncStub
     tasks: TasksServiceAsyncStub
     verifier: TokenVerifier
+    # Live logs, ?wait and runtime listings read NATS; None only in tests of the app alone.
+    nc: NATS | None = None
 
 
 def backends(request: Request) -> Backends:

@@ -72,6 +72,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 auth=auth,
                 tasks=TasksServiceStub(tasks_channel),
                 verifier=TokenVerifier(keys, watcher),
+                nc=nc,
             )
             connected = nc
 
