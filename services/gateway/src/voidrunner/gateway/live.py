@@ -1,0 +1,161 @@
+"""Following executions as they happen: final-state notifications and live log chunks (NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import DeliverPolicy
+
+from voidrunner.contracts.topology import final_subject, log_subject
+from voidrunner.proto.jobs.v1 import jobs_pb2
+from voidrunner.proto.tasks.v1 import tasks_pb2
+
+FINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
+# While streaming, re-read the execution this often in case a final notice was missed.
+RECHECK_SECONDS = 5.0
+_STREAM_NAMES = {jobs_pb2.STREAM_STDOUT: "stdout", jobs_pb2.STREAM_STDERR: "stderr"}
+
+GetExecution = Callable[[], Awaitable[tasks_pb2.Execution]]
+
+
+class FinalNotice:
+    """A subscription to an execution's final-state notice, opened before checking its state."""
+
+    def __init__(self, nc: NATS, execution_id: str) -> None:
+        self._nc = nc
+        self._subject = final_subject(execution_id)
+        self._event = asyncio.Event()
+        self._sub: Subscription | None = None
+
+    async def __aenter__(self) -> FinalNotice:
+        async def on_msg(_msg: Any) -> None:
+            self._event.set()
+
+        self._sub = await self._nc.subscribe(self._subject, cb=on_msg)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    def arrived(self) -> bool:
+        """True once the notice came."""
+        return self._event.is_set()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when the notice arrived within `seconds`."""
+        try:
+            await asyncio.wait_for(self._event.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def wait_for_final(
+    nc: NATS, execution: tasks_pb2.Execution, get: GetExecution, seconds: float
+) -> tasks_pb2.Execution:
+    """The execution once final, or as it is after `seconds` — one notice, no polling loop."""
+    if execution.status in FINAL_STATUSES or seconds <= 0:
+        return execution
+    async with FinalNotice(nc, execution.id) as notice:
+        current = await get()  # it may have finished before we subscribed
+        if current.status in FINAL_STATUSES:
+            return current
+        await notice.wait(seconds)
+        return await get()
+
+
+def _event(name: str, data: dict[str, Any], event_id: str | None = None) -> dict[str, str]:
+    event = {"event": name, "data": json.dumps(data, ensure_ascii=False)}
+    if event_id is not None:
+        event["id"] = event_id
+    return event
+
+
+def end_event(execution: tasks_pb2.Execution) -> dict[str, str]:
+    """The last event of a log stream: the final status and how the run ended."""
+    data: dict[str, Any] = {"status": execution.status}
+    if execution.HasField("return_code"):
+        data["exit_code"] = execution.return_code
+    if execution.HasField("termination_reason"):
+        data["termination_reason"] = execution.termination_reason
+    return _event("end", data)
+
+
+def stored_events(execution: tasks_pb2.Execution) -> list[dict[str, str]]:
+    """A finished execution's stored output as log events, then the end event."""
+    events = []
+    for name in ("stdout", "stderr"):
+        if execution.HasField(name) and getattr(execution, name):
+            events.append(_event(name, {"stream": name, "text": getattr(execution, name)}))
+    return [*events, end_event(execution)]
+
+
+async def log_events(
+    nc: NATS, execution: tasks_pb2.Execution, get: GetExecution
+) -> AsyncIterator[dict[str, str]]:
+    """Server-sent events for one execution: what was produced so far, live chunks, the end."""
+    if execution.status in FINAL_STATUSES:
+        for event in stored_events(execution):
+            yield event
+        return
+    js = nc.jetstream()
+    async with FinalNotice(nc, execution.id) as notice:
+        logs = await js.subscribe(
+            log_subject(execution.id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+        try:
+            idle = 0.0
+            while True:
+                try:
+                    msg = await logs.next_msg(timeout=0.5)
+                except (TimeoutError, NatsTimeoutError):
+                    idle += 0.5
+                    finished = notice.arrived()
+                    if not finished and idle >= RECHECK_SECONDS:
+                        idle = 0.0
+                        finished = (await get()).status in FINAL_STATUSES
+                    if finished:
+                        # The result is recorded after the last chunk was published: drain.
+                        async for event in _drain(logs):
+                            yield event
+                        yield end_event(await get())
+                        return
+                    continue
+                idle = 0.0
+                yield _chunk_event(msg.data)
+        finally:
+            with contextlib.suppress(Exception):
+                await logs.unsubscribe()
+
+
+async def _drain(logs: Any) -> AsyncIterator[dict[str, str]]:
+    while True:
+        try:
+            msg = await logs.next_msg(timeout=0.3)
+        except (TimeoutError, NatsTimeoutError):
+            return
+        yield _chunk_event(msg.data)
+
+
+def _chunk_event(data: bytes) -> dict[str, str]:
+    chunk = jobs_pb2.LogChunk.FromString(data)
+    stream = _STREAM_NAMES.get(chunk.stream, "stdout")
+    return _event(
+        stream,
+        {
+            "stream": stream,
+            "seq": chunk.seq,
+            "attempt": chunk.attempt,
+            "text": chunk.data.decode("utf-8", "replace"),
+        },
+        event_id=f"{chunk.attempt}:{chunk.seq}",
+    )
