@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the sandbox images voidrunner/sandbox-{python,bash,node,go}:latest without pulling anything:
-# no registry is reachable in CI, but the distribution's package archive is. Each image is a
+# Builds the sandbox images voidrunner/sandbox-{python,bash,javascript,go}:latest (names as in the
+# runtime catalogue, runtimes.toml; sandbox-node is an alias of sandbox-javascript) without pulling
+# anything: no registry is reachable in CI, the distribution's package archive is. Each image is a
 # debootstrap'ed Debian root file system (minbase + python3), optionally with nodejs or golang-go
 # installed in a chroot, then `docker import`ed.
 #
@@ -56,7 +57,7 @@ build_base() {
   [ -s "$base_tar" ] && return 0
   local root="$work/base"
   echo "debootstrap $SUITE (minbase + python3) ..."
-  debootstrap --variant=minbase --include=python3-minimal "$SUITE" "$root" >"$work/debootstrap.log" 2>&1 || {
+  debootstrap --variant=minbase --include=python3 "$SUITE" "$root" >"$work/debootstrap.log" 2>&1 || {
     tail -n 30 "$work/debootstrap.log" >&2
     exit 1
   }
@@ -107,7 +108,7 @@ import_image() {
 }
 
 need=()
-for lang in python bash node go; do
+for lang in python bash javascript go; do
   have_image "voidrunner/sandbox-$lang:latest" || need+=("$lang")
 done
 if [ ${#need[@]} -eq 0 ]; then
@@ -119,7 +120,7 @@ build_base
 for lang in "${need[@]}"; do
   case "$lang" in
     python | bash) tarball=$base_tar ;;
-    node)
+    javascript)
       build_derived node nodejs
       tarball="$cache/$SUITE-$LAYOUT-node.tar"
       ;;
@@ -131,4 +132,5 @@ for lang in "${need[@]}"; do
   esac
   import_image "$tarball" "voidrunner/sandbox-$lang:latest"
 done
+docker tag voidrunner/sandbox-javascript:latest voidrunner/sandbox-node:latest
 docker image ls --filter 'reference=voidrunner/sandbox-*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

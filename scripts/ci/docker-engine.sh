@@ -52,7 +52,7 @@ write_config() {
   cat >"$dir/daemon.json" <<'JSON'
 {
   "runtimes": {
-    "runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+    "runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}
   },
   "default-runtime": "runc",
   "ip-forward": false,

@@ -40,18 +40,18 @@ def _bwrap() -> Backend:
 def _docker(runtime: str) -> Callable[[], Backend]:
     def factory() -> Backend:
         try:
-            from voidrunner.executor.sandbox import docker  # type: ignore[attr-defined,unused-ignore]
+            from voidrunner.executor.sandbox import docker
         except ImportError as exc:
             pytest.skip(f"docker backend not importable: {exc}")
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        # Only an engine named on purpose: never the machine's default socket.
+        host = os.environ.get("VOIDRUNNER_TEST_DOCKER_HOST", "")
+        if not host:
+            pytest.skip("no Docker engine: VOIDRUNNER_TEST_DOCKER_HOST is not set")
         if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
             pytest.skip(f"no Docker engine at {host}")
-        # The docker module describes itself: `conformance_backend(oci_runtime, catalog)` returns a
-        # `Backend` or calls pytest.skip naming what is missing (engine, OCI runtime, images).
-        make_backend = getattr(docker, "conformance_backend", None)
-        if make_backend is None:
-            pytest.skip("docker backend offers no conformance_backend() yet")
-        backend: Backend = make_backend(runtime, load_catalog())
+        # The docker module describes itself: `conformance_backend(oci_runtime, catalog, host)`
+        # returns a `Backend` or calls pytest.skip naming what is missing (engine, runtime, images).
+        backend: Backend = docker.conformance_backend(runtime, load_catalog(), host)
         return backend
 
     return factory
