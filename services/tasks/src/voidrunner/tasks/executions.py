@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -29,6 +29,7 @@ from voidrunner.tasks.errors import (
     TaskNotFound,
     Violation,
 )
+from voidrunner.tasks.notifier import Notifier
 from voidrunner.tasks.outbox import Outbox
 from voidrunner.tasks.repository import ExecutionRecord, TaskRecord, TaskRepository
 from voidrunner.tasks.service import Caller, Page, check_limit, check_offset, parse_id
@@ -47,12 +48,6 @@ EXECUTIONS_CURSOR = "executions"
 MAX_IDEMPOTENCY_KEY = 255
 MIB = 1024 * 1024
 V = TypeVar("V")
-
-
-class CancelPublisher(Protocol):
-    """Tells executors to stop a run (best effort: the stored state is already final)."""
-
-    async def publish_cancel(self, execution_id: uuid.UUID) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +101,13 @@ class ExecutionService:
         pool: asyncpg.Pool,
         repo: TaskRepository,
         outbox: Outbox,
-        cancels: CancelPublisher,
+        notifier: Notifier,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._pool = pool
         self._repo = repo
         self._outbox = outbox
-        self._cancels = cancels
+        self._notifier = notifier
         self._clock = clock
 
     async def start(
@@ -242,7 +237,8 @@ class ExecutionService:
             # A pending run whose job is still in the outbox never reaches an executor.
             discarded = status is Status.PENDING and await self._outbox.discard(conn, eid) > 0
         if not discarded:
-            await self._publish_cancel(eid)
+            await self._notifier.cancelled(eid, started=status is Status.RUNNING)
+        await self._notifier.final(eid)
         _log.info("execution cancelled", execution_id=str(eid), was=status.value)
         return cancelled
 
@@ -275,8 +271,10 @@ class ExecutionService:
                 await self._repo.set_task_status(
                     conn, current.task_id, task_status_after(new_status).value
                 )
-        if new_status is Status.CANCELLED and status is Status.RUNNING:
-            await self._publish_cancel(eid)
+        if new_status is Status.CANCELLED:
+            await self._notifier.cancelled(eid, started=status is Status.RUNNING)
+        if new_status != status and new_status in FINAL:
+            await self._notifier.final(eid)
         return updated
 
     def _apply(self, e: ExecutionRecord, status: Status, c: ExecutionUpdate) -> ExecutionRecord:
@@ -297,14 +295,6 @@ class ExecutionService:
             started_at=e.started_at or (now if status is Status.RUNNING else None),
             completed_at=now if status in FINAL else e.completed_at,
         )
-
-    async def _publish_cancel(self, execution_id: uuid.UUID) -> None:
-        try:
-            await self._cancels.publish_cancel(execution_id)
-        except Exception:  # best effort: the execution is already cancelled in the database
-            _log.warning(
-                "cancel request not published", execution_id=str(execution_id), exc_info=True
-            )
 
 
 def _keep(value: V | None, current: V) -> V:

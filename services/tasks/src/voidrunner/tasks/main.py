@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-from nats.aio.client import Client as NATS
 
 from voidrunner.common.db import Queries, create_pool
 from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.logs import get_logger
 from voidrunner.common.nats_client import connect_nats, drain_nats
-from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from voidrunner.tasks.executions import ExecutionService
+from voidrunner.tasks.notifier import NatsNotifier
 from voidrunner.tasks.outbox import Outbox
 from voidrunner.tasks.repository import TaskRepository
 from voidrunner.tasks.schema import QUERIES_FILE
@@ -43,29 +41,13 @@ def with_custom_plans(dsn: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class NatsCancels:
-    """Publishes CancelRequest on core NATS; executors running the execution stop it."""
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
-        self.nc: NATS | None = None
-
-    async def publish_cancel(self, execution_id: uuid.UUID) -> None:
-        """Best effort: without a NATS connection the request is dropped with a warning."""
-        if self.nc is None or self.nc.is_closed:
-            _log.warning("nats unavailable; cancel request dropped", execution_id=str(execution_id))
-            return
-        message = jobs_pb2.CancelRequest(execution_id=str(execution_id))
-        await self.nc.publish(self.subject, message.SerializeToString())
-
-
 class TasksApp:
     """Everything the tasks process runs; `start()` returns the bound gRPC port."""
 
     def __init__(self, settings: TasksSettings) -> None:
         self.settings = settings
         self._pool: asyncpg.Pool | None = None
-        self._cancels = NatsCancels(settings.cancel_subject)
+        self._notifier = NatsNotifier(settings.cancel_subject)
         self._server: GrpcServer | None = None
         self._stop = asyncio.Event()
         self._nats_task: asyncio.Task[None] | None = None
@@ -92,7 +74,7 @@ class TasksApp:
         )
         servicer = TasksServicer(
             TaskService(self._pool, repo, limits, defaults),
-            ExecutionService(self._pool, repo, self.outbox, self._cancels),
+            ExecutionService(self._pool, repo, self.outbox, self._notifier),
         )
         # NATS only carries best-effort cancel requests: the service starts without it and
         # keeps trying in the background (new work goes through the outbox, not NATS).
@@ -110,7 +92,7 @@ class TasksApp:
 
     async def _connect_nats(self) -> bool:
         try:
-            self._cancels.nc = await connect_nats(
+            self._notifier.nc = await connect_nats(
                 self.settings.nats_url, name="voidrunner-tasks", connect_timeout=2.0
             )
         except Exception as exc:  # any failure to connect means "try again later"
@@ -132,7 +114,7 @@ class TasksApp:
             await self._server.stop(self.settings.shutdown_grace_seconds)
         if self._nats_task is not None:
             await self._nats_task
-        if self._cancels.nc is not None:
-            await drain_nats(self._cancels.nc)
+        if self._notifier.nc is not None:
+            await drain_nats(self._notifier.nc)
         if self._pool is not None:
             await self._pool.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 
 from voidrunner.common.settings import BaseServiceSettings
+from voidrunner.contracts import topology
 
 
 class TasksSettings(BaseServiceSettings):
@@ -26,7 +27,7 @@ class TasksSettings(BaseServiceSettings):
     default_max_output_bytes: int = Field(default=1_048_576, ge=1024)
     max_max_output_bytes: int = Field(default=10 * 1_048_576, ge=1024)
     # Core NATS subject on which executors listen for CancelRequest messages.
-    cancel_subject: str = "voidrunner.executions.cancel"
+    cancel_subject: str = topology.CANCEL_SUBJECT
     # Postgres NOTIFY channel raised (on commit) when an outbox row is written.
     outbox_channel: str = "voidrunner_outbox"
     db_pool_size: int = Field(default=10, ge=1)
