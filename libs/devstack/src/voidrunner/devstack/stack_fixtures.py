@@ -18,6 +18,20 @@ import pytest
 
 # Cheap argon2 for tests; production cost is the settings default.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
+# Every test's requests come from 127.0.0.1: limits stay on (and counted) but out of the way;
+# rate-limit tests set strict ones through gateway_settings_overrides.
+GENEROUS_RATE_LIMITS = {
+    f"rate_limit_{name}": 100_000
+    for name in (
+        "register",
+        "login",
+        "refresh",
+        "task_create",
+        "tasks",
+        "execution_start",
+        "executions",
+    )
+}
 
 
 @pytest.fixture
@@ -53,9 +67,35 @@ async def auth_addr(
 
 
 @pytest.fixture
-def tasks_addr() -> str:
-    """The tasks service address; overridden where a test needs the real tasks service."""
-    return "127.0.0.1:9"
+def tasks_settings_overrides() -> dict[str, Any]:
+    """Override to change tasks settings in one test module."""
+    return {}
+
+
+@pytest.fixture
+async def tasks_addr(
+    database_url: str, nats_url: str, tasks_settings_overrides: dict[str, Any]
+) -> AsyncIterator[str]:
+    """A running tasks service (gRPC) on an ephemeral port; yields host:port."""
+    from voidrunner.tasks.main import TasksApp
+    from voidrunner.tasks.settings import TasksSettings
+
+    settings = TasksSettings(
+        environment="test",
+        database_url=database_url,
+        nats_url=nats_url,
+        tasks_grpc_host="127.0.0.1",
+        tasks_grpc_port=0,
+        db_pool_size=4,
+        shutdown_grace_seconds=0.5,
+        **tasks_settings_overrides,
+    )
+    app = TasksApp(settings)
+    port = await app.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await app.stop()
 
 
 @pytest.fixture
@@ -81,7 +121,7 @@ async def gateway_url(
         tasks_addr=tasks_addr,
         nats_url=nats_url,
         startup_timeout_seconds=10,
-        **gateway_settings_overrides,
+        **{**GENEROUS_RATE_LIMITS, **gateway_settings_overrides},
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

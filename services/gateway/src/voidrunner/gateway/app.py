@@ -11,7 +11,8 @@ from starlette.middleware.cors import CORSMiddleware
 from voidrunner.gateway.deps import Backends
 from voidrunner.gateway.errors import install_error_handlers
 from voidrunner.gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from voidrunner.gateway.routes import auth, health
+from voidrunner.gateway.ratelimit import RateLimitHeaders
+from voidrunner.gateway.routes import auth, executions, health, tasks
 from voidrunner.gateway.settings import GatewaySettings
 
 Probe = Callable[[], Awaitable[bool]]
@@ -21,6 +22,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "Retry-After",
+    "Idempotent-Replayed",
 ]
 
 
@@ -46,7 +48,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(tasks.router)
+    app.include_router(executions.router)
     # Added last = outermost: request context wraps CORS, which wraps the body limit.
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

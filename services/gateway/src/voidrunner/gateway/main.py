@@ -19,6 +19,7 @@ from voidrunner.common.logs import configure_logging, get_logger
 from voidrunner.common.nats_client import connect_nats, drain_nats
 from voidrunner.gateway.app import create_app
 from voidrunner.gateway.deps import Backends
+from voidrunner.gateway.ratelimit import RateLimiter
 from voidrunner.gateway.revocations import RevocationWatcher
 from voidrunner.gateway.routes.health import grpc_health_probe
 from voidrunner.gateway.settings import GatewaySettings
@@ -73,6 +74,12 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 tasks=TasksServiceStub(tasks_channel),
                 verifier=TokenVerifier(keys, watcher),
                 nc=nc,
+                limiter=RateLimiter(
+                    nc,
+                    bucket=settings.rate_limit_bucket,
+                    window_seconds=settings.rate_limit_window_seconds,
+                    timeout_seconds=settings.rate_limit_timeout_seconds,
+                ),
             )
             connected = nc
 

@@ -29,3 +29,18 @@ class GatewaySettings(BaseServiceSettings):
     # Serve requests only once the auth service's public keys are known.
     startup_timeout_seconds: float = 60.0
     uvicorn_workers: int = 1
+    # Rate limits: requests per window, counted in NATS KV and shared by every replica.
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = Field(default=3600, ge=1)
+    rate_limit_register: int = Field(default=5, ge=1)  # per client IP
+    rate_limit_login: int = Field(default=10, ge=1)  # per client IP
+    rate_limit_refresh: int = Field(default=100, ge=1)  # per client IP
+    rate_limit_task_create: int = Field(default=20, ge=1)  # per user
+    rate_limit_tasks: int = Field(default=100, ge=1)  # per user: other task calls
+    rate_limit_execution_start: int = Field(default=30, ge=1)  # per user
+    rate_limit_executions: int = Field(default=50, ge=1)  # per user: other execution calls
+    rate_limit_bucket: str = "voidrunner_ratelimits"
+    # How long a counter update may take before the limiter counts as unavailable.
+    rate_limit_timeout_seconds: float = Field(default=0.5, gt=0)
+    # Unavailable limiter: let requests through with a warning (true) or answer 503 (false).
+    rate_limit_fail_open: bool = True

@@ -8,6 +8,7 @@ import uuid
 from fastapi import APIRouter, Request
 
 from voidrunner.gateway.deps import CurrentUser, Deps, OptionalUser
+from voidrunner.gateway.ratelimit import per_ip
 from voidrunner.gateway.schemas.auth import (
     AuthResponse,
     LoginRequest,
@@ -49,6 +50,7 @@ def _auth_body(resp: auth_pb2.AuthResponse) -> AuthResponse:
     status_code=201,
     response_model=AuthResponse,
     responses={409: {"model": ErrorBody, "description": "Email already registered"}},
+    dependencies=[per_ip("register")],
 )
 async def register(body: RegisterRequest, deps: Deps) -> AuthResponse:
     """Create an account and sign in."""
@@ -59,7 +61,7 @@ async def register(body: RegisterRequest, deps: Deps) -> AuthResponse:
     return _auth_body(resp)
 
 
-@router.post("/login", response_model=AuthResponse)
+@router.post("/login", response_model=AuthResponse, dependencies=[per_ip("login")])
 async def login(body: LoginRequest, deps: Deps) -> AuthResponse:
     """Sign in with email and password."""
     resp = await deps.auth.Login(
@@ -69,7 +71,7 @@ async def login(body: LoginRequest, deps: Deps) -> AuthResponse:
     return _auth_body(resp)
 
 
-@router.post("/refresh", response_model=AuthResponse)
+@router.post("/refresh", response_model=AuthResponse, dependencies=[per_ip("refresh")])
 async def refresh(body: RefreshRequest, deps: Deps) -> AuthResponse:
     """Exchange a refresh token (single use) for a new access and refresh token."""
     resp = await deps.auth.Refresh(
