@@ -59,6 +59,7 @@ write_config() {
   "ip-masq": false,
   "userland-proxy": false,
   "live-restore": false,
+  "shutdown-timeout": 2,
   "log-driver": "json-file",
   "log-opts": {"max-size": "10m", "max-file": "1"}
 }
@@ -86,8 +87,8 @@ start() {
     --data-root "$data_root" --exec-root "$exec_root" --pidfile "$pidfile" \
     --host "unix://$sock" --group root \
     </dev/null >"$dir/dockerd.log" 2>&1 &
-  local i
-  for i in $(seq 1 150); do
+  local _
+  for _ in $(seq 1 150); do
     if ready; then
       echo "DOCKER_HOST=unix://$sock (pid $(cat "$pidfile"))"
       return 0
@@ -105,20 +106,20 @@ engine_pids() {
   local p
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = "$$" ] && continue
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$dir/"; then
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$dir/"; then
       echo "${p#/proc/}"
     fi
   done
 }
 
 stop() {
-  local pid i
+  local pid
   if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid"
-      # dockerd stops its containers (10 s grace each at most) before exiting.
-      for i in $(seq 1 150); do
+      # dockerd stops its containers (shutdown-timeout: 2 s of grace) before exiting.
+      for _ in $(seq 1 150); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
       done
