@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiodocker
+import aiohttp
 
 from voidrunner.executor.sandbox.docker_config import (
     DEFAULT_CAPS,
@@ -214,6 +215,8 @@ class DockerSandbox:
             if exc.status == 404:
                 raise RuntimeUnavailable(f"image {key[0]} is not present: {exc.message}") from exc
             raise SandboxError(f"cannot create a container: {exc.message}", retryable=True) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SandboxError(f"Docker engine unreachable: {exc}", retryable=True) from exc
         return str(container.id)
 
     async def _start(self, container_id: str) -> None:
@@ -362,8 +365,11 @@ class DockerSandbox:
             if exc.status == 500 and not warm:
                 reap_processes(self._host, container_id)  # a failed runsc start leaves some
             raise SandboxError(f"engine error: {exc.message}", retryable=True) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise SandboxError(f"lost the Docker engine: {exc}", retryable=True) from exc
         finally:
-            await self._remove(container_id)
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                await self._remove(container_id)
         had_output = any(collector.bytes_seen(s) for s in StreamName)
         trailer = splitter.trailer()
         outcome = interpret(
