@@ -43,6 +43,9 @@ class Backend:
     make: Callable[[RuntimeCatalog], Sandbox]
     # False where the sandbox's processes are not host processes (gVisor).
     host_visible_processes: bool = True
+    # False where a per-run process limit cannot be enforced (this gVisor ignores pids limits
+    # inside the sandbox); there, memory is what bounds a fork bomb.
+    enforces_pids: bool = True
 
 
 def marker() -> str:

@@ -128,4 +128,5 @@ def conformance_backend(oci_runtime: str, catalog: RuntimeCatalog, host: str) ->
         leftovers,
         make,
         host_visible_processes=oci_runtime != "runsc",
+        enforces_pids=oci_runtime != "runsc",
     )
