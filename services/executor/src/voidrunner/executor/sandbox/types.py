@@ -96,7 +96,7 @@ OnOutput = Callable[[OutputChunk], Awaitable[None]]
 
 
 class CancelToken(Protocol):
-    """Anything with an awaitable `wait()` that returns when the run must stop (an asyncio.Event)."""
+    """Anything with an awaitable `wait()` returning when the run must stop (an asyncio.Event)."""
 
     async def wait(self) -> object: ...
 
