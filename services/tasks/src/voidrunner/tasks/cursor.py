@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voidrunner.tasks.errors import InvalidCursor
+from voidrunner.tasks.validation import clean_text
 
 MAX_CURSOR_CHARS = 1024
 SortValue = dt.datetime | int | str
@@ -95,6 +96,6 @@ def _value(field: SortField, raw: Any) -> SortValue:
         if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 10:
             raise InvalidCursor
         return raw
-    if not isinstance(raw, str) or not 1 <= len(raw) <= 255 or "\x00" in raw:
+    if not isinstance(raw, str) or not 1 <= len(raw) <= 255 or not clean_text(raw):
         raise InvalidCursor
     return raw
