@@ -39,6 +39,7 @@ def build_sandbox(settings: ExecutorSettings, catalog: RuntimeCatalog) -> Sandbo
             catalog=catalog,
             caps=caps,
             warm_pool=settings.docker_warm_pool,
+            owner=settings.docker_owner,
         )
     from voidrunner.executor.sandbox.bwrap import BwrapSandbox
 

@@ -38,6 +38,9 @@ class ExecutorApp:
         catalog = load_runtimes(s)
         if self._sandbox is None:
             self._sandbox = build_sandbox(s, catalog)
+        prepare = getattr(self._sandbox, "start", None)
+        if prepare is not None:  # docker: check the engine, reap leftovers, fill the warm pool
+            await prepare()
         for info in self._sandbox.runtimes():
             _log.info(
                 "runtime",

@@ -29,6 +29,9 @@ class ExecutorSettings(BaseServiceSettings):
     docker_host: str = "unix:///var/run/docker.sock"
     docker_runtime: str = "runsc"
     docker_warm_pool: int = Field(default=0, ge=0, le=64)
+    # Labels this executor's containers; on start it removes what an earlier process with the
+    # same owner left behind (a crash). Must differ between executors sharing one engine.
+    docker_owner: str = Field(default_factory=socket.gethostname)
     # An operator's runtime catalogue override (TOML, merged over the bundled one).
     runtimes_file: Path | None = None
     # Operator caps applied to every job, whatever it asks for.
