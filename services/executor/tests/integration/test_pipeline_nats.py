@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -176,3 +177,32 @@ async def test_per_user_concurrency_and_priority(nc: NATS, pipeline: object) -> 
     order = [r.execution_id for r in found]
     # The other user is not held up behind the busy user's third job (limit 2 per user).
     assert order.index(other.execution_id) < order.index(slow[2].execution_id)
+
+
+async def test_docker_backend_runs_jobs_under_gvisor(nc: NATS, nats_url: str) -> None:
+    """VOIDRUNNER_SANDBOX_BACKEND=docker: the executor runs jobs in runsc containers."""
+    host = os.environ.get("VOIDRUNNER_TEST_DOCKER_HOST")
+    if not host:
+        pytest.skip("no Docker engine: VOIDRUNNER_TEST_DOCKER_HOST is not set")
+    executor = ExecutorApp(
+        executor_settings(
+            nats_url,
+            sandbox_backend="docker",
+            docker_host=host,
+            docker_runtime="runsc",
+            docker_owner=f"test-{uuid.uuid4().hex[:8]}",
+        )
+    )
+    await executor.start()
+    try:
+        j = job("import platform\nprint(platform.release())")
+        await nc.jetstream().publish(
+            t.job_subject("normal"),
+            j.SerializeToString(),
+            headers={t.MSG_ID_HEADER: j.execution_id},
+        )
+        [result] = await results(nc, 1, timeout=60)
+        assert result.termination_reason == jobs_pb2.TERMINATION_REASON_EXIT, result.detail
+        assert result.stdout == b"4.4.0\n"  # gVisor's kernel version: proof it ran under runsc
+    finally:
+        await executor.stop()
