@@ -118,7 +118,8 @@ def _message(field: str, err: Mapping[str, Any]) -> str:
 def _as_text(value: Any) -> str:
     if value is None or isinstance(value, dict | list):
         return ""
-    text = str(value)
+    # Lone surrogates (valid JSON escapes, invalid UTF-8) would make the error body unrenderable.
+    text = str(value).encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= 200 else text[:200] + "…"
 
 
