@@ -30,6 +30,12 @@ SERVICE = tasks_pb2.Caller(user_id=str(uuid.uuid4()), role="service")
 
 
 @pytest.fixture
+def tasks_settings_overrides() -> dict[str, Any]:
+    # These tests drain the outbox themselves; the service's own relay would race them.
+    return {"outbox_relay_enabled": False}
+
+
+@pytest.fixture
 async def outbox(database_url: str) -> AsyncIterator[Outbox]:
     pool = await create_pool(database_url, max_size=4)
     try:

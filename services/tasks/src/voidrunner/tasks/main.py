@@ -16,6 +16,7 @@ from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from voidrunner.tasks.executions import ExecutionService
 from voidrunner.tasks.notifier import NatsNotifier
 from voidrunner.tasks.outbox import Outbox
+from voidrunner.tasks.relay import JetStreamPublisher, OutboxRelay
 from voidrunner.tasks.repository import TaskRepository
 from voidrunner.tasks.schema import QUERIES_FILE
 from voidrunner.tasks.service import Defaults, TaskService
@@ -51,6 +52,7 @@ class TasksApp:
         self._server: GrpcServer | None = None
         self._stop = asyncio.Event()
         self._nats_task: asyncio.Task[None] | None = None
+        self._relay_task: asyncio.Task[None] | None = None
         self.outbox: Outbox | None = None
 
     async def start(self) -> int:
@@ -88,7 +90,16 @@ class TasksApp:
             ],
             service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
         )
-        return await self._server.start()
+        port = await self._server.start()
+        if s.outbox_relay_enabled:
+            relay = OutboxRelay(
+                self.outbox,
+                JetStreamPublisher(lambda: self._notifier.nc),
+                s.database_url.get_secret_value(),
+                poll_seconds=s.outbox_poll_seconds,
+            )
+            self._relay_task = asyncio.create_task(relay.run(self._stop), name="outbox-relay")
+        return port
 
     async def _connect_nats(self) -> bool:
         try:
@@ -108,12 +119,13 @@ class TasksApp:
                 return
 
     async def stop(self) -> None:
-        """Drain RPCs, then close NATS and the pool."""
+        """Drain RPCs, stop the relay, then close NATS and the pool."""
         self._stop.set()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_seconds)
-        if self._nats_task is not None:
-            await self._nats_task
+        for task in (self._relay_task, self._nats_task):
+            if task is not None:
+                await task
         if self._notifier.nc is not None:
             await drain_nats(self._notifier.nc)
         if self._pool is not None:

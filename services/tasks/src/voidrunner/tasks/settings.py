@@ -30,6 +30,9 @@ class TasksSettings(BaseServiceSettings):
     cancel_subject: str = topology.CANCEL_SUBJECT
     # Postgres NOTIFY channel raised (on commit) when an outbox row is written.
     outbox_channel: str = "voidrunner_outbox"
+    # Relay committed jobs from the outbox to the scheduler's stream (any number of replicas).
+    outbox_relay_enabled: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     shutdown_grace_seconds: float = 10.0
 
