@@ -180,3 +180,29 @@ async def test_state_machine_through_put(
         assert final.status_code == 409, change
     missing = await client.put(f"{EXEC}/{task['id']}", json={}, headers=admin)
     assert (missing.status_code, missing.json()) == (404, {"error": "Execution not found"})
+
+
+async def test_start_can_wait_for_the_final_state(
+    client: httpx.AsyncClient, alice: Headers, admin: Headers, make_task: MakeTask
+) -> None:
+    task = await make_task(alice)
+    too_long = await client.post(_start_url(task), params={"wait": "61"}, headers=alice)
+    assert (too_long.status_code, too_long.json()) == (
+        400,
+        {"error": "wait must be between 0 and 60"},
+    )
+
+    async def finish_soon() -> None:
+        await asyncio.sleep(0.3)
+        listed = (await client.get(_start_url(task), headers=alice)).json()
+        url = f"{EXEC}/{listed['executions'][0]['id']}"
+        await client.put(url, json={"status": "running"}, headers=admin)
+        await client.put(url, json={"status": "completed", "return_code": 0}, headers=admin)
+
+    started, _ = await asyncio.gather(
+        client.post(_start_url(task), params={"wait": "10"}, headers=alice), finish_soon()
+    )
+    assert started.status_code == 201
+    assert started.json()["status"] == "completed"
+    quick = await client.post(_start_url(task), params={"wait": "0"}, headers=alice)
+    assert quick.json()["status"] == "pending"

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
+from voidrunner.gateway.live import wait_for_final
 from voidrunner.gateway.ratelimit import per_user
 from voidrunner.gateway.routes.tasks import INT32_MAX, call, caller, parse_id, query_int
 from voidrunner.gateway.schemas.common import ERROR_RESPONSES, ErrorBody, MessageBody
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["executions"], responses=ERROR_RESPON
 TASK_ID = "Invalid task ID format"
 EXECUTION_ID = "Invalid execution ID format"
 MAX_KEY = 255
+MAX_WAIT = 60
 PRIVILEGED = frozenset({"admin", "service"})
 
 
@@ -101,11 +103,15 @@ async def start_execution(
     principal: CurrentUser,
     deps: Deps,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    wait: Annotated[
+        str | None, Query(description="wait up to this many seconds (≤ 60) for a final state")
+    ] = None,
 ) -> Execution:
     """Run the task now: a pending execution the scheduler picks up."""
     request = tasks_pb2.StartExecutionRequest(
         caller=caller(principal), task_id=parse_id(task_id, TASK_ID)
     )
+    seconds = query_int(wait, 0, 0, MAX_WAIT, f"wait must be between 0 and {MAX_WAIT}")
     key = _idempotency_key(idempotency_key)
     if key is not None:
         request.idempotency_key = key
@@ -113,7 +119,15 @@ async def start_execution(
     if resp.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return execution_body(resp.execution)
+    execution = resp.execution
+    if seconds and deps.nc is not None:
+        again = tasks_pb2.GetExecutionRequest(caller=request.caller, id=execution.id)
+
+        async def get() -> tasks_pb2.Execution:
+            return await call(deps.tasks.GetExecution, again, deps)
+
+        execution = await wait_for_final(deps.nc, execution, get, seconds)
+    return execution_body(execution)
 
 
 @router.get(
