@@ -56,6 +56,7 @@ class TasksApp:
         self.outbox: Outbox | None = None
 
     async def start(self) -> int:
+        """Open the pool and NATS, serve gRPC, start the relay; returns the bound port."""
         s = self.settings
         self._pool = await create_pool(
             with_custom_plans(s.database_url.get_secret_value()), max_size=s.db_pool_size

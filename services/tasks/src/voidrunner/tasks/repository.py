@@ -18,6 +18,8 @@ from voidrunner.tasks.cursor import SortField, SortOrder, SortValue
 
 @dataclass(frozen=True, slots=True)
 class TaskRecord:
+    """A row of `tasks`."""
+
     id: uuid.UUID
     user_id: uuid.UUID
     name: str
@@ -44,6 +46,8 @@ class TaskRecord:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
+    """A row of `executions`."""
+
     id: uuid.UUID
     task_id: uuid.UUID
     user_id: uuid.UUID
@@ -102,6 +106,7 @@ class TaskRepository:
         }
 
     async def insert_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
+        """Insert `task`; the database sets status and timestamps."""
         row = await conn.fetchrow(
             self._q.insert_task,
             task.id,
@@ -140,6 +145,7 @@ class TaskRepository:
         return None if row is None else _task(row)
 
     async def update_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
+        """Write every editable field of `task` and bump updated_at."""
         row = await conn.fetchrow(
             self._q.update_task,
             task.id,
@@ -160,9 +166,11 @@ class TaskRepository:
         return _task(row)
 
     async def set_task_status(self, conn: Conn, task_id: uuid.UUID, status: str) -> None:
+        """The status the task takes from its latest execution (updated_at stays)."""
         await conn.execute(self._q.set_task_status, task_id, status)
 
     async def delete_task(self, conn: Conn, task_id: uuid.UUID) -> None:
+        """Delete the task; its executions and outbox rows go with it."""
         await conn.execute(self._q.delete_task, task_id)
 
     async def list_tasks(
@@ -192,6 +200,7 @@ class TaskRepository:
         return [_task(r) for r in rows]
 
     async def count_tasks(self, conn: Conn, user_id: uuid.UUID, filters: TaskFilter) -> int:
+        """How many of the user's tasks match `filters` (the offset-mode total)."""
         count: int = await conn.fetchval(
             self._q.count_tasks,
             user_id,
@@ -218,6 +227,7 @@ class TaskRepository:
     async def execution_by_key(
         self, conn: Conn, task_id: uuid.UUID, key: str
     ) -> ExecutionRecord | None:
+        """The execution an earlier start with this Idempotency-Key created, if any."""
         row = await conn.fetchrow(self._q.execution_by_idempotency_key, task_id, key)
         return None if row is None else _execution(row)
 
@@ -232,10 +242,12 @@ class TaskRepository:
         return None if row is None else _execution(row)
 
     async def lock_execution(self, conn: Conn, execution_id: uuid.UUID) -> ExecutionRecord | None:
+        """The execution, row-locked until the transaction ends."""
         row = await conn.fetchrow(self._q.lock_execution, execution_id)
         return None if row is None else _execution(row)
 
     async def update_execution(self, conn: Conn, e: ExecutionRecord) -> ExecutionRecord:
+        """Write the mutable fields of `e` (the caller holds its row lock)."""
         row = await conn.fetchrow(
             self._q.update_execution,
             e.id,
@@ -268,5 +280,6 @@ class TaskRepository:
         return [_execution(r) for r in rows]
 
     async def count_executions(self, conn: Conn, task_id: uuid.UUID) -> int:
+        """How many executions the task has had."""
         count: int = await conn.fetchval(self._q.count_executions, task_id)
         return count

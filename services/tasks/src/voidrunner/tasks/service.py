@@ -47,6 +47,7 @@ class Caller:
 
     @property
     def privileged(self) -> bool:
+        """Service and admin callers may report execution progress."""
         return self.role in PRIVILEGED_ROLES
 
 

@@ -138,6 +138,8 @@ def _pagination(page: Page[Any]) -> tasks_pb2.Pagination:
 
 
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
+    """Each RPC: request → domain call → response (see tasks.proto for the contract)."""
+
     def __init__(self, tasks: TaskService, executions: ExecutionService) -> None:
         self._tasks = tasks
         self._executions = executions
