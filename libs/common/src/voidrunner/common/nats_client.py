@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import nats
 from nats.aio.client import Client as NATS
 
@@ -43,6 +45,7 @@ async def drain_nats(nc: NATS) -> None:
         return
     try:
         await nc.drain()
-    except Exception:  # closing is best effort on the way out
-        _log.warning("nats drain failed", exc_info=True)
-        await nc.close()
+    except Exception:  # closing is best effort on the way out (NATS may be gone)
+        _log.warning("nats drain failed; closing", exc_info=True)
+        with contextlib.suppress(Exception):
+            await nc.close()

@@ -63,6 +63,10 @@ class ExecutionUpdate:
     stdout_truncated: bool | None = None
     stderr_truncated: bool | None = None
     termination_reason: str | None = None
+    termination_detail: str | None = None
+    # Set by the pipeline's events: which delivery ran it, and when it really started.
+    attempt: int | None = None
+    started_at: dt.datetime | None = None
 
 
 def _now() -> dt.datetime:
@@ -290,9 +294,11 @@ class ExecutionService:
             stdout_truncated=_keep(c.stdout_truncated, e.stdout_truncated),
             stderr_truncated=_keep(c.stderr_truncated, e.stderr_truncated),
             termination_reason=reason,
+            termination_detail=_keep(c.termination_detail, e.termination_detail),
+            attempt=_keep(c.attempt, e.attempt),
             execution_time_ms=_keep(c.execution_time_ms, e.execution_time_ms),
             memory_usage_bytes=_keep(c.memory_usage_bytes, e.memory_usage_bytes),
-            started_at=e.started_at or (now if status is Status.RUNNING else None),
+            started_at=e.started_at or c.started_at or (now if status is Status.RUNNING else None),
             completed_at=now if status in FINAL else e.completed_at,
         )
 

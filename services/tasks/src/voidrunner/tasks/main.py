@@ -12,10 +12,12 @@ from voidrunner.common.db import Queries, create_pool
 from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.logs import get_logger
 from voidrunner.common.nats_client import connect_nats, drain_nats
+from voidrunner.contracts.streams import declare_streams
 from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from voidrunner.tasks.executions import ExecutionService
 from voidrunner.tasks.notifier import NatsNotifier
 from voidrunner.tasks.outbox import Outbox
+from voidrunner.tasks.recorder import EventRecorder
 from voidrunner.tasks.relay import JetStreamPublisher, OutboxRelay
 from voidrunner.tasks.repository import TaskRepository
 from voidrunner.tasks.schema import QUERIES_FILE
@@ -53,6 +55,8 @@ class TasksApp:
         self._stop = asyncio.Event()
         self._nats_task: asyncio.Task[None] | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._recorder: EventRecorder | None = None
+        self._recorder_task: asyncio.Task[None] | None = None
         self.outbox: Outbox | None = None
 
     async def start(self) -> int:
@@ -75,10 +79,9 @@ class TasksApp:
             cpu_limit=s.default_cpu_limit,
             max_output_bytes=s.default_max_output_bytes,
         )
-        servicer = TasksServicer(
-            TaskService(self._pool, repo, limits, defaults),
-            ExecutionService(self._pool, repo, self.outbox, self._notifier),
-        )
+        executions = ExecutionService(self._pool, repo, self.outbox, self._notifier)
+        servicer = TasksServicer(TaskService(self._pool, repo, limits, defaults), executions)
+        self._recorder = EventRecorder(executions)
         # NATS only carries best-effort cancel requests: the service starts without it and
         # keeps trying in the background (new work goes through the outbox, not NATS).
         if not await self._connect_nats():
@@ -104,12 +107,23 @@ class TasksApp:
 
     async def _connect_nats(self) -> bool:
         try:
-            self._notifier.nc = await connect_nats(
+            nc = await connect_nats(
                 self.settings.nats_url, name="voidrunner-tasks", connect_timeout=2.0
             )
+            js = nc.jetstream()
+            try:
+                await declare_streams(js)
+            except Exception:
+                await nc.close()
+                raise
+            self._notifier.nc = nc
         except Exception as exc:  # any failure to connect means "try again later"
             _log.warning("nats unavailable at start; retrying in the background", error=str(exc))
             return False
+        if self._recorder is not None and self.settings.event_recorder_enabled:
+            self._recorder_task = asyncio.create_task(
+                self._recorder.run(js, self._stop), name="event-recorder"
+            )
         return True
 
     async def _nats_retry(self) -> None:
@@ -124,7 +138,7 @@ class TasksApp:
         self._stop.set()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_seconds)
-        for task in (self._relay_task, self._nats_task):
+        for task in (self._relay_task, self._nats_task, self._recorder_task):
             if task is not None:
                 await task
         if self._notifier.nc is not None:

@@ -59,6 +59,7 @@ class ExecutionRecord:
     stdout_truncated: bool
     stderr_truncated: bool
     termination_reason: str | None
+    termination_detail: str | None
     execution_time_ms: int | None
     memory_usage_bytes: int | None
     idempotency_key: str | None
@@ -262,6 +263,8 @@ class TaskRepository:
             e.memory_usage_bytes,
             e.started_at,
             e.completed_at,
+            e.attempt,
+            e.termination_detail,
         )
         assert row is not None  # the caller holds the row lock
         return _execution(row)

@@ -129,6 +129,7 @@ def execution_message(e: ExecutionRecord) -> tasks_pb2.Execution:
         stdout_truncated=e.stdout_truncated,
         stderr_truncated=e.stderr_truncated,
         termination_reason=e.termination_reason,
+        termination_detail=e.termination_detail,
         attempt=e.attempt,
     )
 

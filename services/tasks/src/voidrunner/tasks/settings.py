@@ -32,6 +32,8 @@ class TasksSettings(BaseServiceSettings):
     outbox_channel: str = "voidrunner_outbox"
     # Relay committed jobs from the outbox to the scheduler's stream (any number of replicas).
     outbox_relay_enabled: bool = True
+    # Record executors' started/result events from NATS (off only in tests of the API alone).
+    event_recorder_enabled: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     shutdown_grace_seconds: float = 10.0

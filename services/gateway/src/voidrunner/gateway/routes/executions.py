@@ -55,6 +55,7 @@ def execution_body(e: tasks_pb2.Execution) -> Execution:
         stdout_truncated=e.stdout_truncated,
         stderr_truncated=e.stderr_truncated,
         termination_reason=_opt(e, "termination_reason"),
+        termination_detail=_opt(e, "termination_detail"),
         execution_time_ms=_opt(e, "execution_time_ms"),
         memory_usage_bytes=_opt(e, "memory_usage_bytes"),
         attempt=e.attempt,

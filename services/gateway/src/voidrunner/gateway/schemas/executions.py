@@ -40,6 +40,8 @@ class Execution(BaseModel):
     stdout_truncated: bool
     stderr_truncated: bool
     termination_reason: str | None = None
+    # new: why it ended that way, in words (e.g. the cause of a sandbox_error)
+    termination_detail: str | None = None
     execution_time_ms: int | None = None
     memory_usage_bytes: int | None = None
     attempt: int

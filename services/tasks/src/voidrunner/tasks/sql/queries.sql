@@ -174,30 +174,35 @@ INSERT INTO executions (id, task_id, user_id, idempotency_key)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (task_id) WHERE status IN ('pending', 'running') DO NOTHING
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at;
 
 -- name: execution_by_idempotency_key
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at
 FROM executions WHERE task_id = $1 AND idempotency_key = $2;
 
 -- name: get_execution
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at
 FROM executions WHERE id = $1 AND user_id = $2;
 
 -- name: get_execution_any_owner
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at
 FROM executions WHERE id = $1;
 
 -- name: lock_execution
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at
 FROM executions WHERE id = $1
 FOR UPDATE;
@@ -206,10 +211,12 @@ FOR UPDATE;
 UPDATE executions
 SET status = $2, return_code = $3, stdout = $4, stderr = $5, stdout_truncated = $6,
     stderr_truncated = $7, termination_reason = $8, execution_time_ms = $9,
-    memory_usage_bytes = $10, started_at = $11, completed_at = $12
+    memory_usage_bytes = $10, started_at = $11, completed_at = $12, attempt = $13,
+    termination_detail = $14
 WHERE id = $1
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at;
 
 -- name: count_executions
@@ -218,7 +225,8 @@ SELECT count(*) FROM executions WHERE task_id = $1;
 -- name: list_executions
 -- Newest first; keyset on (created_at, id) like the task lists.
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, execution_time_ms, memory_usage_bytes,
+       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
+       memory_usage_bytes,
        idempotency_key, started_at, completed_at, created_at
 FROM executions
 WHERE task_id = $1

@@ -591,6 +591,7 @@ class Execution(_message.Message):
     TERMINATION_REASON_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
+    TERMINATION_DETAIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_id: _builtins.str
     status: _builtins.str
@@ -604,6 +605,8 @@ class Execution(_message.Message):
     termination_reason: _builtins.str
     attempt: _builtins.int
     user_id: _builtins.str
+    termination_detail: _builtins.str
+    """Why it ended that way, in words (e.g. the cause of a sandbox_error)."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -629,10 +632,11 @@ class Execution(_message.Message):
         termination_reason: _builtins.str | None = ...,
         attempt: _builtins.int = ...,
         user_id: _builtins.str = ...,
+        termination_detail: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_reason", b"_termination_reason", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "stderr", b"stderr", "stdout", b"stdout", "termination_reason", b"termination_reason"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "stderr", b"stderr", "stdout", b"stdout", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_reason", b"_termination_reason", "attempt", b"attempt", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "id", b"id", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_reason", b"termination_reason", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "attempt", b"attempt", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "id", b"id", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__execution_time_ms: _TypeAlias = _typing.Literal["execution_time_ms"]  # noqa: Y015
     _WhichOneofArgType__execution_time_ms: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms"]  # noqa: Y015
@@ -644,6 +648,8 @@ class Execution(_message.Message):
     _WhichOneofArgType__stderr: _TypeAlias = _typing.Literal["_stderr", b"_stderr"]  # noqa: Y015
     _WhichOneofReturnType__stdout: _TypeAlias = _typing.Literal["stdout"]  # noqa: Y015
     _WhichOneofArgType__stdout: _TypeAlias = _typing.Literal["_stdout", b"_stdout"]  # noqa: Y015
+    _WhichOneofReturnType__termination_detail: _TypeAlias = _typing.Literal["termination_detail"]  # noqa: Y015
+    _WhichOneofArgType__termination_detail: _TypeAlias = _typing.Literal["_termination_detail", b"_termination_detail"]  # noqa: Y015
     _WhichOneofReturnType__termination_reason: _TypeAlias = _typing.Literal["termination_reason"]  # noqa: Y015
     _WhichOneofArgType__termination_reason: _TypeAlias = _typing.Literal["_termination_reason", b"_termination_reason"]  # noqa: Y015
     @_typing.overload
@@ -656,6 +662,8 @@ class Execution(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stderr) -> _WhichOneofReturnType__stderr | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stdout) -> _WhichOneofReturnType__stdout | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_detail) -> _WhichOneofReturnType__termination_detail | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_reason) -> _WhichOneofReturnType__termination_reason | None: ...
 
