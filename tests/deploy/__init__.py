@@ -1,0 +1,1 @@
+"""Deploy checks: images, docker compose and Kubernetes manifests (see deploy/README.md)."""

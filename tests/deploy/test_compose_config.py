@@ -1,0 +1,135 @@
+"""docker-compose.yml: valid for the compose spec and the real Compose, and shaped as intended."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import COMPOSE_ENV, COMPOSE_FILE, Doc, run_compose, venv_bin
+
+OURS = ("migrate", "auth", "tasks", "scheduler", "executor", "gateway")
+LONG_RUNNING = ("postgres", "nats", "auth", "tasks", "scheduler", "executor", "gateway")
+
+
+def check_jsonschema(path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv_bin("check-jsonschema")), "--builtin-schema", "vendor.compose-spec", path],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_compose_spec_schema() -> None:
+    # The smoke override uses Compose's `!reset` tag, which a plain YAML parser refuses; the real
+    # Compose validates it merged (test_smoke_override_keeps_everything_on_loopback).
+    proc = check_jsonschema(str(COMPOSE_FILE))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compose_spec_schema_rejects_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "compose.yml"
+    bad.write_text("services:\n  web:\n    image: x\n    restart: sometimes-maybe\n    portz: []\n")
+    assert check_jsonschema(str(bad)).returncode != 0
+
+
+def test_real_compose_accepts_the_file() -> None:
+    proc = run_compose(["config", "--quiet"], COMPOSE_ENV)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(COMPOSE_ENV))
+def test_required_variables_are_refused_when_missing(missing: str) -> None:
+    env = {k: v for k, v in COMPOSE_ENV.items() if k != missing}
+    proc = run_compose(["config", "--quiet"], env)
+    assert proc.returncode != 0
+    assert missing in proc.stderr
+
+
+def test_real_compose_rejects_an_invalid_file(tmp_path: Path) -> None:
+    bad = tmp_path / "compose.yml"
+    bad.write_text("services:\n  web:\n    image: x\n    depends_on:\n      nowhere: {}\n")
+    proc = run_compose(["config", "--quiet"], {}, (bad,))
+    assert proc.returncode != 0
+
+
+def test_only_the_gateway_is_published(compose_model: Doc) -> None:
+    services = compose_model["services"]
+    published = {name for name, svc in services.items() if svc.get("ports")}
+    assert published == {"gateway"}
+    (port,) = services["gateway"]["ports"]
+    assert port["target"] == 8080
+    assert port["host_ip"] == "127.0.0.1"
+
+
+def test_state_lives_in_named_volumes(compose_model: Doc) -> None:
+    services = compose_model["services"]
+    pg = {(v["type"], v["target"]) for v in services["postgres"]["volumes"]}
+    assert ("volume", "/var/lib/postgresql/data") in pg
+    nats = services["nats"]
+    assert ("volume", "/data") in {(v["type"], v["target"]) for v in nats["volumes"]}
+    assert nats["command"][:3] == ["-js", "-sd", "/data"]
+    assert {"postgres-data", "nats-data"} <= set(compose_model["volumes"])
+
+
+def test_healthchecks_and_start_order(compose_model: Doc) -> None:
+    services = compose_model["services"]
+    for name in LONG_RUNNING:
+        if name in OURS:
+            # Our images carry the HEALTHCHECK; the file must not disable it.
+            assert not services[name].get("healthcheck", {}).get("disable"), name
+        else:
+            assert services[name]["healthcheck"]["test"], name
+    assert services["migrate"]["restart"] == "no"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("auth", "tasks"):
+        deps = services[name]["depends_on"]
+        assert deps["migrate"]["condition"] == "service_completed_successfully", name
+    gateway = services["gateway"]["depends_on"]
+    assert gateway["auth"]["condition"] == gateway["tasks"]["condition"] == "service_healthy"
+
+
+def test_our_services_are_hardened(compose_model: Doc) -> None:
+    for name in OURS:
+        svc = compose_model["services"][name]
+        assert svc["read_only"] is True, name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in svc["security_opt"], name
+        assert svc["image"].endswith(f"/{name}:latest"), name
+        assert svc["build"]["args"]["SERVICE"] == name, name
+        assert svc["build"]["dockerfile"] == "deploy/docker/Dockerfile", name
+
+
+def test_executor_uses_the_host_engine_with_runsc(compose_model: Doc) -> None:
+    executor = compose_model["services"]["executor"]
+    env = executor["environment"]
+    assert env["VOIDRUNNER_SANDBOX_BACKEND"] == "docker"
+    assert env["VOIDRUNNER_DOCKER_RUNTIME"] == "runsc"
+    assert env["VOIDRUNNER_DOCKER_HOST"] == "unix:///var/run/docker.sock"
+    (sock,) = executor["volumes"]
+    assert (sock["source"], sock["target"]) == ("/var/run/docker.sock", "/var/run/docker.sock")
+    assert executor["group_add"] == [COMPOSE_ENV["DOCKER_SOCKET_GID"]]
+
+
+def test_network_segments_follow_the_architecture(compose_model: Doc) -> None:
+    nets = {name: set(svc.get("networks", {})) for name, svc in compose_model["services"].items()}
+    on_data = {name for name, n in nets.items() if "data" in n}
+    assert on_data == {"postgres", "migrate", "auth", "tasks"}
+    assert nets["executor"] == {"bus"}
+    assert nets["nats"] == {"bus"}
+    edge = {name for name, n in nets.items() if "edge" in n}
+    assert edge == {"gateway"}
+    for name in ("rpc", "bus", "data"):
+        assert compose_model["networks"][name]["internal"] is True
+
+
+def test_smoke_override_keeps_everything_on_loopback(smoke_model: Doc) -> None:
+    for name, svc in smoke_model["services"].items():
+        assert svc["network_mode"] == "host", name
+        assert not svc.get("ports"), name
+    gateway = smoke_model["services"]["gateway"]["environment"]
+    assert gateway["VOIDRUNNER_GATEWAY_HOST"] == "127.0.0.1"
+    assert "networks" not in smoke_model
