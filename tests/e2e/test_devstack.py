@@ -40,13 +40,14 @@ def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
         "VOIDRUNNER_TASKS_ADDR",
     ):
         env.pop(name, None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "voidrunner.devstack", "run"],
-        env=env,
-        stdout=(data / "out.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (data / "out.log").open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "voidrunner.devstack", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -97,8 +98,12 @@ def test_make_run_serves_auth_and_stops_cleanly(workdir: Path) -> None:
     first.wait()
     second = _start(workdir, port)
     try:
+        # The orphans of the killed run still serve until the new runner stops them.
+        deadline = time.monotonic() + 60
+        while any(pid_alive(p) for p in pids):
+            assert time.monotonic() < deadline, "leftovers of the killed run survived"
+            time.sleep(0.1)
         _wait_ready(base, second, log)
-        assert not any(pid_alive(p) for p in pids), "leftovers of the killed run survived"
         with httpx.Client(base_url=base, timeout=10) as c:
             reg = c.post(
                 "/api/v1/auth/register",

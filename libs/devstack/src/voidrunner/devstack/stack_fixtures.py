@@ -153,3 +153,49 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the gateway."""
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def executor_settings_overrides() -> dict[str, Any]:
+    """Override to change executor settings in one test module."""
+    return {}
+
+
+@pytest.fixture
+async def pipeline(
+    nats_url: str, tasks_addr: str, executor_settings_overrides: dict[str, Any]
+) -> AsyncIterator[Any]:
+    """The scheduler and one executor (bwrap sandboxes), in-process; yields the executor app."""
+    from voidrunner.executor.main import ExecutorApp
+    from voidrunner.executor.settings import ExecutorSettings
+    from voidrunner.scheduler.main import SchedulerApp
+    from voidrunner.scheduler.settings import SchedulerSettings
+
+    scheduler = SchedulerApp(
+        SchedulerSettings(
+            environment="test",
+            nats_url=nats_url,
+            tasks_addr=tasks_addr,
+            scheduler_health_host="127.0.0.1",
+            scheduler_health_port=0,
+            concurrency_retry_seconds=0.2,
+        )
+    )
+    executor = ExecutorApp(
+        ExecutorSettings(
+            environment="test",
+            nats_url=nats_url,
+            executor_health_host="127.0.0.1",
+            executor_health_port=0,
+            heartbeat_seconds=0.5,
+            shutdown_grace_seconds=5,
+            **executor_settings_overrides,
+        )
+    )
+    await scheduler.start()
+    await executor.start()
+    try:
+        yield executor
+    finally:
+        await executor.stop()
+        await scheduler.stop()

@@ -12,7 +12,7 @@ from voidrunner.gateway.deps import Backends
 from voidrunner.gateway.errors import install_error_handlers
 from voidrunner.gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from voidrunner.gateway.ratelimit import RateLimitHeaders
-from voidrunner.gateway.routes import auth, executions, health, tasks
+from voidrunner.gateway.routes import auth, executions, health, logs, runtimes, tasks
 from voidrunner.gateway.settings import GatewaySettings
 
 Probe = Callable[[], Awaitable[bool]]
@@ -50,6 +50,8 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(tasks.router)
     app.include_router(executions.router)
+    app.include_router(logs.router)
+    app.include_router(runtimes.router)
     # Added last = outermost: request context wraps CORS, which wraps the body limit.
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

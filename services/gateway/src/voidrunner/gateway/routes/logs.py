@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
@@ -11,6 +10,9 @@ from sse_starlette.sse import EventSourceResponse
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.live import log_events
+from voidrunner.gateway.ratelimit import per_user
+from voidrunner.gateway.routes.executions import EXECUTION_ID
+from voidrunner.gateway.routes.tasks import caller, parse_id
 from voidrunner.gateway.schemas.common import ERROR_RESPONSES, ErrorBody
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
@@ -20,6 +22,7 @@ router = APIRouter(prefix="/api/v1/executions", tags=["executions"], responses=E
 @router.get(
     "/{execution_id}/logs",
     response_class=EventSourceResponse,
+    dependencies=[per_user("executions")],
     responses={
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -37,13 +40,8 @@ async def execution_logs(
     execution_id: str, principal: CurrentUser, deps: Deps
 ) -> EventSourceResponse:
     """Stream an execution's output live (owner only)."""
-    try:
-        uuid.UUID(execution_id)
-    except ValueError:
-        raise ApiError(400, "Invalid execution ID format") from None
     request = tasks_pb2.GetExecutionRequest(
-        caller=tasks_pb2.Caller(user_id=str(principal.user_id), role=principal.role),
-        id=execution_id,
+        caller=caller(principal), id=parse_id(execution_id, EXECUTION_ID)
     )
     timeout = deps.settings.rpc_timeout_seconds
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from voidrunner.contracts.topology import RUNTIMES_BUCKET
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
+from voidrunner.gateway.ratelimit import per_user
 from voidrunner.gateway.schemas.common import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1", tags=["runtimes"], responses=ERROR_RESPONSES)
@@ -74,7 +75,7 @@ def merge_advertisements(entries: list[dict[str, Any]]) -> list[Runtime]:
     return sorted(by_name.values(), key=lambda r: r.name)
 
 
-@router.get("/runtimes", response_model=RuntimeList)
+@router.get("/runtimes", response_model=RuntimeList, dependencies=[per_user("tasks")])
 async def runtimes(_principal: CurrentUser, deps: Deps) -> RuntimeList:
     """Languages with versions, availability and default and maximum limits."""
     if deps.nc is None:
