@@ -116,3 +116,16 @@ build: $(UV) ## Build wheels of every package into dist/
 .PHONY: clean
 clean: ## Remove the embedded stack's data, caches and coverage files
 	rm -rf .data .run .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache dist
+
+# docker compose: the whole stack on this machine's Docker engine (see README.md, "Deploy").
+COMPOSE ?= docker compose
+DOCKER_SOCKET ?= /var/run/docker.sock
+
+.PHONY: up
+up: ## Build and start the stack with docker compose (cp .env.example .env first)
+	DOCKER_SOCKET=$(DOCKER_SOCKET) DOCKER_SOCKET_GID=$$(stat -c %g $(DOCKER_SOCKET)) \
+		$(COMPOSE) up --detach --build --wait
+
+.PHONY: down
+down: ## Stop the docker compose stack (its volumes stay; add -v by hand to drop the data)
+	DOCKER_SOCKET_GID=$$(stat -c %g $(DOCKER_SOCKET)) $(COMPOSE) down

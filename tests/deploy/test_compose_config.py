@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import COMPOSE_ENV, COMPOSE_FILE, Doc, run_compose, venv_bin
+from .conftest import COMPOSE_ENV, COMPOSE_FILE, ROOT, Doc, compose_binary, run_compose, venv_bin
 
 OURS = ("migrate", "auth", "tasks", "scheduler", "executor", "gateway")
 LONG_RUNNING = ("postgres", "nats", "auth", "tasks", "scheduler", "executor", "gateway")
@@ -133,3 +134,17 @@ def test_smoke_override_keeps_everything_on_loopback(smoke_model: Doc) -> None:
     gateway = smoke_model["services"]["gateway"]["environment"]
     assert gateway["VOIDRUNNER_GATEWAY_HOST"] == "127.0.0.1"
     assert "networks" not in smoke_model
+
+
+def test_env_example_provides_working_development_values() -> None:
+    """`cp .env.example .env && make up` works: every required value is there and usable."""
+    from voidrunner.auth.keys import SigningKey
+
+    argv = [str(compose_binary()), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    argv += ["--env-file", str(ROOT / ".env.example"), "config", "--format", "json"]
+    env = {"PATH": "/usr/bin:/bin", "DOCKER_SOCKET_GID": "999"}  # make up derives the gid
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    auth = json.loads(proc.stdout)["services"]["auth"]["environment"]
+    SigningKey.from_pem(auth["VOIDRUNNER_AUTH_SIGNING_KEY"])
+    assert auth["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner:")
