@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import grpc
 from nats.aio.client import Client as NATS
 
-from voidrunner.common.grpc_server import GrpcServer
+from voidrunner.common.grpc_server import GrpcServer, insecure_channel
 from voidrunner.common.nats_client import connect_nats, drain_nats
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.streams import cancelled_bucket, declare_streams
+from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceStub
 from voidrunner.scheduler.dead_letters import DeadLetters
 from voidrunner.scheduler.dispatcher import Dispatcher, pull_loop
 from voidrunner.scheduler.inflight import InflightTracker
+from voidrunner.scheduler.reaper import Reaper
 from voidrunner.scheduler.settings import SchedulerSettings
 
 
@@ -26,6 +29,8 @@ class SchedulerApp:
         self._server: GrpcServer | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._channel: grpc.aio.Channel | None = None
+        self.reaper: Reaper | None = None
 
     async def start(self) -> int:
         s = self.settings
@@ -63,6 +68,16 @@ class SchedulerApp:
             ),
         ]
         await DeadLetters(self._nc, js).start()
+        self._channel = insecure_channel(s.tasks_addr)
+        self.reaper = Reaper(
+            TasksServiceStub(self._channel),
+            js,
+            pending_timeout=s.pending_timeout_seconds,
+            grace=s.reaper_grace_seconds,
+            max_requeues=s.reaper_max_requeues,
+            interval=s.reaper_interval_seconds,
+        )
+        self._tasks.append(asyncio.create_task(self.reaper.run(self._stop), name="reaper"))
         self._server = GrpcServer(
             host=s.scheduler_health_host,
             port=s.scheduler_health_port,
@@ -79,5 +94,7 @@ class SchedulerApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_seconds)
+        if self._channel is not None:
+            await self._channel.close(None)
         if self._nc is not None:
             await drain_nats(self._nc)

@@ -7,9 +7,10 @@ it, on the partial unique index that allows one active execution per task.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -246,6 +247,33 @@ class ExecutionService:
         _log.info("execution cancelled", execution_id=str(eid), was=status.value)
         return cancelled
 
+    async def overdue(
+        self, caller: Caller, pending_seconds: float, running_grace_seconds: float, limit: int
+    ) -> Sequence[tuple[ExecutionRecord, jobs_pb2.Job]]:
+        """Executions stuck past their deadline, each with the job to queue it again."""
+        if not caller.privileged:
+            raise AccessDenied
+        now = self._clock()
+        found: builtins.list[tuple[ExecutionRecord, jobs_pb2.Job]] = []
+        async with self._pool.acquire() as conn:
+            ids = await self._repo.overdue_execution_ids(
+                conn,
+                now - dt.timedelta(seconds=pending_seconds),
+                running_grace_seconds,
+                now,
+                max(1, min(limit, 500)),
+            )
+            for eid in ids:
+                execution = await self._repo.get_execution(conn, eid, None)
+                task = (
+                    None
+                    if execution is None
+                    else await self._repo.task_any_owner(conn, execution.task_id)
+                )
+                if execution is not None and task is not None:
+                    found.append((execution, build_job(task, execution, now)))
+        return found
+
     async def update(
         self, caller: Caller, execution_id: str, change: ExecutionUpdate
     ) -> ExecutionRecord:
@@ -301,6 +329,11 @@ class ExecutionService:
             started_at=e.started_at or c.started_at or (now if status is Status.RUNNING else None),
             completed_at=now if status in FINAL else e.completed_at,
         )
+
+
+def _newer_attempt(c: ExecutionUpdate, e: ExecutionRecord) -> bool:
+    # A redelivered job started again elsewhere: its deadline counts from the new start.
+    return c.attempt is not None and c.attempt > e.attempt
 
 
 def _keep(value: V | None, current: V) -> V:

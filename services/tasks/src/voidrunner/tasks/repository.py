@@ -269,6 +269,25 @@ class TaskRepository:
         assert row is not None  # the caller holds the row lock
         return _execution(row)
 
+    async def task_any_owner(self, conn: Conn, task_id: uuid.UUID) -> TaskRecord | None:
+        """The task whoever owns it (privileged paths only)."""
+        row = await conn.fetchrow(self._q.get_task_any_owner, task_id)
+        return None if row is None else _task(row)
+
+    async def overdue_execution_ids(
+        self,
+        conn: Conn,
+        pending_before: dt.datetime,
+        running_grace_seconds: float,
+        now: dt.datetime,
+        limit: int,
+    ) -> list[uuid.UUID]:
+        """Active executions past their deadline, oldest first."""
+        rows = await conn.fetch(
+            self._q.list_overdue_executions, pending_before, running_grace_seconds, now, limit
+        )
+        return [r["id"] for r in rows]
+
     async def list_executions(
         self,
         conn: Conn,

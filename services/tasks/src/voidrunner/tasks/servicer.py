@@ -242,6 +242,22 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             execution = await self._executions.cancel(_caller(request.caller), request.id)
         return execution_message(execution)
 
+    async def ListOverdueExecutions(
+        self, request: tasks_pb2.ListOverdueExecutionsRequest, context: Context
+    ) -> tasks_pb2.ListOverdueExecutionsResponse:
+        found = await self._executions.overdue(
+            _caller(request.caller),
+            request.pending_seconds,
+            request.running_grace_seconds,
+            request.limit or 100,
+        )
+        return tasks_pb2.ListOverdueExecutionsResponse(
+            executions=[
+                tasks_pb2.OverdueExecution(execution=execution_message(e), job=job)
+                for e, job in found
+            ]
+        )
+
     async def UpdateExecution(
         self, request: tasks_pb2.UpdateExecutionRequest, context: Context
     ) -> tasks_pb2.Execution:

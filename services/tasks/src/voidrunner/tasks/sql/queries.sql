@@ -23,6 +23,24 @@ SELECT id, user_id, name, description, script_content, script_type, status, prio
 FROM tasks WHERE id = $1 AND user_id = $2
 FOR UPDATE;
 
+-- name: get_task_any_owner
+SELECT id, user_id, name, description, script_content, script_type, status, priority,
+       timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
+       created_at, updated_at
+FROM tasks WHERE id = $1;
+
+-- name: list_overdue_executions
+-- Served by the partial index on active executions (migration 0002).
+SELECT e.id
+FROM executions e JOIN tasks t ON t.id = e.task_id
+WHERE e.status IN ('pending', 'running')
+  AND ((e.status = 'pending' AND e.created_at < $1)
+    OR (e.status = 'running'
+        AND coalesce(e.started_at, e.created_at)
+            + make_interval(secs => t.timeout_seconds + $2::double precision) < $3))
+ORDER BY e.created_at
+LIMIT $4;
+
 -- name: lock_task_by_id
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,

@@ -10,6 +10,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from voidrunner.proto.jobs.v1 import jobs_pb2 as _jobs_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -930,3 +931,80 @@ class UpdateExecutionRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_reason) -> _WhichOneofReturnType__termination_reason | None: ...
 
 Global___UpdateExecutionRequest: _TypeAlias = UpdateExecutionRequest  # noqa: Y015
+
+@_typing.final
+class ListOverdueExecutionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    PENDING_SECONDS_FIELD_NUMBER: _builtins.int
+    RUNNING_GRACE_SECONDS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    pending_seconds: _builtins.float
+    """Pending executions created more than this long ago."""
+    running_grace_seconds: _builtins.float
+    """Running executions whose start plus their task's timeout plus this grace has passed."""
+    limit: _builtins.int
+    @_builtins.property
+    def caller(self) -> Global___Caller: ...
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        pending_seconds: _builtins.float = ...,
+        running_grace_seconds: _builtins.float = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "limit", b"limit", "pending_seconds", b"pending_seconds", "running_grace_seconds", b"running_grace_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOverdueExecutionsRequest: _TypeAlias = ListOverdueExecutionsRequest  # noqa: Y015
+
+@_typing.final
+class OverdueExecution(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTION_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def execution(self) -> Global___Execution: ...
+    @_builtins.property
+    def job(self) -> _jobs_pb2.Job:
+        """The job to queue again (the task's snapshot, as when it was started)."""
+
+    def __init__(
+        self,
+        *,
+        execution: Global___Execution | None = ...,
+        job: _jobs_pb2.Job | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution", "job", b"job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution", b"execution", "job", b"job"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverdueExecution: _TypeAlias = OverdueExecution  # noqa: Y015
+
+@_typing.final
+class ListOverdueExecutionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def executions(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverdueExecution]: ...
+    def __init__(
+        self,
+        *,
+        executions: _abc.Iterable[Global___OverdueExecution] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOverdueExecutionsResponse: _TypeAlias = ListOverdueExecutionsResponse  # noqa: Y015

@@ -84,6 +84,11 @@ class TasksServiceStub:
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.UpdateExecutionRequest.SerializeToString,
                 response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.FromString,
                 _registered_method=True)
+        self.ListOverdueExecutions = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/ListOverdueExecutions',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.FromString,
+                _registered_method=True)
 
 
 class TasksServiceServicer:
@@ -152,6 +157,13 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOverdueExecutions(self, request, context):
+        """Privileged (service callers): executions stuck past their deadline, for the reaper.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +216,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.UpdateExecution,
                     request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.UpdateExecutionRequest.FromString,
                     response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.SerializeToString,
+            ),
+            'ListOverdueExecutions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOverdueExecutions,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +493,33 @@ class TasksService:
             '/voidrunner.tasks.v1.TasksService/UpdateExecution',
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.UpdateExecutionRequest.SerializeToString,
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.Execution.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOverdueExecutions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/ListOverdueExecutions',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

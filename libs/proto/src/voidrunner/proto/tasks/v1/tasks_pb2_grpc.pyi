@@ -47,6 +47,8 @@ class TasksServiceStub:
     CancelExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.CancelExecutionRequest, _tasks_pb2.Execution]
     UpdateExecution: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.UpdateExecutionRequest, _tasks_pb2.Execution]
     """Privileged (service/admin callers only)."""
+    ListOverdueExecutions: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListOverdueExecutionsRequest, _tasks_pb2.ListOverdueExecutionsResponse]
+    """Privileged (service callers): executions stuck past their deadline, for the reaper."""
 
 @_typing.type_check_only
 class TasksServiceAsyncStub(TasksServiceStub):
@@ -65,6 +67,8 @@ class TasksServiceAsyncStub(TasksServiceStub):
     CancelExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.CancelExecutionRequest, _tasks_pb2.Execution]  # type: ignore[assignment]
     UpdateExecution: _aio.UnaryUnaryMultiCallable[_tasks_pb2.UpdateExecutionRequest, _tasks_pb2.Execution]  # type: ignore[assignment]
     """Privileged (service/admin callers only)."""
+    ListOverdueExecutions: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListOverdueExecutionsRequest, _tasks_pb2.ListOverdueExecutionsResponse]  # type: ignore[assignment]
+    """Privileged (service callers): executions stuck past their deadline, for the reaper."""
 
 class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -140,5 +144,13 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.Execution, _abc.Awaitable[_tasks_pb2.Execution]]:
         """Privileged (service/admin callers only)."""
+
+    @_abc_1.abstractmethod
+    def ListOverdueExecutions(
+        self,
+        request: _tasks_pb2.ListOverdueExecutionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.ListOverdueExecutionsResponse, _abc.Awaitable[_tasks_pb2.ListOverdueExecutionsResponse]]:
+        """Privileged (service callers): executions stuck past their deadline, for the reaper."""
 
 def add_TasksServiceServicer_to_server(servicer: TasksServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
