@@ -1,3 +1,3 @@
-"""Fixtures shared by every test tree: real PostgreSQL, NATS and services (see voidrunner.devstack)."""
+"""Fixtures for every test tree: real PostgreSQL, NATS and services (see voidrunner.devstack)."""
 
 pytest_plugins = ["voidrunner.devstack.pytest_plugin", "voidrunner.devstack.stack_fixtures"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
 import httpx
 import pytest
@@ -33,7 +35,9 @@ async def _users(database_url: str) -> int:
 async def test_malformed_bodies_are_400_invalid_request_format(
     client: httpx.AsyncClient, database_url: str, content: bytes, details_hint: str
 ) -> None:
-    resp = await client.post(REGISTER, content=content, headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        REGISTER, content=content, headers={"Content-Type": "application/json"}
+    )
     assert resp.status_code == 400, resp.text
     body = resp.json()
     assert body["error"] == "Invalid request format"
@@ -126,11 +130,13 @@ async def test_body_limit_is_413_with_and_without_content_length(
     assert resp.status_code == 413
     assert resp.json() == {"error": "Request body too large. Maximum size: 1048576 bytes"}
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"x" * 100_000
 
-    chunked = await client.post(REGISTER, content=chunks(), headers={"Content-Type": "application/json"})
+    chunked = await client.post(
+        REGISTER, content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert chunked.status_code == 413
     assert await _users(database_url) == 0
 
@@ -156,7 +162,8 @@ async def test_request_id_and_security_headers(client: httpx.AsyncClient) -> Non
     assert fresh.headers["x-request-id"] != "bad id\twith junk"
     assert len(fresh.headers["x-request-id"]) == 36
     error = await client.get("/nothing-here")
-    assert "x-request-id" in error.headers and error.headers["x-frame-options"] == "DENY"
+    assert "x-request-id" in error.headers
+    assert error.headers["x-frame-options"] == "DENY"
 
 
 async def test_cors_from_settings(client: httpx.AsyncClient) -> None:
