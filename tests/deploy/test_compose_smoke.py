@@ -42,6 +42,9 @@ PREFIX = "voidrunner-smoke"
 TAG = "smoke"
 PROJECT_PREFIX = "vrsmoke-"
 SANDBOX_IMAGE = "voidrunner/sandbox-python:latest"
+SMOKE_LABEL = "voidrunner.smoke=1"
+# deploy/docker/Dockerfile labels its build-only stages with this.
+BUILD_STAGE_LABEL = "voidrunner.stage=build"
 SERVICES = ("migrate", "auth", "tasks", "scheduler", "executor", "gateway")
 # What the service images' build context holds (deploy/docker/Dockerfile.dockerignore).
 CONTEXT = ("pyproject.toml", "uv.lock", "libs", "services", "deploy/docker")
@@ -80,10 +83,24 @@ class Engine:
     def has_image(self, ref: str) -> bool:
         return self.run("image", "inspect", ref, check=False).returncode == 0
 
-    def build(self, tag: str, context: bytes, *args: str) -> None:
-        self.run(
-            "build", "-q", "--force-rm", "--network", "host", "-t", tag, *args, "-", stdin=context
-        )
+    def build(self, context: bytes, *args: str) -> str:
+        """Build with the classic builder on the host network; returns the image id."""
+        proc = self.run("build", "-q", "--force-rm", "--network", "host", *args, "-", stdin=context)
+        return proc.stdout.decode().strip()
+
+    def dangling(self, label: str) -> set[str]:
+        out = self.run("images", "-q", "--no-trunc", "-f", "dangling=true", "-f", f"label={label}")
+        return set(out.stdout.decode().split())
+
+    def remove_stale_builds(self, current: set[str]) -> None:
+        """Untagged images of earlier smoke builds (superseded images, old build stages).
+
+        The current run's build stages stay: they are the cache that makes the next run fast.
+        Images a container still uses are refused by the engine and stay too.
+        """
+        stale = (self.dangling(SMOKE_LABEL) | self.dangling(BUILD_STAGE_LABEL)) - current
+        for image in sorted(stale):
+            self.run("rmi", image, check=False)
 
 
 def engine_or_skip() -> Engine:
@@ -247,6 +264,27 @@ def remove_stale_projects(engine: Engine) -> None:
             Stack(engine, project, {}, {}).down()
 
 
+def build_images(engine: Engine, uv: Path, current: set[str]) -> None:
+    """Every image the stack needs; `current` collects this run's build-stage images."""
+    labelled = ("--label", SMOKE_LABEL)
+    base = f"{PREFIX}/python:{TAG}"
+    engine.build(python_base_context(), *labelled, "-t", base)
+    uv_image = f"{PREFIX}/uv:{TAG}"
+    uv_tar = tar_of({"uv": uv}, mode=0o755)
+    engine.run("import", "--change", f"LABEL {SMOKE_LABEL}", "-", uv_image, stdin=uv_tar)
+    infra = infra_context()
+    for target in ("postgres", "nats"):
+        tag = f"{PREFIX}/{target}:{TAG}"
+        engine.build(infra, *labelled, "-t", tag, "-f", "infra.Dockerfile", "--target", target)
+    context = service_context()
+    for service in SERVICES:
+        args = ["-f", "deploy/docker/Dockerfile", "--build-arg", f"PYTHON_IMAGE={base}"]
+        args += ["--build-arg", f"UV_IMAGE={uv_image}", "--build-arg", f"SERVICE={service}"]
+        engine.build(context, *labelled, "-t", f"{PREFIX}/{service}:{TAG}", *args)
+        # The same build stopped at the build stage: all cached, it only names that image.
+        current.add(engine.build(context, *args, "--target", "build"))
+
+
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     engine = engine_or_skip()
@@ -254,29 +292,11 @@ def stack() -> Iterator[Stack]:
     remove_stale_projects(engine)
     started = time.monotonic()
 
-    base = f"{PREFIX}/python:{TAG}"
-    engine.build(base, python_base_context())
-    uv_image = f"{PREFIX}/uv:{TAG}"
-    engine.run("import", "-", uv_image, stdin=tar_of({"uv": uv}, mode=0o755))
-    infra = infra_context()
-    for target in ("postgres", "nats"):
-        engine.build(
-            f"{PREFIX}/{target}:{TAG}", infra, "-f", "infra.Dockerfile", "--target", target
-        )
-    context = service_context()
-    for service in SERVICES:
-        engine.build(
-            f"{PREFIX}/{service}:{TAG}",
-            context,
-            "-f",
-            "deploy/docker/Dockerfile",
-            "--build-arg",
-            f"PYTHON_IMAGE={base}",
-            "--build-arg",
-            f"UV_IMAGE={uv_image}",
-            "--build-arg",
-            f"SERVICE={service}",
-        )
+    current: set[str] = set()
+    try:
+        build_images(engine, uv, current)
+    finally:
+        engine.remove_stale_builds(current)
     print(f"images built in {time.monotonic() - started:.0f}s")
 
     names = ("pg", "nats", "nats_monitor", "auth", "tasks", "scheduler", "executor", "gateway")
@@ -315,6 +335,7 @@ def stack() -> Iterator[Stack]:
         if os.environ.get("VR_SMOKE_REMOVE_IMAGES") == "1":
             for name in (*SERVICES, "postgres", "nats", "python", "uv"):
                 engine.run("rmi", f"{PREFIX}/{name}:{TAG}", check=False)
+            engine.remove_stale_builds(set())
 
 
 def test_compose_stack_runs_a_python_task_under_gvisor(stack: Stack) -> None:
