@@ -348,7 +348,7 @@ def test_compose_stack_runs_a_python_task_under_gvisor(stack: Stack) -> None:
 
 def exercise_the_api(base: str) -> None:
     """Register, read /me, create a python task, run it and wait for its output."""
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, trust_env=False) as client:
         assert client.get("/health").json()["status"] == "ok"
         email = f"smoke-{secrets.token_hex(4)}@example.com"
         reg = client.post(
