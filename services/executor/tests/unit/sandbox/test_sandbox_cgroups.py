@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,24 @@ def test_bad_names_are_refused(tmp_path: Path, name: str) -> None:
     driver = CgroupDriver(CgroupVersion.V2, {"": tmp_path}, rmdir=shutil.rmtree)
     with pytest.raises(ValueError, match="bad cgroup name"):
         driver.create(name, LIMITS)
+
+
+def test_reap_stale_removes_only_old_empty_run_groups(tmp_path: Path) -> None:
+    parent = tmp_path / "memory" / "voidrunner"
+    old_empty, old_busy, fresh, other = (parent / n for n in ("run-a", "run-b", "run-c", "keep"))
+    for d in (old_empty, old_busy, fresh, other):
+        d.mkdir(parents=True)
+        (d / "cgroup.procs").write_text("")
+    (old_busy / "cgroup.procs").write_text("4242\n")
+    long_ago = time.time() - 3600
+    for d in (old_empty, old_busy, other):
+        os.utime(d, (long_ago, long_ago))
+
+    def rmdir(path: Path) -> None:  # a cgroupfs directory goes with its files
+        for f in path.iterdir():
+            f.unlink()
+        path.rmdir()
+
+    driver = CgroupDriver(CgroupVersion.V1, {"memory": parent}, rmdir=rmdir)
+    assert driver.reap_stale(60) == [old_empty]
+    assert sorted(p.name for p in parent.iterdir()) == ["keep", "run-b", "run-c"]

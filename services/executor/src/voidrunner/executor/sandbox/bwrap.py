@@ -64,6 +64,8 @@ DEFAULT_CAPS = Limits(
     tmp_bytes=1024**3,
     max_open_files=1024,
 )
+# Run cgroups older than this with no process inside belong to a dead executor.
+STALE_CGROUP_SECONDS = 60.0
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORKDIR = "/tmp"  # noqa: S108 - inside the sandbox: its own size-capped tmpfs
 SOURCE_DIR = "/sandbox"
@@ -125,6 +127,16 @@ class BwrapSandbox:
         self._cgroups = driver
         self._ro_paths = tuple(ro_paths)
         self._seccomp = filter_bpf()
+        self._last_reap = 0.0
+        self.reap_stale_cgroups()
+
+    def reap_stale_cgroups(self) -> None:
+        """Remove run cgroups an executor killed earlier left behind (at most once a minute)."""
+        now = time.monotonic()
+        if self._last_reap and now - self._last_reap < STALE_CGROUP_SECONDS:
+            return
+        self._last_reap = now
+        self._cgroups.reap_stale(STALE_CGROUP_SECONDS)
 
     @property
     def cgroups(self) -> CgroupDriver:
@@ -183,6 +195,7 @@ class BwrapSandbox:
         on_output: OnOutput | None = None,
         cancel: CancelToken | None = None,
     ) -> RunResult:
+        self.reap_stale_cgroups()
         spec = self._catalog.get(request.runtime)
         missing = self._missing(spec)
         if missing:

@@ -249,6 +249,33 @@ class CgroupDriver:
             raise SandboxError(f"cannot set up cgroup {name}: {exc}", retryable=True) from exc
         return group
 
+    def reap_stale(self, min_age_seconds: float, prefix: str = "run-") -> list[Path]:
+        """Remove empty run groups older than `min_age_seconds`; returns the removed paths.
+
+        An executor killed with SIGKILL cannot remove its runs' groups; their processes die
+        with it (bwrap --die-with-parent), leaving empty directories. Only empty groups can be
+        removed (rmdir fails on a populated one), so live runs of other executors sharing the
+        parent are safe; the age guard skips a group that is being set up right now.
+        """
+        removed: list[Path] = []
+        now = time.time()
+        for parent in set(self.parents.values()):
+            try:
+                children = [p for p in parent.iterdir() if p.is_dir() and p.name.startswith(prefix)]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    if now - child.stat().st_mtime < min_age_seconds:
+                        continue
+                    if (_read(child / "cgroup.procs") or "").strip():
+                        continue
+                    self._rmdir(child)
+                except OSError:
+                    continue
+                removed.append(child)
+        return removed
+
     @staticmethod
     def _limit_v1(dirs: Mapping[str, Path], limits: Limits) -> None:
         memory = dirs["memory"]
