@@ -10,7 +10,6 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import DeliverPolicy
 
 from voidrunner.contracts.topology import final_subject, log_subject
@@ -20,6 +19,9 @@ from voidrunner.proto.tasks.v1 import tasks_pb2
 FINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
 # While streaming, re-read the execution this often in case a final notice was missed.
 RECHECK_SECONDS = 5.0
+# How long one wait for a chunk lasts before looking at the final notice again.
+WAKE_SECONDS = 0.5
+DRAIN_SECONDS = 0.05
 _STREAM_NAMES = {jobs_pb2.STREAM_STDOUT: "stdout", jobs_pb2.STREAM_STDERR: "stderr"}
 
 GetExecution = Callable[[], Awaitable[tasks_pb2.Execution]]
@@ -107,43 +109,64 @@ async def log_events(
         for event in stored_events(execution):
             yield event
         return
-    js = nc.jetstream()
+    # Chunks are pushed into our own queue: cancelling a wait on an asyncio.Queue never loses
+    # an item, unlike cancelling nats-py's next_msg (whose wait_for can drop a delivered one).
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_chunk(msg: Any) -> None:
+        chunks.put_nowait(msg.data)
+
     async with FinalNotice(nc, execution.id) as notice:
-        logs = await js.subscribe(
-            log_subject(execution.id), ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        logs = await nc.jetstream().subscribe(
+            log_subject(execution.id),
+            cb=on_chunk,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
         )
         try:
             idle = 0.0
             while True:
-                try:
-                    msg = await logs.next_msg(timeout=0.5)
-                except (TimeoutError, NatsTimeoutError):
-                    idle += 0.5
-                    finished = notice.arrived()
-                    if not finished and idle >= RECHECK_SECONDS:
-                        idle = 0.0
-                        finished = (await get()).status in FINAL_STATUSES
-                    if finished:
-                        # The result is recorded after the last chunk was published: drain.
-                        async for event in _drain(logs):
-                            yield event
-                        yield end_event(await get())
-                        return
+                data = await _next_or_final(chunks, notice)
+                if data is not None:
+                    idle = 0.0
+                    yield _chunk_event(data)
                     continue
-                idle = 0.0
-                yield _chunk_event(msg.data)
+                idle += WAKE_SECONDS
+                finished = notice.arrived()
+                if not finished and idle >= RECHECK_SECONDS:
+                    idle = 0.0
+                    finished = (await get()).status in FINAL_STATUSES
+                if finished:
+                    # The result is recorded after its last chunk was published; give chunks
+                    # still in flight a moment, then end.
+                    await asyncio.sleep(DRAIN_SECONDS)
+                    while not chunks.empty():
+                        yield _chunk_event(chunks.get_nowait())
+                    yield end_event(await get())
+                    return
         finally:
             with contextlib.suppress(Exception):
                 await logs.unsubscribe()
 
 
-async def _drain(logs: Any) -> AsyncIterator[dict[str, str]]:
-    while True:
-        try:
-            msg = await logs.next_msg(timeout=0.3)
-        except (TimeoutError, NatsTimeoutError):
-            return
-        yield _chunk_event(msg.data)
+async def _next_or_final(chunks: asyncio.Queue[bytes], notice: FinalNotice) -> bytes | None:
+    """The next chunk; None after WAKE_SECONDS or once the final notice has come."""
+    if not chunks.empty():
+        return chunks.get_nowait()
+    if notice.arrived():
+        return None
+    fetch = asyncio.ensure_future(chunks.get())
+    final = asyncio.ensure_future(notice.wait(WAKE_SECONDS))
+    try:
+        await asyncio.wait(
+            {fetch, final}, timeout=WAKE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        final.cancel()
+        fetch.cancel()  # a no-op when it already has its item
+    if fetch.done() and not fetch.cancelled():
+        return fetch.result()
+    return None
 
 
 def _chunk_event(data: bytes) -> dict[str, str]:

@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 from typing import TYPE_CHECKING
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js.client import JetStreamContext
 
@@ -109,7 +110,9 @@ class Reaper:
         while not stop.is_set():
             try:
                 await self.sweep()
-            except Exception:  # tasks service or NATS away: next interval
+            except grpc.aio.AioRpcError as exc:  # the tasks service is starting or away
+                _log.warning("reaper sweep skipped", code=exc.code().name)
+            except Exception:  # NATS away, or a bug: next interval
                 _log.warning("reaper sweep failed", exc_info=True)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
