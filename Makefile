@@ -90,6 +90,10 @@ test-integration: setup ## Integration tests (real PostgreSQL, NATS, gRPC)
 test-sandbox: setup ## The sandbox conformance suite over every backend available here
 	$(BIN)/pytest services/executor/tests/conformance -v $(PYTEST_ARGS)
 
+.PHONY: test-hardening
+test-hardening: setup ## Hardening suites (sandbox abuse, faults, API hostility) with a summary table
+	$(BIN)/pytest -m hardening $(PYTEST_ARGS)
+
 .PHONY: coverage
 coverage: test ## Run the suite and write an HTML coverage report to htmlcov/
 	$(BIN)/coverage html
@@ -99,7 +103,7 @@ check: lint typecheck proto-check test ## Everything CI checks
 
 .PHONY: security
 security: $(VENV)/.synced ## Security scan of the code (bandit) and dependencies (pip-audit)
-	$(BIN)/bandit -q -r libs/common/src libs/devstack/src services/*/src
+	$(BIN)/bandit -q -c pyproject.toml -r libs/common/src libs/contracts/src libs/devstack/src services/*/src
 	$(UV) export --frozen --no-hashes --no-emit-workspace --quiet > .tools/requirements.txt
 	$(BIN)/pip-audit --strict --disable-pip -r .tools/requirements.txt
 

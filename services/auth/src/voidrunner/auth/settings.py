@@ -13,7 +13,7 @@ class AuthSettings(BaseServiceSettings):
     service_name: str = "auth"
     database_url: SecretStr = SecretStr("")
     nats_url: str = "nats://127.0.0.1:4222"
-    auth_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address
+    auth_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address  # nosec B104
     auth_grpc_port: int = 50051
     # PEM of an Ed25519 private key. Required in production; in development a key is generated
     # on first start into auth_key_file.

@@ -20,7 +20,7 @@ class ExecutorSettings(BaseServiceSettings):
     service_name: str = "executor"
     nats_url: str = "nats://127.0.0.1:4222"
     # Serves only grpc.health.v1 (for probes); the work arrives over NATS.
-    executor_health_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod address
+    executor_health_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod address  # nosec B104
     executor_health_port: int = 50054
     executor_id: str = Field(default_factory=_default_executor_id)
     # How many sandboxes run at once in this process.

@@ -10,7 +10,7 @@ from voidrunner.common.settings import BaseServiceSettings
 class GatewaySettings(BaseServiceSettings):
     service_name: str = "gateway"
     version: str = "0.1.0"
-    gateway_host: str = "0.0.0.0"  # noqa: S104 - the public entry point listens on all addresses
+    gateway_host: str = "0.0.0.0"  # noqa: S104 - the public entry point listens on all addresses  # nosec B104
     gateway_port: int = 8080
     auth_addr: str = "127.0.0.1:50051"
     tasks_addr: str = "127.0.0.1:50052"

@@ -16,7 +16,7 @@ class TasksSettings(BaseServiceSettings):
     service_name: str = "tasks"
     database_url: SecretStr = SecretStr("")
     nats_url: str = "nats://127.0.0.1:4222"
-    tasks_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address
+    tasks_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address  # nosec B104
     tasks_grpc_port: int = 50052
     # The languages a task may use; operators add runtimes they installed on the executors.
     runtimes: list[str] = Field(default_factory=lambda: ["python", "javascript", "bash", "go"])
