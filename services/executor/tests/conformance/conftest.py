@@ -7,27 +7,36 @@ runs where that backend (or a Docker engine) is absent. The session ends listing
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from voidrunner.executor.sandbox.cgroups import CgroupDriver
 from voidrunner.executor.sandbox.conformance import Backend, wait_until_empty
 from voidrunner.executor.sandbox.runtimes import load_catalog
 from voidrunner.executor.sandbox.types import Sandbox, SandboxError
 
 _RAN: dict[str, str] = {}
+_CGROUP_PARENTS: list[Path] = []
 
 
 def _bwrap() -> Backend:
     from voidrunner.executor.sandbox.bwrap import BwrapSandbox
 
+    # A cgroup parent of this session's own: the shared `voidrunner` parent also holds other
+    # executors' runs on this host (and empty groups an executor killed mid-run left behind),
+    # which the leftovers check would otherwise count as ours.
+    cgroups = CgroupDriver.detect(subdir=f"voidrunner-suite-{os.getpid()}-{secrets.token_hex(3)}")
     try:
-        sandbox = BwrapSandbox(load_catalog())
+        sandbox = BwrapSandbox(load_catalog(), cgroups=cgroups)
     except SandboxError as exc:
         pytest.skip(f"bwrap backend unavailable here: {exc}")
     parents = list(sandbox.cgroups.parents.values())
+    _CGROUP_PARENTS.extend(parents)
 
     def leftovers() -> list[str]:
         return [
@@ -83,6 +92,9 @@ async def _close_backends() -> AsyncIterator[None]:
     yield
     for item in _CACHE.values():
         await item.sandbox.close()
+    for parent in _CGROUP_PARENTS:
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 @pytest.fixture

@@ -369,6 +369,10 @@ class BwrapSandbox:
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=child_fds,
                 preexec_fn=child_setup(group.procs_files, rlimits, self._host_uid),
+                # Not the executor's environment (database URLs, tokens): bwrap's init is pid 1
+                # in the sandbox and the code can read its /proc/1/environ (--clearenv only
+                # clears the command's). Found by the abuse suite.
+                env={},
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"cannot start bwrap: {exc}", retryable=True) from exc
