@@ -206,3 +206,76 @@ async def test_docker_backend_runs_jobs_under_gvisor(nc: NATS, nats_url: str) ->
         assert result.stdout == b"4.4.0\n"  # gVisor's kernel version: proof it ran under runsc
     finally:
         await executor.stop()
+
+
+async def test_two_schedulers_dispatch_each_job_once(nc: NATS, nats_url: str) -> None:
+    def scheduler() -> SchedulerApp:
+        return SchedulerApp(
+            SchedulerSettings(
+                environment="test",
+                nats_url=nats_url,
+                scheduler_health_host="127.0.0.1",
+                scheduler_health_port=0,
+                per_user_concurrency=50,
+            )
+        )
+
+    replicas = [scheduler(), scheduler()]
+    executor = ExecutorApp(executor_settings(nats_url, executor_slots=4))
+    for app in replicas:
+        await app.start()
+    await executor.start()
+    try:
+        jobs = [job(f"print({i})", user=f"user{i % 3}") for i in range(12)]
+        for j in jobs:
+            await request(nc, j)
+        found = await results(nc, 12, timeout=60)
+        assert sorted(r.execution_id for r in found) == sorted(j.execution_id for j in jobs)
+        started = await nc.jetstream().stream_info(
+            t.EVENTS_STREAM, subjects_filter=t.STARTED_SUBJECT
+        )
+        assert started.state.subjects == {t.STARTED_SUBJECT: 12}  # each ran exactly once
+    finally:
+        await executor.stop()
+        for app in replicas:
+            await app.stop()
+
+
+async def test_heartbeats_keep_a_long_run_from_being_redelivered(nc: NATS, nats_url: str) -> None:
+    executor = ExecutorApp(executor_settings(nats_url, ack_wait_seconds=1.0, heartbeat_seconds=0.3))
+    await executor.start()
+    try:
+        j = job("import time\ntime.sleep(3)\nprint('ok')")
+        await nc.jetstream().publish(t.job_subject("normal"), j.SerializeToString())
+        [result] = await results(nc, 1)
+        assert result.stdout == b"ok\n"
+        assert result.attempt == 1
+    finally:
+        await executor.stop()
+
+
+async def test_shutdown_finishes_short_runs_and_hands_back_long_ones(
+    nc: NATS, nats_url: str
+) -> None:
+    first = ExecutorApp(executor_settings(nats_url, shutdown_grace_seconds=1.5))
+    await first.start()
+    short = job("import time\nprint('s', flush=True)\ntime.sleep(0.5)\nprint('short')")
+    long = job("import time\nprint('l', flush=True)\ntime.sleep(4)\nprint('long')")
+    js = nc.jetstream()
+    for j in (short, long):
+        logs = await js.subscribe(t.log_subject(j.execution_id), ordered_consumer=True)
+        await js.publish(t.job_subject("normal"), j.SerializeToString())
+        await logs.next_msg(timeout=10)  # both are running
+        await logs.unsubscribe()
+    await first.stop()  # SIGTERM: the short one finishes, the long one is handed back
+    [finished] = await results(nc, 1)
+    assert finished.execution_id == short.execution_id
+    second = ExecutorApp(executor_settings(nats_url))
+    await second.start()
+    try:
+        found = await results(nc, 2, timeout=30)
+        rerun = next(r for r in found if r.execution_id == long.execution_id)
+        assert rerun.stdout == b"l\nlong\n"
+        assert rerun.attempt == 2
+    finally:
+        await second.stop()
