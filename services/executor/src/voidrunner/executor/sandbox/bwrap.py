@@ -67,7 +67,7 @@ DEFAULT_CAPS = Limits(
 # Run cgroups older than this with no process inside belong to a dead executor.
 STALE_CGROUP_SECONDS = 60.0
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
-WORKDIR = "/tmp"  # noqa: S108 - inside the sandbox: its own size-capped tmpfs
+WORKDIR = "/tmp"  # noqa: S108 - inside the sandbox: its own size-capped tmpfs  # nosec B108
 SOURCE_DIR = "/sandbox"
 _NOBODY = "65534"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -47,7 +47,7 @@ DEFAULT_CAPS = Limits(
     tmp_bytes=1024**3,
     max_open_files=1024,
 )
-WORKDIR = "/tmp"  # noqa: S108 - the path inside the container, a private tmpfs
+WORKDIR = "/tmp"  # noqa: S108 - the path inside the container, a private tmpfs  # nosec B108
 SANDBOX_DIR = "/sandbox"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 NOBODY = "65534:65534"
