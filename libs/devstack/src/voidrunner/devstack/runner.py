@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
+from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
@@ -66,7 +67,9 @@ class DevStack:
 
     def service_env(self, database_url: str, nats_url: str) -> dict[str, str]:
         """The environment every service gets: ours on top of the caller's."""
-        env = dict(os.environ)
+        # .env fills in what the caller's environment does not set (as for DevSettings).
+        dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+        env = {**dotenv, **os.environ}
         env.setdefault("VOIDRUNNER_ENVIRONMENT", "development")
         env.setdefault("VOIDRUNNER_LOG_FORMAT", "console")
         env["VOIDRUNNER_DATABASE_URL"] = database_url
