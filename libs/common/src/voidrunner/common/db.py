@@ -10,6 +10,20 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+# What a database outage looks like to a caller: the connection is refused or cut (OSError,
+# InterfaceError, PostgresConnectionError), or the server is shutting down or starting up
+# (SQLSTATE class 57, e.g. 57P01 admin_shutdown, 57P03 cannot_connect_now). A transaction
+# whose connection was cut under it may also end in asyncpg's InternalClientError ("cannot
+# switch to state 15; another operation is in progress"). Such a call may succeed if retried
+# later: callers answer UNAVAILABLE or redeliver, never INTERNAL or drop.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+)
+
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 

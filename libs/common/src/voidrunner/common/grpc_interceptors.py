@@ -6,10 +6,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import grpc
 import structlog
 
+from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.errors import ServiceError
 from voidrunner.common.logs import get_logger
 from voidrunner.common.request_context import REQUEST_ID_HEADER, accept_or_new, set_request_id
@@ -45,7 +45,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             except ServiceError as exc:
                 code = exc.code
                 await context.abort(exc.code, exc.message)
-            except (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError):
+            except UNAVAILABLE_ERRORS:  # the database restarting: 503 to the caller, not 500
                 code = grpc.StatusCode.UNAVAILABLE
                 _log.warning("rpc dependency unavailable", exc_info=True)
                 await context.abort(code, "a dependency is unavailable, retry later")

@@ -14,13 +14,13 @@ import contextlib
 import uuid
 from datetime import UTC as _UTC
 
-import asyncpg
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
 from voidrunner.proto.jobs.v1 import jobs_pb2
@@ -183,4 +183,5 @@ class EventRecorder:
 
 
 def _is_retryable(exc: Exception) -> bool:
-    return isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError)
+    # A database shutting down or starting up (57P0x) is an outage too: redeliver, never drop.
+    return isinstance(exc, UNAVAILABLE_ERRORS)

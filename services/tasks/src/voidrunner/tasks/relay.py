@@ -27,6 +27,7 @@ from voidrunner.tasks.outbox import Outbox, OutboxEntry
 
 _log = get_logger("voidrunner.tasks.relay")
 PUBLISH_TIMEOUT_SECONDS = 5.0
+RELISTEN_SECONDS = 1.0
 
 
 class JetStreamPublisher:
@@ -83,15 +84,27 @@ class OutboxRelay:
         listener = await self._listen()
         try:
             while not stop.is_set():
+                if listener is None or listener.is_closed():
+                    # The listening connection died with the database (a restart) or never
+                    # opened: listen again, or NOTIFYs go unheard and new work waits for the
+                    # fallback poll. The drain below covers what was notified in between.
+                    listener = await self._listen()
                 try:
                     await self.drain()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                except Exception:
+                    # Any failed round is retried, never fatal: a dead relay task strands every
+                    # later job in the outbox. After a database restart asyncpg may also raise
+                    # InternalClientError ("another operation is in progress"), which is
+                    # neither a PostgresError nor an InterfaceError.
                     _log.warning("outbox relay round failed; retrying", exc_info=True)
                 self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
+                # Without a live listener, come back soon to open one again.
+                listening = listener is not None and not listener.is_closed()
+                timeout = self._poll if listening else min(self._poll, RELISTEN_SECONDS)
                 await asyncio.wait(
-                    {waiter, stopper}, timeout=self._poll, return_when="FIRST_COMPLETED"
+                    {waiter, stopper}, timeout=timeout, return_when="FIRST_COMPLETED"
                 )
                 for fut in (waiter, stopper):
                     fut.cancel()
@@ -116,6 +129,8 @@ class OutboxRelay:
         try:
             conn = await asyncpg.connect(self._dsn)
             await conn.add_listener(self._outbox.channel, lambda *_: self._wake.set())
+            # Losing the connection wakes the loop, which listens again (see run).
+            conn.add_termination_listener(lambda *_: self._wake.set())
         except (OSError, asyncpg.PostgresError):
             _log.warning("outbox listener unavailable; polling only", exc_info=True)
             return None
