@@ -69,7 +69,7 @@ lint: $(VENV)/.synced ## Format check and lint
 
 .PHONY: typecheck
 typecheck: $(VENV)/.synced ## mypy --strict over all code and tests
-	$(BIN)/mypy libs/common libs/contracts/src libs/devstack/src services tests scripts
+	$(BIN)/mypy libs/common libs/contracts/src libs/devstack/src services tests scripts bench
 
 .PHONY: test
 test: setup ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage
@@ -93,6 +93,10 @@ test-sandbox: setup ## The sandbox conformance suite over every backend availabl
 .PHONY: test-hardening
 test-hardening: setup ## Hardening suites (sandbox abuse, faults, API hostility) with a summary table
 	$(BIN)/pytest -m hardening $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: setup ## Benchmarks against this machine's floor: table + bench/results/latest.json (≈ 6 min)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: coverage
 coverage: test ## Run the suite and write an HTML coverage report to htmlcov/

@@ -1,0 +1,559 @@
+"""VoidRunner benchmarks: how fast, against this machine's own floor, measured in one run.
+
+    .venv/bin/python -m bench.run [--quick] [--only e2e,throughput,api,gvisor,memory] [--profile]
+
+Prints one table (p50/p99 beside the baseline measured in the same run) and writes the same
+figures to bench/results/latest.json (git-ignored; bench/results/baseline.json is the committed
+reference). Sections:
+
+1. e2e: hello-world python through REST (start with ?wait) to its final result, sequential.
+   Floor: the same script in a bare bubblewrap sandbox (no services, no cgroups, no seccomp);
+   our BwrapSandbox alone is shown as an intermediate figure.
+2. throughput: executions/s for N seconds at a concurrency that saturates 2 cores.
+   Baseline: BwrapSandbox alone at the same concurrency. Also CPU ms per execution per process.
+3. api: authenticated GET /api/v1/tasks/{id} (gateway → gRPC → PostgreSQL) with wrk.
+   Baseline: one FastAPI + asyncpg process doing the same lookup on the same database.
+4. gvisor: e2e p50 on the docker backend under runsc with a warm pool (when an engine is there).
+5. memory: RSS of each service idle and (max) under the throughput load.
+
+The load generators report their own CPU share (of all cores) next to each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _load, _procs
+from bench._stack import Stack
+from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+
+RESULTS = Path(__file__).parent / "results"
+CORES = os.cpu_count() or 1
+SECTIONS = ("e2e", "throughput", "api", "gvisor", "memory")
+DOCKER_HOST = "unix:///tmp/vr-docker/docker.sock"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1); NaN for no samples."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def summary(sample: _load.Sample, wall: float | None = None) -> dict[str, Any]:
+    lat = sample.latencies_ms
+    wall = wall if wall is not None else sample.seconds
+    out: dict[str, Any] = {
+        "n": len(lat),
+        "errors": sample.errors,
+        "p50_ms": round(percentile(lat, 0.50), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+        "mean_ms": round(sum(lat) / len(lat), 2) if lat else None,
+    }
+    if sample.seconds:
+        out["seconds"] = round(sample.seconds, 2)
+        out["per_second"] = round(sample.rate, 2)
+    if wall:
+        out["load_cpu_share"] = round(sample.load_cpu_s / (wall * CORES), 4)
+    return out
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# -- process watching ------------------------------------------------------------------------------
+
+
+class Watcher:
+    """Samples each service's RSS (max) while running; CPU deltas between start and stop."""
+
+    def __init__(
+        self, pids: dict[str, int], interval: float = 0.5, infra: dict[str, int] | None = None
+    ) -> None:
+        self._pids = pids
+        self._infra = infra or {}
+        self._interval = interval
+        self._stop = threading.Event()
+        self.max_rss: dict[str, int] = dict.fromkeys(pids, 0)
+        self._cpu0: dict[str, tuple[float, float]] = {}
+        self.cpu_s: dict[str, float] = {}
+        self.children_cpu_s: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _cpu(self) -> dict[str, tuple[float, float]]:
+        out = {}
+        for name, pid in self._pids.items():
+            out[name] = (_procs.python_tree_cpu(pid), _procs.cpu_times(pid).children)
+        for name, pid in self._infra.items():
+            out[name] = (_procs.tree_cpu(pid), _procs.cpu_times(pid).children)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            for name, pid in self._pids.items():
+                self.max_rss[name] = max(self.max_rss[name], _procs.python_tree_rss(pid))
+
+    def __enter__(self) -> Watcher:
+        self._cpu0 = self._cpu()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for name, (own, kids) in self._cpu().items():
+            self.cpu_s[name] = own - self._cpu0[name][0]
+            self.children_cpu_s[name] = kids - self._cpu0[name][1]
+            if name in self._infra:  # exited backends were reaped by the postmaster
+                self.cpu_s[name] += self.children_cpu_s[name]
+
+
+@contextmanager
+def pyspy(pids: dict[str, int], seconds: int, out_dir: Path) -> Iterator[dict[str, Path]]:
+    """py-spy record (raw collapsed stacks) of each service for `seconds`."""
+    exe = Path(sys.executable).with_name("py-spy")
+    files = {name: out_dir / f"profile-{name}.txt" for name in pids}
+    procs = []
+    for name, pid in pids.items():
+        argv = [str(exe), "record", "-p", str(pid), "-d", str(seconds), "-r", "100", "-f", "raw"]
+        argv += ["--nonblocking", "-o", str(files[name])]
+        procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield files
+    finally:
+        for proc in procs:
+            proc.wait(timeout=seconds + 30)
+
+
+def top_frames(path: Path, count: int = 8) -> list[dict[str, Any]]:
+    """The functions with the most samples on top of the stack (self time), from a raw profile.
+
+    `Runner.run` as the top frame is the event loop itself (uvloop's C code: polling, socket
+    reads and writes, callbacks); py-spy samples only threads that are not idle.
+    """
+    own: Counter[str] = Counter()
+    total = 0
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        total += int(n)
+        own[stack.rsplit(";", 1)[-1]] += int(n)
+    return [
+        {"frame": frame, "self_share": round(hits / total, 3), "samples": hits}
+        for frame, hits in own.most_common(count)
+        if total
+    ]
+
+
+# -- sections --------------------------------------------------------------------------------------
+
+
+def run_floors(args: argparse.Namespace, out: dict[str, Any]) -> BwrapSandbox:
+    log(f"floor: bare bwrap x{args.e2e_runs}")
+    out["floor_bare_bwrap"] = summary(_load.bare_bwrap(args.e2e_runs))
+    sandbox = BwrapSandbox()
+    log(f"floor: BwrapSandbox x{args.e2e_runs}")
+    out["bwrap_sandbox"] = summary(asyncio.run(_load.sandbox_sequential(sandbox, args.e2e_runs)))
+    return sandbox
+
+
+def run_stack_sections(args: argparse.Namespace, out: dict[str, Any], sections: set[str]) -> None:
+    env = {"VOIDRUNNER_EXECUTOR_SLOTS": str(max(2, args.concurrency))}
+    log("starting the stack (bwrap backend)")
+    with Stack(env) as stack:
+        time.sleep(2)
+        idle = {name: _procs.python_tree_rss(pid) for name, pid in stack.pids.items()}
+        clients = asyncio.run(_load.make_clients(stack.base_url, args.concurrency, "tp"))
+        if "e2e" in sections:
+            log(f"e2e: sequential x{args.e2e_runs}")
+            sample = asyncio.run(_load.e2e_sequential(stack.base_url, clients[0], args.e2e_runs))
+            out["e2e"] = summary(sample)
+        if "throughput" in sections or "memory" in sections:
+            log(f"throughput: {args.concurrency} clients for {args.throughput_seconds} s")
+            with Watcher(stack.pids, infra=stack.infra_pids()) as watch:
+                sample = asyncio.run(
+                    _load.e2e_throughput(stack.base_url, clients, args.throughput_seconds)
+                )
+            out["throughput"] = summary(sample)
+            done = max(1, len(sample.latencies_ms))
+            out["throughput"]["cpu_ms_per_execution"] = {
+                **{n: round(1000 * s / done, 2) for n, s in watch.cpu_s.items()},
+                "sandboxes (executor's children)": round(
+                    1000 * watch.children_cpu_s["executor"] / done, 2
+                ),
+                "load generator": round(1000 * sample.load_cpu_s / done, 2),
+            }
+            out["memory"] = {
+                name: {
+                    "idle_mib": round(idle[name] / 2**20, 1),
+                    "load_max_mib": round(watch.max_rss[name] / 2**20, 1),
+                }
+                for name in stack.pids
+            }
+            if args.profile:
+                log(f"profile: py-spy on every service for {args.profile} s under the same load")
+                with pyspy(stack.pids, args.profile, RESULTS) as files:
+                    asyncio.run(_load.e2e_throughput(stack.base_url, clients, args.profile))
+                out["profile"] = {name: top_frames(path) for name, path in files.items()}
+        if "api" in sections:
+            run_api(args, stack, clients[0], out)
+
+
+def _owner_of(base_url: str, client: _load.Client) -> str:
+    resp = httpx.get(
+        f"{base_url}/api/v1/tasks/{client.task_id}", headers=client.headers, trust_env=False
+    )
+    resp.raise_for_status()
+    return str(resp.json()["user_id"])
+
+
+def run_api(
+    args: argparse.Namespace, stack: Stack, client: _load.Client, out: dict[str, Any]
+) -> None:
+    from voidrunner.devstack.processes import free_port, wait_for_port
+
+    owner = _owner_of(stack.base_url, client)
+    port = free_port()
+    baseline = subprocess.Popen(
+        [sys.executable, "-m", "bench._api_baseline", stack.database_url, owner, str(port)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        path = f"/api/v1/tasks/{client.task_id}"
+        _load.wrk_get(f"http://127.0.0.1:{port}{path}", None, args.api_connections, 2)  # warm-up
+        log(f"api baseline: FastAPI + asyncpg, {args.api_connections} connections")
+        base = _load.wrk_get(
+            f"http://127.0.0.1:{port}{path}", None, args.api_connections, args.api_seconds
+        )
+    finally:
+        baseline.terminate()
+        baseline.wait(timeout=10)
+    url = f"{stack.base_url}{path}"
+    _load.wrk_get(url, client.token, args.api_connections, 2)  # warm-up
+    log(f"api: gateway → tasks → PostgreSQL, {args.api_connections} connections")
+    with Watcher(stack.pids, infra=stack.infra_pids()) as watch:
+        ours = _load.wrk_get(url, client.token, args.api_connections, args.api_seconds)
+    out["api"] = _api_summary(ours)
+    out["api"]["cpu_s"] = {n: round(s, 2) for n, s in watch.cpu_s.items()}
+    out["api_baseline"] = _api_summary(base)
+
+
+def _api_summary(sample: _load.Sample) -> dict[str, Any]:
+    notes = sample.notes
+    return {
+        "requests": notes["requests"],
+        "errors": sample.errors,
+        "per_second": round(float(str(notes["rps"])), 1),
+        "mean_ms": round(float(str(notes["mean_ms"])), 2),
+        "p50_ms": round(float(str(notes["p50_ms"])), 2),
+        "p99_ms": round(float(str(notes["p99_ms"])), 2),
+        "seconds": round(sample.seconds, 2),
+        "load_cpu_share": round(sample.load_cpu_s / (sample.seconds * CORES), 4),
+    }
+
+
+def docker_available(host: str) -> bool:
+    sock = host.removeprefix("unix://")
+    if not Path(sock).exists():
+        return False
+    try:
+        transport = httpx.HTTPTransport(uds=sock)
+        with httpx.Client(transport=transport, timeout=3) as http:
+            info = http.get("http://docker/info").json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return "runsc" in (info.get("Runtimes") or {})
+
+
+def run_gvisor(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    if not docker_available(args.docker_host):
+        out["gvisor"] = {"skipped": f"no Docker engine with runsc at {args.docker_host}"}
+        log(out["gvisor"]["skipped"])
+        return
+    env = {
+        "VOIDRUNNER_SANDBOX_BACKEND": "docker",
+        "VOIDRUNNER_DOCKER_HOST": args.docker_host,
+        "VOIDRUNNER_DOCKER_RUNTIME": "runsc",
+        "VOIDRUNNER_DOCKER_WARM_POOL": str(args.warm_pool),
+        # Our own label: on start an executor removes containers of its owner left by a crash.
+        "VOIDRUNNER_DOCKER_OWNER": f"vr-bench-{os.getpid()}",
+    }
+    log(f"starting the stack (docker backend, runsc, warm pool {args.warm_pool})")
+    with Stack(env) as stack:
+        client = asyncio.run(_load.make_clients(stack.base_url, 1, "gv"))[0]
+        time.sleep(args.warm_pool * 0.6 + 2)  # let the pool fill once
+        log(f"gvisor: sequential x{args.gvisor_runs}")
+        sample = asyncio.run(_load.e2e_sequential(stack.base_url, client, args.gvisor_runs, 2))
+        out["gvisor"] = summary(sample)
+        out["gvisor"]["warm_pool"] = args.warm_pool
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return None
+    return round(a / b, 2)
+
+
+def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per goal: figure, baseline, ratio, goal, met."""
+    rows: list[dict[str, Any]] = []
+    floor, e2e = r.get("floor_bare_bwrap"), r.get("e2e")
+    if floor and e2e:
+        for q, limit in (("p50_ms", 3.0), ("p99_ms", 6.0)):
+            ratio = _ratio(e2e[q], floor[q])
+            rows.append(
+                {
+                    "goal": f"1 e2e latency {q[:3]} ≤ {limit:g}x bare bwrap",
+                    "value": e2e[q],
+                    "baseline": floor[q],
+                    "ratio": ratio,
+                    "met": ratio is not None and ratio <= limit and e2e["errors"] == 0,
+                }
+            )
+    tp, tpb = r.get("throughput"), r.get("throughput_baseline")
+    if tp and tpb:
+        ratio = _ratio(tp["per_second"], tpb["per_second"])
+        rows.append(
+            {
+                "goal": "2 throughput ≥ 0.7x BwrapSandbox alone",
+                "value": tp["per_second"],
+                "baseline": tpb["per_second"],
+                "ratio": ratio,
+                "met": ratio is not None and ratio >= 0.7 and tp["errors"] == 0,
+            }
+        )
+    api, apib = r.get("api"), r.get("api_baseline")
+    if api and apib:
+        ratio = _ratio(api["per_second"], apib["per_second"])
+        rows.append(
+            {
+                "goal": "3 API req/s ≥ 0.5x FastAPI+asyncpg",
+                "value": api["per_second"],
+                "baseline": apib["per_second"],
+                "ratio": ratio,
+                "met": ratio is not None and ratio >= 0.5 and api["errors"] == 0,
+            }
+        )
+        rows.append(
+            {
+                "goal": "3 API p99 < 50 ms",
+                "value": api["p99_ms"],
+                "baseline": apib["p99_ms"],
+                "ratio": _ratio(api["p99_ms"], apib["p99_ms"]),
+                "met": api["p99_ms"] < 50,
+            }
+        )
+    gv = r.get("gvisor")
+    if gv and "p50_ms" in gv:
+        rows.append(
+            {
+                "goal": "4 gVisor e2e p50 ≤ 250 ms",
+                "value": gv["p50_ms"],
+                "baseline": None,
+                "ratio": None,
+                "met": gv["p50_ms"] <= 250 and gv["errors"] == 0,
+            }
+        )
+    return rows
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}{unit}" if abs(value) >= 10 else f"{value:.2f}{unit}"
+    return f"{value}{unit}"
+
+
+def print_report(r: dict[str, Any]) -> None:
+    rows: list[tuple[str, ...]] = [
+        (
+            "figure",
+            "p50 ms",
+            "p99 ms",
+            "rate /s",
+            "errors",
+            "load gen CPU",
+            "baseline",
+            "base p50",
+            "base p99",
+            "base rate",
+        ),
+    ]
+
+    def add(label: str, key: str, base_label: str = "", base_key: str = "") -> None:
+        fig = r.get(key)
+        if not fig or "p50_ms" not in fig:
+            return
+        base = r.get(base_key) or {}
+        share = fig.get("load_cpu_share")
+        rows.append(
+            (
+                label,
+                _fmt(fig["p50_ms"]),
+                _fmt(fig["p99_ms"]),
+                _fmt(fig.get("per_second")),
+                str(fig.get("errors", 0)),
+                f"{100 * share:.1f} %" if share is not None else "-",
+                base_label,
+                _fmt(base.get("p50_ms")),
+                _fmt(base.get("p99_ms")),
+                _fmt(base.get("per_second")),
+            )
+        )
+
+    add("1 e2e sequential (REST, wait)", "e2e", "bare bwrap", "floor_bare_bwrap")
+    add("  BwrapSandbox alone", "bwrap_sandbox", "bare bwrap", "floor_bare_bwrap")
+    conc = r.get("meta", {}).get("concurrency")
+    add(f"2 throughput, {conc} clients", "throughput", "BwrapSandbox", "throughput_baseline")
+    add("3 API GET task (wrk)", "api", "FastAPI+asyncpg", "api_baseline")
+    add("4 gVisor e2e sequential", "gvisor")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print(
+            "  ".join(
+                cell.ljust(w) if j == 0 else cell.rjust(w)
+                for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print()
+    for v in r.get("verdicts", []):
+        mark = "MET " if v["met"] else "MISS"
+        print(
+            f"  [{mark}] {v['goal']}: {_fmt(v['value'])} vs {_fmt(v['baseline'])}"
+            f" → ratio {_fmt(v['ratio'])}"
+        )
+    mem = r.get("memory")
+    if mem:
+        print(
+            "\n  RSS MiB (idle → max under throughput): "
+            + ", ".join(
+                f"{n} {m['idle_mib']:.0f} → {m['load_max_mib']:.0f}" for n, m in mem.items()
+            )
+        )
+    cpu = (r.get("throughput") or {}).get("cpu_ms_per_execution")
+    if cpu:
+        print(
+            "  CPU ms per execution under load: "
+            + ", ".join(f"{n} {v:.1f}" for n, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        )
+    gv = r.get("gvisor")
+    if gv and "skipped" in gv:
+        print(f"  gVisor: skipped ({gv['skipped']})")
+    meta = r.get("meta", {})
+    print(
+        f"  load average before {meta.get('loadavg_before')} after {meta.get('loadavg_after')}"
+        f" on {CORES} cores"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts, short windows")
+    parser.add_argument("--only", default=",".join(SECTIONS))
+    parser.add_argument("--e2e-runs", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--throughput-seconds", type=float, default=60)
+    parser.add_argument("--api-seconds", type=int, default=20)
+    parser.add_argument("--api-connections", type=int, default=50)
+    parser.add_argument("--gvisor-runs", type=int, default=40)
+    parser.add_argument("--warm-pool", type=int, default=4)
+    parser.add_argument(
+        "--docker-host", default=os.environ.get("VOIDRUNNER_BENCH_DOCKER_HOST", DOCKER_HOST)
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also py-spy every service under load (after the measured window)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--label", default="", help="a note stored with the figures")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.e2e_runs, args.throughput_seconds, args.api_seconds = 30, 10, 5
+        args.gvisor_runs = 10
+    sections = set(args.only.split(","))
+    RESULTS.mkdir(exist_ok=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    results: dict[str, Any] = {
+        "meta": {
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": commit,
+            "label": args.label,
+            "cores": CORES,
+            "loadavg_before": loadavg(),
+            "concurrency": args.concurrency,
+            "e2e_runs": args.e2e_runs,
+            "throughput_seconds": args.throughput_seconds,
+            "api_seconds": args.api_seconds,
+            "api_connections": args.api_connections,
+            "wrk": shutil.which("wrk") is not None,
+        }
+    }
+    started = time.monotonic()
+    if sections & {"e2e", "throughput"}:
+        sandbox = run_floors(args, results)
+        if "throughput" in sections:
+            log(
+                f"throughput baseline: BwrapSandbox x{args.concurrency} for "
+                f"{args.throughput_seconds} s"
+            )
+            sample = asyncio.run(
+                _load.sandbox_throughput(sandbox, args.concurrency, args.throughput_seconds)
+            )
+            results["throughput_baseline"] = summary(sample)
+    if sections & {"e2e", "throughput", "api", "memory"}:
+        run_stack_sections(args, results, sections)
+    if "gvisor" in sections:
+        run_gvisor(args, results)
+    results["meta"]["loadavg_after"] = loadavg()
+    results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    results["verdicts"] = verdicts(results)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results)
+    print(f"\n  figures: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
