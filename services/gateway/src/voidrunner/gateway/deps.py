@@ -33,7 +33,11 @@ class Backends:
     nc: NATS | None = None
 
 
-def backends(request: Request) -> Backends:
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency
+# in its thread pool, a thread hop per dependency per request that cost more than the work.
+
+
+async def backends(request: Request) -> Backends:
     """The backends the composition root put on app.state."""
     found: Backends = request.app.state.backends
     return found
@@ -48,7 +52,9 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
-def current_principal(request: Request, deps: Annotated[Backends, Depends(backends)]) -> Principal:
+async def current_principal(
+    request: Request, deps: Annotated[Backends, Depends(backends)]
+) -> Principal:
     """The authenticated caller; 401 with the contract's texts otherwise."""
     token = bearer_token(request)
     if token is None:
@@ -61,7 +67,7 @@ def current_principal(request: Request, deps: Annotated[Backends, Depends(backen
     return principal
 
 
-def optional_principal(
+async def optional_principal(
     request: Request, deps: Annotated[Backends, Depends(backends)]
 ) -> Principal | None:
     """The caller when a valid bearer token was sent, else None (never an error)."""

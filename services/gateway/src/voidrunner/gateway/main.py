@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import uvicorn
@@ -109,26 +109,47 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     return app
 
 
+def _server_options(settings: GatewaySettings, port: int | None) -> dict[str, Any]:
+    """uvicorn on uvloop + httptools, with our logging left alone."""
+    return {
+        "host": settings.gateway_host,
+        "port": settings.gateway_port if port is None else port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+
+
 def uvicorn_config(
     app: FastAPI, settings: GatewaySettings, port: int | None = None
 ) -> uvicorn.Config:
     """uvicorn on uvloop + httptools, with our logging left alone."""
-    return uvicorn.Config(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port if port is None else port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    return uvicorn.Config(app, **_server_options(settings, port))
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process (uvicorn_workers > 1), built from the environment."""
+    settings = GatewaySettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    return build_app(settings)
 
 
 def main() -> None:
     """Entry point of the gateway process."""
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    if settings.uvicorn_workers > 1:
+        # Worker processes share the listening socket; each has its own channels, NATS
+        # connection and revocation watch (rate limits are shared through NATS anyway).
+        uvicorn.run(
+            f"{__name__}:app_from_environment",
+            factory=True,
+            workers=settings.uvicorn_workers,
+            **_server_options(settings, None),
+        )
+        return
     uvicorn.Server(uvicorn_config(build_app(settings), settings)).run()

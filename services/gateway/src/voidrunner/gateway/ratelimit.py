@@ -5,6 +5,14 @@ reads the counter and writes count + 1 with compare-and-set (`create` for the fi
 window, `update(last=revision)` after), retrying when another replica won the race, so replicas
 never lose or double-count a hit. Old windows' keys expire with the bucket's TTL.
 
+Hits on one key inside one replica are coalesced: while a counter update is in flight, further
+hits queue and the next update counts them all at once (`count + allowed`, allowing at most what
+is left of the limit), and the replica remembers the revision it last wrote, so a hit costs one
+compare-and-set round trip when no other replica wrote in between (a stale revision fails and
+reads again). Counts never decrease within a window, so a remembered count at the limit may
+refuse without asking NATS. A busy user's requests cost a handful of KV operations per round
+trip instead of two each plus a retry storm.
+
 If NATS does not answer within `rate_limit_timeout_seconds`, the request is let through with a
 logged warning (fail open, configurable): the limits protect capacity and slow brute force,
 while auth and tasks keep working without NATS; refusing every request during a NATS outage
@@ -74,6 +82,12 @@ class RateLimiter:
         self._timeout = timeout_seconds
         self._clock = clock
         self._kv: KeyValue | None = None
+        # key → (count, revision) this replica last read or wrote, for the current window only.
+        self._known: dict[str, tuple[int, int]] = {}
+        self._known_window = -1
+        # key → hits waiting for the update in flight on that key (see the module docstring).
+        self._queues: dict[str, list[asyncio.Future[tuple[bool, int]]]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def hit(self, name: str, identity: str, limit: int) -> Decision:
         """Count one request; LimiterUnavailable when NATS does not answer in time."""
@@ -81,33 +95,81 @@ class RateLimiter:
             return await asyncio.wait_for(self._hit(name, identity, limit), self._timeout)
         except Exception as exc:  # a timeout or any NATS error: the counter is unknown
             self._kv = None
+            self._known.clear()
             raise LimiterUnavailable from exc
 
     async def _hit(self, name: str, identity: str, limit: int) -> Decision:
         now = self._clock()
         window = int(now // self._window)
         reset = max(1, math.ceil((window + 1) * self._window - now))
+        if window != self._known_window:  # earlier windows' keys are never written again
+            self._known.clear()
+            self._known_window = window
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
         key = f"{name}.{window}.{digest}"
+        waiter: asyncio.Future[tuple[bool, int]] = asyncio.get_running_loop().create_future()
+        queue = self._queues.get(key)
+        if queue is None:
+            self._queues[key] = queue = [waiter]
+            task = asyncio.create_task(self._flush(key, queue, limit))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+        else:
+            queue.append(waiter)
+        allowed, remaining = await waiter
+        return Decision(allowed, limit, remaining, reset)
+
+    async def _flush(
+        self, key: str, queue: list[asyncio.Future[tuple[bool, int]]], limit: int
+    ) -> None:
+        """Count the queued hits of `key` in rounds until none is waiting."""
+        batch: list[asyncio.Future[tuple[bool, int]]] = []
+        try:
+            while queue:
+                batch = queue[:]
+                del queue[:]
+                count, allowed = await self._add(key, len(batch), limit)
+                for i, waiter in enumerate(batch):
+                    if not waiter.done():
+                        ok = i < allowed
+                        waiter.set_result((ok, max(0, limit - count - i - 1) if ok else 0))
+        except Exception as exc:
+            for waiter in batch + queue:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+        finally:
+            self._queues.pop(key, None)
+
+    async def _add(self, key: str, hits: int, limit: int) -> tuple[int, int]:
+        """Add up to `hits` (no more than the limit leaves) to `key`: (count before, added)."""
         kv = await self._bucket_kv()
+        known = self._known.pop(key, None)
         for _ in range(MAX_CAS_ATTEMPTS):
-            try:
-                entry = await kv.get(key)
-            except KeyNotFoundError:
+            if known is None:
                 try:
-                    await kv.create(key, b"1")
-                except KeyWrongLastSequenceError:
-                    continue  # another replica counted the window's first hit
-                return Decision(True, limit, max(0, limit - 1), reset)
-            count = int(entry.value or b"0")
-            if count >= limit:
-                return Decision(False, limit, 0, reset)
+                    entry = await kv.get(key)
+                except KeyNotFoundError:
+                    added = min(hits, limit)
+                    try:
+                        revision = await kv.create(key, str(added).encode())
+                    except KeyWrongLastSequenceError:
+                        continue  # another replica counted the window's first hit
+                    self._known[key] = (added, revision)
+                    return 0, added
+                known = (int(entry.value or b"0"), entry.revision or 0)
+            count, revision = known
+            added = max(0, min(hits, limit - count))
+            if added == 0:
+                self._known[key] = known
+                return count, 0
             try:
-                await kv.update(key, str(count + 1).encode(), last=entry.revision)
+                revision = await kv.update(key, str(count + added).encode(), last=revision)
             except KeyWrongLastSequenceError:
-                continue  # lost the race: read again
-            return Decision(True, limit, max(0, limit - count - 1), reset)
-        msg = f"rate limit counter {name} stayed contended"
+                known = None  # another replica wrote since: read again
+                continue
+            self._known[key] = (count + added, revision)
+            return count, added
+        msg = f"rate limit counter {key.split('.', 1)[0]} stayed contended"
         raise LimiterUnavailable(msg)
 
     async def _bucket_kv(self) -> KeyValue:

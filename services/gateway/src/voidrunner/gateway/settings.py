@@ -28,7 +28,8 @@ class GatewaySettings(BaseServiceSettings):
     rpc_timeout_seconds: float = 10.0
     # Serve requests only once the auth service's public keys are known.
     startup_timeout_seconds: float = 60.0
-    uvicorn_workers: int = 1
+    # Worker processes serving the API (1: in the main process).
+    uvicorn_workers: int = Field(default=1, ge=1, le=64)
     # Rate limits: requests per window, counted in NATS KV and shared by every replica.
     rate_limit_enabled: bool = True
     rate_limit_window_seconds: int = Field(default=3600, ge=1)

@@ -189,7 +189,7 @@ async def get_execution(execution_id: str, principal: CurrentUser, deps: Deps) -
     return execution_body(await call(deps.tasks.GetExecution, request, deps))
 
 
-def privileged(principal: CurrentUser) -> Principal:
+async def privileged(principal: CurrentUser) -> Principal:
     """Service and admin callers only; checked before the body is looked at."""
     if principal.role not in PRIVILEGED:
         raise ApiError(403, "Access denied")
