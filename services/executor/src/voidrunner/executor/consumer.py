@@ -29,6 +29,10 @@ from voidrunner.proto.jobs.v1 import jobs_pb2
 _log = get_logger("voidrunner.executor.consumer")
 STARVATION_EVERY = 4
 IDLE_POLL_SECONDS = 1.0
+# After a doorbell, a lane is asked with a short lingering pull instead of no_wait: the core
+# message can arrive before the stream has stored the job, and a no_wait pull would then find
+# nothing and sleep until the next poll (a 1 s stall seen in the benchmarks).
+RUNG_LINGER_SECONDS = 0.05
 RESULT_PUBLISH_ATTEMPTS = 20
 
 
@@ -65,6 +69,7 @@ class JobConsumer:
         self._config = config
         self._slots = asyncio.Semaphore(config.slots)
         self._doorbell = asyncio.Event()
+        self._rung: set[str] = set()
         self._stopping = asyncio.Event()
         self._running: dict[str, _Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,7 +96,8 @@ class JobConsumer:
         await self._nc.subscribe(t.CANCEL_SUBJECT, cb=self._on_cancel)
         self._loop_task = asyncio.create_task(self._loop(), name="job-loop")
 
-    async def _ring(self, _msg: Msg) -> None:
+    async def _ring(self, msg: Msg) -> None:
+        self._rung.add(msg.subject.rpartition(".")[2])
         self._doorbell.set()
 
     async def _on_cancel(self, msg: Msg) -> None:
@@ -110,10 +116,15 @@ class JobConsumer:
             return tuple(reversed(t.LANES))
         return t.LANES
 
-    async def _fetch_now(self, lane: str) -> Msg | None:
-        """One message from `lane` if one is waiting, without lingering on the server."""
+    async def _fetch_now(self, lane: str, linger: float = 0.0) -> Msg | None:
+        """One message from `lane` if one is waiting (or arrives within `linger` seconds)."""
         sub = self._subs[lane]
-        request = json.dumps({"batch": 1, "no_wait": True}).encode()
+        ask: dict[str, object] = {"batch": 1}
+        if linger > 0:
+            ask["expires"] = int(linger * 1e9)
+        else:
+            ask["no_wait"] = True
+        request = json.dumps(ask).encode()
         # nats-py's fetch() lingers until its timeout on an empty lane; a no_wait request is
         # answered at once (message or 404), which keeps idle-to-busy latency near zero.
         inner = sub._sub
@@ -134,9 +145,10 @@ class JobConsumer:
     async def _next_job(self) -> tuple[Msg, str] | None:
         while not self._stopping.is_set():
             self._doorbell.clear()
+            rung, self._rung = self._rung, set()
             for lane in self._lane_order():
                 try:
-                    msg = await self._fetch_now(lane)
+                    msg = await self._fetch_now(lane, RUNG_LINGER_SECONDS if lane in rung else 0)
                 except Exception:  # NATS hiccup: back off and retry
                     _log.warning("fetch failed", lane=lane, exc_info=True)
                     await asyncio.sleep(0.5)

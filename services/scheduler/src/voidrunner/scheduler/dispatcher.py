@@ -20,7 +20,6 @@ from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.scheduler.inflight import InflightTracker
 
 _log = get_logger("voidrunner.scheduler.dispatch")
-BATCH = 32
 
 
 async def pull_loop(
@@ -35,7 +34,10 @@ async def pull_loop(
     sub = await js.pull_subscribe_bind(durable=config.durable_name, stream=stream)
     while not stop.is_set():
         try:
-            msgs = await sub.fetch(BATCH, timeout=1.0)
+            # One at a time: nats-py's fetch(n > 1) holds a message that arrived on an idle
+            # stream until the rest of the batch or the request's expiry (up to 1 s per job);
+            # fetch(1) returns as soon as one is there.
+            msgs = await sub.fetch(1, timeout=1.0)
         except (TimeoutError, NatsTimeoutError):
             continue
         except Exception:  # NATS restarting: keep trying
