@@ -34,6 +34,9 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 503,
+    # An overloaded backend cancels calls it cannot finish (seen under 1,000 concurrent clients):
+    # a transient condition to retry, not an internal error.
+    grpc.StatusCode.CANCELLED: 503,
 }
 _STATUS_TEXT = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
 # Fields whose values must never be echoed back in validation errors.
