@@ -90,9 +90,10 @@ test-integration: setup ## Integration tests (real PostgreSQL, NATS, gRPC)
 test-sandbox: setup ## The sandbox conformance suite over every backend available here
 	$(BIN)/pytest services/executor/tests/conformance -v $(PYTEST_ARGS)
 
+# The minutes-long fault and load runs (tests/hardening, marked long_run) run here, not in `make test`.
 .PHONY: test-hardening
 test-hardening: setup ## Hardening suites (sandbox abuse, faults, API hostility) with a summary table
-	$(BIN)/pytest -m hardening $(PYTEST_ARGS)
+	VOIDRUNNER_HARDENING_LONG=1 $(BIN)/pytest -m hardening $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: setup ## Benchmarks against this machine's floor: table + bench/results/latest.json (≈ 6 min)
