@@ -93,7 +93,11 @@ class EventRecorder:
             durable_name=t.TASKS_EVENTS_CONSUMER,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=30.0,
+            # A delivery lost with its connection (a NATS restart mid-fetch) comes back after
+            # ack_wait; meanwhile the execution shows running, and the reaper's end is dropped
+            # as a duplicate of the executor's result. Recording is idempotent, so a short wait
+            # costs at most a harmless redelivery of a slow batch.
+            ack_wait=5.0,
             max_deliver=-1,
         )
 
