@@ -121,6 +121,10 @@ def _server_options(settings: GatewaySettings, port: int | None) -> dict[str, An
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        # The client address feeds per-IP rate limits: X-Forwarded-For is believed only from
+        # the proxies the operator names (uvicorn would trust any loopback peer by default).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or None,
     }
 
 

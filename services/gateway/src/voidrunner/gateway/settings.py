@@ -12,6 +12,9 @@ class GatewaySettings(BaseServiceSettings):
     version: str = "0.1.0"
     gateway_host: str = "0.0.0.0"  # noqa: S104 - the public entry point listens on all addresses  # nosec B104
     gateway_port: int = 8080
+    # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed (e.g.
+    # the ingress); empty: the peer address is the client (right when nothing proxies).
+    trusted_proxies: str = ""
     auth_addr: str = "127.0.0.1:50051"
     tasks_addr: str = "127.0.0.1:50052"
     nats_url: str = "nats://127.0.0.1:4222"
