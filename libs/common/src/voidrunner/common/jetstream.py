@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from nats.js.api import StreamConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
 
@@ -28,3 +29,15 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     except NotFoundError:  # deleted in between: create it after all
         await js.add_stream(config)
     _log.info("stream updated", stream=config.name)
+
+
+async def ensure_key_value(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
+    """Bind to the bucket, creating it with `config` when it does not exist yet.
+
+    Replicas racing to create it with the same configuration all succeed (JetStream accepts an
+    identical re-create), so no start order is needed.
+    """
+    try:
+        return await js.key_value(config.bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(config)

@@ -15,10 +15,9 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
-from voidrunner.common.jetstream import ensure_stream
+from voidrunner.common.jetstream import ensure_key_value, ensure_stream
 from voidrunner.contracts import topology as t
 
 DAY = 24 * 3600.0
@@ -109,29 +108,25 @@ async def declare_streams(js: JetStreamContext) -> None:
 
 async def cancelled_bucket(js: JetStreamContext) -> KeyValue:
     """The bucket of executions cancelled before they ran (created when missing)."""
-    try:
-        return await js.key_value(t.CANCELLED_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=t.CANCELLED_BUCKET,
-                ttl=t.CANCELLED_TTL_SECONDS,
-                history=1,
-                storage=StorageType.FILE,
-            )
-        )
+    return await ensure_key_value(
+        js,
+        KeyValueConfig(
+            bucket=t.CANCELLED_BUCKET,
+            ttl=t.CANCELLED_TTL_SECONDS,
+            history=1,
+            storage=StorageType.FILE,
+        ),
+    )
 
 
 async def runtimes_bucket(js: JetStreamContext) -> KeyValue:
     """The bucket where executors advertise their runtimes (created when missing)."""
-    try:
-        return await js.key_value(t.RUNTIMES_BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=t.RUNTIMES_BUCKET,
-                ttl=t.RUNTIMES_TTL_SECONDS,
-                history=1,
-                storage=StorageType.MEMORY,
-            )
-        )
+    return await ensure_key_value(
+        js,
+        KeyValueConfig(
+            bucket=t.RUNTIMES_BUCKET,
+            ttl=t.RUNTIMES_TTL_SECONDS,
+            history=1,
+            storage=StorageType.MEMORY,
+        ),
+    )

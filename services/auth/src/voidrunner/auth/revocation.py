@@ -16,9 +16,9 @@ from typing import Protocol
 
 from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from voidrunner.common.jetstream import ensure_key_value
 from voidrunner.common.logs import get_logger
 
 _log = get_logger("voidrunner.auth.revocation")
@@ -43,18 +43,15 @@ class KvRevocations:
 
     async def _store(self) -> KeyValue:
         if self._kv is None:
-            js = self._nc.jetstream()
-            try:
-                self._kv = await js.key_value(self._bucket)
-            except BucketNotFoundError:
-                self._kv = await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=self._bucket,
-                        ttl=self._ttl.total_seconds(),
-                        history=1,
-                        storage=StorageType.FILE,
-                    )
-                )
+            self._kv = await ensure_key_value(
+                self._nc.jetstream(),
+                KeyValueConfig(
+                    bucket=self._bucket,
+                    ttl=self._ttl.total_seconds(),
+                    history=1,
+                    storage=StorageType.FILE,
+                ),
+            )
         return self._kv
 
     async def publish(self, session_id: uuid.UUID, revoked_at: dt.datetime) -> None:

@@ -37,10 +37,11 @@ from typing import Any
 from fastapi import Depends, Request
 from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voidrunner.common.jetstream import ensure_key_value
 from voidrunner.common.logs import get_logger
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
@@ -174,19 +175,15 @@ class RateLimiter:
 
     async def _bucket_kv(self) -> KeyValue:
         if self._kv is None:
-            js = self._nc.jetstream()
-            try:
-                self._kv = await js.key_value(self._bucket)
-            except BucketNotFoundError:
-                # Replicas racing here create the same config, which JetStream accepts.
-                self._kv = await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=self._bucket,
-                        history=1,
-                        ttl=2 * self._window,
-                        storage=StorageType.MEMORY,
-                    )
-                )
+            self._kv = await ensure_key_value(
+                self._nc.jetstream(),
+                KeyValueConfig(
+                    bucket=self._bucket,
+                    history=1,
+                    ttl=2 * self._window,
+                    storage=StorageType.MEMORY,
+                ),
+            )
         return self._kv
 
 

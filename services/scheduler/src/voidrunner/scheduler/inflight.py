@@ -14,8 +14,10 @@ from collections.abc import Callable
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+
+from voidrunner.common.jetstream import ensure_key_value
 
 INFLIGHT_BUCKET = "vr_inflight"
 CAS_ATTEMPTS = 50
@@ -32,13 +34,8 @@ class InflightTracker:
     @classmethod
     async def open(cls, js: JetStreamContext, limit: int) -> InflightTracker:
         """Bind to (or create) the bucket."""
-        try:
-            kv = await js.key_value(INFLIGHT_BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                KeyValueConfig(bucket=INFLIGHT_BUCKET, history=1, storage=StorageType.FILE)
-            )
-        return cls(kv, limit)
+        config = KeyValueConfig(bucket=INFLIGHT_BUCKET, history=1, storage=StorageType.FILE)
+        return cls(await ensure_key_value(js, config), limit)
 
     async def _read(self, key: str) -> tuple[dict[str, float], int | None]:
         try:

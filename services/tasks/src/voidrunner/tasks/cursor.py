@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from voidrunner.common.text import is_storable_text as clean_text
 from voidrunner.tasks.errors import InvalidCursor
-from voidrunner.tasks.validation import clean_text
 
 MAX_CURSOR_CHARS = 1024
 SortValue = dt.datetime | int | str

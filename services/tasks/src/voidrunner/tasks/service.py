@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 import asyncpg
 
 from voidrunner.common.errors import InvalidArgument
+from voidrunner.common.text import is_storable_text as clean_text
 from voidrunner.tasks import cursor as cursors
 from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
 from voidrunner.tasks.errors import (
@@ -26,7 +27,7 @@ from voidrunner.tasks.errors import (
 )
 from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
 from voidrunner.tasks.state import Status
-from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, clean_text, parse_metadata
+from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_metadata
 
 TASKS_CURSOR = "tasks"
 MAX_LIMIT = 100

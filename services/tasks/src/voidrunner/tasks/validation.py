@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from voidrunner.common.text import is_storable_text as clean_text
 from voidrunner.tasks.errors import FieldErrors, Violation
 
 NAME_FORBIDDEN = frozenset("<>\"'&;|`$(){}[]\\/:*?\n\r\t")
@@ -24,17 +25,6 @@ MAX_METADATA_DEPTH = 32
 MAX_STDIN_BYTES = 1_048_576
 MAX_ENV = 64
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def clean_text(value: str) -> bool:
-    """True when `value` can be stored and sent on: no NUL, no lone surrogates."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)

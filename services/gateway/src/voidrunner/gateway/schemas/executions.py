@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from voidrunner.gateway.schemas.tasks import Pagination, is_text
+from voidrunner.common.text import is_storable_text as is_text
+from voidrunner.gateway.schemas.tasks import Pagination
 
 ExecutionStatus = Literal["pending", "running", "completed", "failed", "timeout", "cancelled"]
 TerminationReason = Literal[

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from voidrunner.common.text import is_storable_text as is_text
+
 NAME_FORBIDDEN = frozenset("<>\"'&;|`$(){}[]\\/:*?\n\r\t")
 MAX_METADATA_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -26,17 +28,6 @@ INT32_MAX = 2**31 - 1
 # Far above any operator cap, low enough that no number overflows on its way to the service.
 MAX_OUTPUT_SANE = 2**40
 MAX_CPU_SANE = 1024.0
-
-
-def is_text(value: str) -> bool:
-    """True when `value` is storable text: no NUL and no lone surrogates."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _text(value: str) -> str:
