@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
-from voidrunner.contracts.topology import final_subject, log_subject
+from voidrunner.contracts.topology import LOGS_STREAM, final_subject, log_subject
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
@@ -21,7 +21,8 @@ FINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
 RECHECK_SECONDS = 5.0
 # How long one wait for a chunk lasts before looking at the final notice again.
 WAKE_SECONDS = 0.5
-DRAIN_SECONDS = 0.05
+# The longest a finished execution's viewer waits for chunks still in flight.
+DRAIN_SECONDS = 5.0
 _STREAM_NAMES = {jobs_pb2.STREAM_STDOUT: "stdout", jobs_pb2.STREAM_STDERR: "stderr"}
 
 GetExecution = Callable[[], Awaitable[tasks_pb2.Execution]]
@@ -125,10 +126,12 @@ async def log_events(
         )
         try:
             idle = 0.0
+            delivered = 0
             while True:
                 data = await _next_or_final(chunks, notice)
                 if data is not None:
                     idle = 0.0
+                    delivered += 1
                     yield _chunk_event(data)
                     continue
                 idle += WAKE_SECONDS
@@ -137,16 +140,32 @@ async def log_events(
                     idle = 0.0
                     finished = (await get()).status in FINAL_STATUSES
                 if finished:
-                    # The result is recorded after its last chunk was published; give chunks
-                    # still in flight a moment, then end.
-                    await asyncio.sleep(DRAIN_SECONDS)
-                    while not chunks.empty():
-                        yield _chunk_event(chunks.get_nowait())
+                    # Every chunk was stored before the result was recorded: wait until all of
+                    # them reached this viewer (a busy machine delays the push), then end.
+                    stored = await _stored_chunks(nc, execution.id)
+                    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+                    while delivered < stored and asyncio.get_running_loop().time() < deadline:
+                        try:
+                            data = await asyncio.wait_for(chunks.get(), DRAIN_SECONDS)
+                        except TimeoutError:
+                            break
+                        delivered += 1
+                        yield _chunk_event(data)
                     yield end_event(await get())
                     return
         finally:
             with contextlib.suppress(Exception):
                 await logs.unsubscribe()
+
+
+async def _stored_chunks(nc: NATS, execution_id: str) -> int:
+    """How many log chunks of the execution the stream holds."""
+    subject = log_subject(execution_id)
+    try:
+        info = await nc.jetstream().stream_info(LOGS_STREAM, subjects_filter=subject)
+    except Exception:  # cannot tell: end with what arrived
+        return 0
+    return int((info.state.subjects or {}).get(subject, 0))
 
 
 async def _next_or_final(chunks: asyncio.Queue[bytes], notice: FinalNotice) -> bytes | None:
