@@ -75,6 +75,9 @@ async def read_capped(fd: int, cap: int) -> bytes | None:
         transport.close()
 
 
+SETUP_FAILED = "bwrap failed to set up the sandbox"
+
+
 def bwrap_failure(status: bytes | None) -> str | None:
     """Why bwrap failed before or while starting the command, or None when the command ran."""
     docs = []
@@ -84,7 +87,7 @@ def bwrap_failure(status: bytes | None) -> str | None:
             if isinstance(doc, dict):
                 docs.append(doc)
     if not any("child-pid" in doc for doc in docs):
-        return "bwrap failed to set up the sandbox"
+        return SETUP_FAILED
     if not any("exit-code" in doc for doc in docs):
         return "bwrap could not start the command"
     return None

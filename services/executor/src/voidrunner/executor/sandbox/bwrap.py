@@ -34,7 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from voidrunner.executor.sandbox._spawn import bwrap_failure, child_setup, read_capped, sealed_memfd
+from voidrunner.executor.sandbox._spawn import (
+    SETUP_FAILED,
+    bwrap_failure,
+    child_setup,
+    read_capped,
+    sealed_memfd,
+)
 from voidrunner.executor.sandbox.cgroups import CgroupDriver, CgroupStats, RunCgroup
 from voidrunner.executor.sandbox.limits import cap_limits
 from voidrunner.executor.sandbox.output import OutputCollector
@@ -232,6 +238,12 @@ class BwrapSandbox:
             artifact_path = ""
         argv = spec.run_argv(source=source_path, artifact=artifact_path, workdir=WORKDIR)
         step = await self._step(request, argv, limits, env, files, request.stdin, collector, cancel)
+        if _never_started(step, collector):
+            # bwrap died before it started the code (seen rarely on a loaded host, with no
+            # message): the code never ran, so one more attempt has no side effect to repeat.
+            step = await self._step(
+                request, argv, limits, env, files, request.stdin, collector, cancel
+            )
         detail = step.detail
         return self._result(
             collector, step, started, cpu_ns + step.cpu_ns, max(peak, step.peak), detail
@@ -421,6 +433,15 @@ class BwrapSandbox:
         return _classify(reason, exited.result(), stats, status, artifact, len(readers) > 1, limits)
 
 
+def _never_started(step: _Step, collector: OutputCollector) -> bool:
+    return (
+        step.reason is TerminationReason.SANDBOX_ERROR
+        and step.detail.startswith(SETUP_FAILED)
+        and collector.bytes_seen(StreamName.STDOUT) == 0
+        and collector.bytes_seen(StreamName.STDERR) == 0
+    )
+
+
 def _classify(
     reason: TerminationReason,
     code: int,
@@ -439,7 +460,7 @@ def _classify(
         step.exit_code = code if 0 <= code < 128 else None
         step.detail = f"out of memory (limit {limits.memory_bytes} bytes)"
     elif (error := bwrap_failure(status)) is not None:
-        step.reason, step.detail = TerminationReason.SANDBOX_ERROR, error
+        step.reason, step.detail = TerminationReason.SANDBOX_ERROR, f"{error} (bwrap status {code})"
     elif wants_artifact and code == 0 and artifact is None:
         step.reason = TerminationReason.SANDBOX_ERROR
         step.detail = f"build artifact larger than {limits.tmp_bytes} bytes"
