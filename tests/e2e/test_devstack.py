@@ -3,6 +3,7 @@ and on Ctrl-C leaves no process behind; a killed run's leftovers are cleaned by 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voidrunner.devstack.processes import free_port, pid_alive
+from voidrunner.devstack.processes import cmdline, free_port, pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -65,13 +66,15 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def _stack_pids(data: Path) -> list[int]:
-    pids = [int(p.read_text()) for p in (data / "run").glob("*.pid")]
-    pg = data / "data" / "postgres" / "pgdata" / "postmaster.pid"
-    if pg.exists():
-        pids.append(int(pg.read_text().split()[0]))
-    nats = data / "data" / "nats" / "nats.pid"
-    if nats.exists():
-        pids.append(int(nats.read_text().split()[0]))
+    files = [
+        *(data / "run").glob("*.pid"),
+        data / "data" / "postgres" / "pgdata" / "postmaster.pid",
+        data / "data" / "nats" / "nats.pid",
+    ]
+    pids = []
+    for path in files:
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+            pids.append(int(path.read_text().split()[0]))
     return pids
 
 
@@ -80,8 +83,18 @@ def workdir() -> Iterator[Path]:
     # Under /tmp (not pytest's 0700 dirs): as root, PostgreSQL runs as nobody and must enter it.
     path = Path(tempfile.mkdtemp(prefix="voidrunner-e2e-"))
     path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        yield path
+    finally:
+        # A failed run must not leave its stack running for the tests that follow: whatever
+        # the pid files still name is stopped before they are deleted.
+        for pid in _stack_pids(path):
+            if pid_alive(pid) and any(
+                m in cmdline(pid) for m in ("voidrunner", "postgres", "nats")
+            ):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_make_run_serves_auth_and_stops_cleanly(workdir: Path) -> None:
