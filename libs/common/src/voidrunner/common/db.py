@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -80,11 +80,6 @@ def parse_queries(text: str) -> dict[str, str]:
             raise ValueError(msg)
         found[m.group(1)] = body
     return found
-
-
-def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    """A plain dict of a record, or None."""
-    return None if record is None else dict(record.items())
 
 
 # A connection as handed out by a pool or opened directly; repositories accept either.
