@@ -97,6 +97,7 @@ test-hardening: setup ## Hardening suites (sandbox abuse, faults, API hostility)
 
 .PHONY: bench
 bench: setup ## Benchmarks against this machine's floor: table + bench/results/latest.json (≈ 6 min)
+	@scripts/install-system-deps.sh wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 .PHONY: coverage

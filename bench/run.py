@@ -513,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         args.e2e_runs, args.throughput_seconds, args.api_seconds = 30, 10, 5
         args.gvisor_runs = 10
     sections = set(args.only.split(","))
+    if "api" in sections and shutil.which("wrk") is None:
+        # Before minutes of other sections, not after them.
+        parser.error("the api section needs wrk: apt-get install -y wrk (make bench does)")
     RESULTS.mkdir(exist_ok=True)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False

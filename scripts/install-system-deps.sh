@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the sandbox's host tools (bubblewrap, Node.js, Go) from the system's packages when they
 # are missing. As root it installs them; otherwise it says what to run.
+# Extra arguments name more tools whose command and package share a name (`make bench` adds wrk).
 set -euo pipefail
 need=()
+for tool in "$@"; do
+  command -v "$tool" >/dev/null || need+=("$tool")
+done
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v node >/dev/null || need+=(nodejs)
 command -v go >/dev/null || [ -x /usr/lib/go/bin/go ] || need+=(golang-go)
