@@ -167,6 +167,37 @@ async def test_cancel_stops_a_running_job(nc: NATS, pipeline: object) -> None:
     assert loop.time() - sent < 1.0
 
 
+async def test_request_cancelled_before_dispatch_never_runs_nor_holds_a_slot(
+    nc: NATS, pipeline: object
+) -> None:
+    from voidrunner.contracts.streams import cancelled_bucket
+    from voidrunner.scheduler.inflight import INFLIGHT_BUCKET
+
+    js = nc.jetstream()
+    gone = job("print('must not run')", user="quitter")
+    await (await cancelled_bucket(js)).put(gone.execution_id, b"1")
+    await request(nc, gone)
+    kept = job("print('runs')", user="quitter")
+    await request(nc, kept)
+    [result] = await results(nc, 1)
+    assert result.execution_id == kept.execution_id
+    lanes = await js.stream_info(t.JOBS_STREAM)
+    assert lanes.state.last_seq == 1  # only the kept job ever reached a lane
+    slots = await js.key_value(INFLIGHT_BUCKET)
+    # The cancelled request's slot (taken while the cancel check was in flight) is given back.
+    assert not await _holds_slot(slots, "quitter", gone.execution_id)
+
+
+async def _holds_slot(kv: Any, user: str, execution_id: str) -> bool:
+    import json
+
+    try:
+        entry = await kv.get(f"u.{user}")
+    except Exception:
+        return False
+    return entry.value is not None and execution_id in json.loads(entry.value)
+
+
 async def test_per_user_concurrency_and_priority(nc: NATS, pipeline: object) -> None:
     slow = [job("import time; time.sleep(1)", user="busy") for _ in range(3)]
     for j in slow:

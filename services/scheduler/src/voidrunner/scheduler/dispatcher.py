@@ -104,11 +104,19 @@ class Dispatcher:
             _log.error("request without ids terminated")
             await msg.term()
             return
-        if await self._is_cancelled(job.execution_id):
+        expires = time.time() + max(job.limits.timeout_seconds, 1) + self._slot_ttl_extra
+        # Both are NATS round trips on every execution's way to a sandbox: ask at once. A
+        # cancelled execution is rare, and then the slot it may just have taken is given back.
+        cancelled, admitted = await asyncio.gather(
+            self._is_cancelled(job.execution_id),
+            self._tracker.try_admit(job.user_id, job.execution_id, expires),
+        )
+        if cancelled:
+            if admitted:
+                await self._tracker.release(job.execution_id)
             await msg.ack()
             return
-        expires = time.time() + max(job.limits.timeout_seconds, 1) + self._slot_ttl_extra
-        if not await self._tracker.try_admit(job.user_id, job.execution_id, expires):
+        if not admitted:
             await msg.nak(delay=self._retry_delay)
             return
         job.attempt = max(job.attempt, 1)
