@@ -4,7 +4,10 @@ Each run (each step, for compiled runtimes) is one `bwrap` process with every na
 (no network: only `lo`), read-only /usr, a size-capped tmpfs at /tmp (the work dir), the source as a
 read-only file at /sandbox/<source_file>, uid/gid 65534, no capabilities, a cleared environment and
 the seccomp filter of seccomp.py. Resource limits come from a per-run cgroup (memory+swap, pids, CPU
-quota) that bwrap joins before exec, plus safe rlimits (core, nofile, fsize, cpu — never AS).
+quota), plus safe rlimits (core, nofile, fsize, cpu — never AS). bwrap is held at a gate
+(`--block-fd`) once its namespaces are set up; the executor moves it (and its child, the sandbox's
+init) into the cgroup meanwhile and only then opens the gate, so the command starts inside the
+cgroup while the kernel's slow first cgroup move overlaps bwrap's own set-up.
 When the executor is root, bwrap itself is started as an unprivileged host uid (65534 by default):
 started as root, its user namespace would map the sandbox's uid onto host root.
 
@@ -28,6 +31,7 @@ import re
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -36,8 +40,11 @@ from functools import cached_property
 
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
+    Gate,
+    StatusReader,
     bwrap_failure,
     child_setup,
+    join_cgroup,
     read_capped,
     sealed_memfd,
 )
@@ -80,6 +87,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 _MAX_ENV_BYTES = 64 * 1024
 _KILL_GRACE = 2.0
+_SETUP_SECONDS = 10.0  # bwrap reports its child's pid within milliseconds of starting
 _PRIORITY = (
     TerminationReason.CANCELLED,
     TerminationReason.OUTPUT_LIMIT,
@@ -287,6 +295,7 @@ class BwrapSandbox:
         files: list[tuple[str, int, str]],
         seccomp_fd: int,
         status_fd: int,
+        gate_fd: int,
     ) -> list[str]:
         args = [self._bwrap, "--unshare-all", "--unshare-user", "--disable-userns"]
         args += ["--die-with-parent", "--new-session"]
@@ -303,6 +312,7 @@ class BwrapSandbox:
             args += ["--setenv", key, value]
         args += ["--uid", _NOBODY, "--gid", _NOBODY, "--cap-drop", "ALL", "--hostname", "sandbox"]
         args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd)]
+        args += ["--block-fd", str(gate_fd)]
         return [*args, "--", *argv]
 
     async def _step(
@@ -322,6 +332,7 @@ class BwrapSandbox:
             argv = [self._resolve(argv[0]) or argv[0], *argv[1:]]
         child_fds: list[int] = []
         readers: list[asyncio.Task[bytes | None]] = []
+        gate = Gate()
         try:
             data_files = []
             for path, data, perms in files:
@@ -331,24 +342,36 @@ class BwrapSandbox:
             stdin_fd = sealed_memfd("voidrunner-stdin", stdin)
             status_r, status_w = os.pipe2(os.O_CLOEXEC)
             child_fds += [seccomp_fd, stdin_fd, status_w]
-            readers.append(asyncio.create_task(read_capped(status_r, 2**16)))
+            status = StatusReader(status_r, 2**16)
+            readers.append(asyncio.create_task(status.read()))
             if artifact_out is not None:
                 art_r, art_w = os.pipe2(os.O_CLOEXEC)
                 child_fds.append(art_w)
                 readers.append(asyncio.create_task(read_capped(art_r, limits.tmp_bytes)))
                 script = f'"$@" && exec cat -- "$0" >&{art_w}'
                 argv = ["/bin/bash", "-c", script, artifact_out, *argv]
-            full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w)
+            assert gate.fd is not None
+            full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w, gate.fd)
             name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", request.run_id)[:32]
             group = self._cgroups.create(f"{name}-{secrets.token_hex(4)}", limits)
             try:
                 return await self._supervise(
-                    full, limits, group, stdin_fd, child_fds, collector, cancel, readers
+                    full,
+                    limits,
+                    group,
+                    stdin_fd,
+                    child_fds,
+                    gate,
+                    status,
+                    collector,
+                    cancel,
+                    readers,
                 )
             finally:
                 await group.kill_all()
                 await group.remove()
         finally:
+            gate.close()
             for fd in child_fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -363,6 +386,8 @@ class BwrapSandbox:
         group: RunCgroup,
         stdin_fd: int,
         child_fds: list[int],
+        gate: Gate,
+        status: StatusReader,
         collector: OutputCollector,
         cancel: CancelToken | None,
         readers: list[asyncio.Task[bytes | None]],
@@ -379,8 +404,8 @@ class BwrapSandbox:
                 stdin=stdin_fd,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=child_fds,
-                preexec_fn=child_setup(group.procs_files, rlimits, self._host_uid),
+                pass_fds=[*child_fds, gate.fd] if gate.fd is not None else child_fds,
+                preexec_fn=child_setup(rlimits, self._host_uid),
                 # Not the executor's environment (database URLs, tokens): bwrap's init is pid 1
                 # in the sandbox and the code can read its /proc/1/environ (--clearenv only
                 # clears the command's). Found by the abuse suite.
@@ -391,6 +416,7 @@ class BwrapSandbox:
         for fd in child_fds:  # the child holds its copies; ours would keep pipes open
             os.close(fd)
         child_fds.clear()
+        gate.handed_over()
         assert proc.stdout is not None
         assert proc.stderr is not None
         pumps = [
@@ -405,6 +431,7 @@ class BwrapSandbox:
         if cancel is not None:
             stops[asyncio.create_task(cancel.wait())] = TerminationReason.CANCELLED
         try:
+            await self._enter_cgroup(proc.pid, status, exited, group, gate)
             await asyncio.wait([exited, *stops], return_when=asyncio.FIRST_COMPLETED)
             fired = [why for task, why in stops.items() if task.done() and not task.cancelled()]
         finally:
@@ -428,9 +455,44 @@ class BwrapSandbox:
             fired.append(TerminationReason.OUTPUT_LIMIT)
         reason = min(fired, key=_PRIORITY.index, default=TerminationReason.EXIT)
         stats = group.stats()
-        status = await readers[0]
+        reported = await readers[0]
         artifact = await readers[1] if len(readers) > 1 else None
-        return _classify(reason, exited.result(), stats, status, artifact, len(readers) > 1, limits)
+        return _classify(
+            reason, exited.result(), stats, reported, artifact, len(readers) > 1, limits
+        )
+
+    @staticmethod
+    async def _enter_cgroup(
+        pid: int, status: StatusReader, exited: asyncio.Task[int], group: RunCgroup, gate: Gate
+    ) -> None:
+        """Move bwrap and its child into the run's cgroup, then open the gate.
+
+        Without a child pid (bwrap failed or hangs in its set-up) the gate stays shut: the command
+        never starts, and the caller's stops end bwrap.
+        """
+        waits: list[asyncio.Future[int | None] | asyncio.Task[int]] = [status.child_pid, exited]
+        await asyncio.wait(waits, timeout=_SETUP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        child = status.child_pid.result() if status.child_pid.done() else None
+        if child is None:
+            return
+        try:
+            await asyncio.to_thread(join_cgroup, [pid, child], group.procs_files)
+        except OSError as exc:
+            # Not in its cgroup, shut at the gate: end it here (nothing else would find it).
+            _kill_pid(child)
+            raise SandboxError(
+                f"cannot move the sandbox into its cgroup: {exc}", retryable=True
+            ) from exc
+        gate.open()
+
+
+def _kill_pid(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        pidfd = os.pidfd_open(pid)
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
 
 
 def _never_started(step: _Step, collector: OutputCollector) -> bool:
