@@ -160,16 +160,39 @@ class JobRunner:
         except ValueError as exc:  # InvalidLimits and friends
             return error_result(job, attempt, executor_id, f"invalid limits: {exc}")
         started_at = dt.datetime.now(dt.UTC)
-        await self._js.publish(
-            STARTED_SUBJECT,
-            jobs_pb2.ExecutionStarted(
-                execution_id=job.execution_id,
-                attempt=attempt,
-                executor_id=executor_id,
-                started_at=_ts(started_at),
-            ).SerializeToString(),
-            headers={MSG_ID_HEADER: f"{job.execution_id}:started:{attempt}"},
+        # Sent now, acknowledged while the sandbox starts: the wire keeps it ahead of this run's
+        # result, and a lost "started" only costs the running state (the recorder accepts a
+        # result straight from pending).
+        started = asyncio.ensure_future(
+            self._js.publish(
+                STARTED_SUBJECT,
+                jobs_pb2.ExecutionStarted(
+                    execution_id=job.execution_id,
+                    attempt=attempt,
+                    executor_id=executor_id,
+                    started_at=_ts(started_at),
+                ).SerializeToString(),
+                headers={MSG_ID_HEADER: f"{job.execution_id}:started:{attempt}"},
+            )
         )
+        try:
+            return await self._run(job, attempt, request, cancel, started_at, last_attempt)
+        finally:
+            try:
+                await started
+            except Exception:
+                _log.warning("started event not published", execution_id=job.execution_id)
+
+    async def _run(
+        self,
+        job: jobs_pb2.Job,
+        attempt: int,
+        request: RunRequest,
+        cancel: asyncio.Event,
+        started_at: dt.datetime,
+        last_attempt: bool,
+    ) -> jobs_pb2.ExecutionResult:
+        executor_id = self._config.executor_id
         logs = LogPublisher(
             self._js,
             job.execution_id,
