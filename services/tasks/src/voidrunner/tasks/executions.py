@@ -285,10 +285,9 @@ class ExecutionService:
         if eid is None:
             raise ExecutionNotFound
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await self._repo.get_execution(conn, eid, None)
-            if found is None:
+            # One round trip for the task's lock (every event of every run comes through here).
+            if not await self._repo.lock_task_of_execution(conn, eid):
                 raise ExecutionNotFound
-            await self._repo.lock_task(conn, found.task_id, None)
             current = await self._repo.lock_execution(conn, eid)
             if current is None:
                 raise ExecutionNotFound

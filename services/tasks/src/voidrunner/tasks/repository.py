@@ -145,6 +145,10 @@ class TaskRepository:
             row = await conn.fetchrow(self._q.lock_task, task_id, user_id)
         return None if row is None else _task(row)
 
+    async def lock_task_of_execution(self, conn: Conn, execution_id: uuid.UUID) -> bool:
+        """Row-lock the task of an execution until the transaction ends; False if none."""
+        return await conn.fetchval(self._q.lock_task_of_execution, execution_id) is not None
+
     async def update_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
         """Write every editable field of `task` and bump updated_at."""
         row = await conn.fetchrow(

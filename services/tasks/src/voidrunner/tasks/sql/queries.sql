@@ -23,6 +23,11 @@ SELECT id, user_id, name, description, script_content, script_type, status, prio
 FROM tasks WHERE id = $1 AND user_id = $2
 FOR UPDATE;
 
+-- name: lock_task_of_execution
+-- The task an execution belongs to, locked (tasks before executions, as everywhere).
+SELECT id FROM tasks WHERE id = (SELECT task_id FROM executions WHERE id = $1)
+FOR UPDATE;
+
 -- name: get_task_any_owner
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
