@@ -142,6 +142,9 @@ async def test_hostile_tokens_are_rejected(client: httpx.AsyncClient, tmp_path: 
     )
     assert (await _me(client, good)).status_code == 200  # positive control: our forgery kit works
 
+    # The gateway verifies (and remembers) the genuine token first: its tampered variants below
+    # share its prefix and must still be refused.
+    assert (await _me(client, session["access_token"])).status_code == 200
     head, body, sig = session["access_token"].split(".")
     tampered_claims = json.loads(base64.urlsafe_b64decode(body + "=="))
     tampered_claims["sub"] = str(uuid.uuid4())
