@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -77,5 +78,54 @@ async def test_pool_decodes_jsonb(database_url: str) -> None:
     try:
         value = await pool.fetchval("SELECT $1::jsonb", {"a": [1, 2.5, "x"]})
         assert value == {"a": [1, 2.5, "x"]}
+    finally:
+        await pool.close()
+
+
+async def test_pool_release_after_a_clean_use_sends_nothing(database_url: str) -> None:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            reset_query = conn.get_reset_query()
+            assert "RESET ALL" in reset_query
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            async with conn.transaction():
+                await conn.execute("SELECT 1")
+            # Session state outside a transaction survives the release: the contract is that
+            # pooled code keeps none (see PooledConnection), which is what makes this safe.
+            await conn.execute("SET work_mem = '1234kB'")
+        async with pool.acquire() as conn:  # the only connection, again
+            assert await conn.fetchval("SHOW work_mem") == "1234kB"
+        await asyncio.sleep(0)  # query loggers are called soon, not at once
+        assert sent
+        assert reset_query not in sent
+        assert not any("ROLLBACK" in query for query in sent)
+    finally:
+        await pool.close()
+
+
+async def test_pool_release_inside_a_transaction_rolls_back_and_resets(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+            await conn.execute("SET work_mem = '1234kB'")  # session state from before
+            transaction = conn.transaction()
+            await transaction.start()
+            await conn.execute("CREATE TABLE left_open (id int)")
+            await conn.execute("SELECT pg_advisory_lock(4242)")  # not undone by a rollback
+            # Released with the transaction open: neither committed nor rolled back.
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == backend  # same session
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('left_open')") is None
+            assert await conn.fetchval("SHOW work_mem") != "1234kB"
+            held = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", backend
+            )
+            assert held == 0
     finally:
         await pool.close()
