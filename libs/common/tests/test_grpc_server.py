@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from voidrunner.common.errors import NotFound
+from voidrunner.common.grpc_interceptors import ServerInterceptor
 from voidrunner.common.grpc_server import GrpcServer, insecure_channel
 from voidrunner.common.request_context import current_request_id, set_request_id
 
@@ -50,6 +54,50 @@ async def test_request_id_travels_in_metadata(channel: grpc.aio.Channel) -> None
     set_request_id("")
     fresh = await call(b"")
     assert len(fresh) == 36  # the server made one up
+
+
+async def test_each_call_reads_its_own_request_id(channel: grpc.aio.Channel) -> None:
+    # The method's wrapped handler is built once; the id must come from each call's metadata.
+    call = channel.unary_unary("/test.Echo/RequestId", None, None)
+    set_request_id("")
+    ids = [f"req-{i}" for i in range(20)]
+    got = await asyncio.gather(*(call(b"", metadata=(("x-request-id", i),)) for i in ids))
+    assert [g.decode() for g in got] == ids
+    twice = (("x-request-id", "first"), ("x-request-id", "second"))
+    assert await call(b"", metadata=twice) == b"second"  # the last one, as before
+    made_up = {await call(b"") for _ in range(3)}
+    assert len(made_up) == 3
+    assert all(len(m) == 36 for m in made_up)
+
+
+async def test_the_wrapped_handler_is_built_once_per_method() -> None:
+    interceptor = ServerInterceptor()
+    echo = grpc.unary_unary_rpc_method_handler(_echo_request_id)
+    other = grpc.unary_unary_rpc_method_handler(_echo_request_id)
+    handlers: dict[str, Any] = {"/test.Echo/RequestId": echo, "/test.Echo/Other": other}
+
+    async def continuation(details: Any) -> Any:
+        return handlers.get(details.method)
+
+    def details(method: str, request_id: str) -> Any:
+        return SimpleNamespace(method=method, invocation_metadata=(("x-request-id", request_id),))
+
+    first = await interceptor.intercept_service(continuation, details("/test.Echo/RequestId", "a"))
+    again = await interceptor.intercept_service(continuation, details("/test.Echo/RequestId", "b"))
+    assert first is again
+    assert first is not echo
+    assert first.unary_unary is not None
+    wrapped_other = await interceptor.intercept_service(
+        continuation, details("/test.Echo/Other", "a")
+    )
+    assert wrapped_other is not first
+    assert await interceptor.intercept_service(continuation, details("/nope", "a")) is None
+    # A method whose handler changed gets a wrapper of the new handler.
+    handlers["/test.Echo/RequestId"] = other
+    replaced = await interceptor.intercept_service(
+        continuation, details("/test.Echo/RequestId", "c")
+    )
+    assert replaced is not first
 
 
 async def test_errors_are_translated_once(channel: grpc.aio.Channel) -> None:
