@@ -54,8 +54,11 @@ def serve_or_migrate(
     build: Callable[[S], object],
     component: str | None = None,
     migrations_dir: Path | None = None,
+    uvloop: bool = True,
 ) -> None:
-    """Parse `argv`, configure logging from settings, then serve or migrate."""
+    """Parse `argv`, configure logging from settings, then serve or migrate.
+
+    `uvloop=False` serves on asyncio's own loop (see the executor for why)."""
     parser = argparse.ArgumentParser(prog=f"voidrunner-{component or 'service'}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the service (default)")
@@ -74,4 +77,4 @@ def serve_or_migrate(
         _log.info("migrations done", component=component, direction=args.direction, versions=done)
         return
     app = build(settings)
-    run_service(lambda: serve(app))  # type: ignore[arg-type]
+    run_service(lambda: serve(app), uvloop=uvloop)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import uvloop
+import uvloop as _uvloop
 
 from voidrunner.common.logs import get_logger
 
@@ -28,6 +28,10 @@ async def wait_for_stop_signal() -> None:
     _log.info("stop signal received")
 
 
-def run_service(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a service's async main on uvloop; main returns after its own graceful shutdown."""
-    uvloop.run(main())
+def run_service(main: Callable[[], Coroutine[Any, Any, None]], *, uvloop: bool = True) -> None:
+    """Run a service's async main on uvloop (or asyncio's loop); main returns after its own
+    graceful shutdown."""
+    if uvloop:
+        _uvloop.run(main())
+    else:
+        asyncio.run(main())

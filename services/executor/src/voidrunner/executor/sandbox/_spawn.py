@@ -1,5 +1,5 @@
-"""Host-side plumbing for spawning a sandbox: sealed memfds, the pre-exec hook, the gate and
-the cgroup join, bwrap's status.
+"""Host-side plumbing for spawning a sandbox: sealed memfds, the gate, the cgroup join, bwrap's
+status.
 
 Private to the bwrap backend; nothing here knows about runtimes or results.
 """
@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import resource
 from collections.abc import Callable, Sequence
 
 
@@ -27,26 +26,6 @@ def sealed_memfd(name: str, data: bytes) -> int:
         return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(fd)
-
-
-def child_setup(rlimits: Sequence[tuple[int, int]], user: int | None) -> Callable[[], None]:
-    """Runs in the forked child before exec: lower the rlimits and (when `user` is given) drop to
-    that host uid/gid with no supplementary groups.
-
-    Dropping matters: bwrap started as root maps the sandbox's uid to host root, whose processes
-    pass the owner checks of /proc/sys (kernel.core_pattern!) without any capability. Started as
-    an unprivileged host user, bwrap maps the sandbox's uid to that user instead.
-    """
-
-    def setup() -> None:
-        for which, value in rlimits:
-            resource.setrlimit(which, (value, value))
-        if user is not None:
-            os.setgroups([])
-            os.setresgid(user, user, user)
-            os.setresuid(user, user, user)
-
-    return setup
 
 
 class Gate:
@@ -81,10 +60,11 @@ class Gate:
 
 
 def join_cgroup(pids: Sequence[int], procs_files: Sequence[str]) -> None:
-    """Move `pids` into the run's cgroup (every hierarchy). Blocking: call it off the loop.
+    """Move `pids` into the run's cgroup (every hierarchy).
 
-    The first move after a quiet spell waits for an RCU grace period in the kernel (cgroup v1:
-    7-20 ms measured here), which is why this runs while bwrap sets up, not before it starts.
+    Blocking: call it off the loop. The first cgroup move after a quiet spell waits for an RCU
+    grace period in the kernel (cgroup v1: 7-20 ms measured here), which is why this runs while
+    bwrap sets up, not before it starts.
     """
     for path in procs_files:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
