@@ -108,12 +108,15 @@ class ExecutionService:
         outbox: Outbox,
         notifier: Notifier,
         clock: Callable[[], dt.datetime] = _now,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
+        """`on_queued` is called after a start committed its outbox job (the local relay)."""
         self._pool = pool
         self._repo = repo
         self._outbox = outbox
         self._notifier = notifier
         self._clock = clock
+        self._on_queued = on_queued
 
     async def start(
         self, caller: Caller, task_id: str, idempotency_key: str | None
@@ -149,6 +152,8 @@ class ExecutionService:
                 raise AlreadyRunning
             await self._repo.set_task_status(conn, tid, Status.RUNNING.value)
             await self._outbox.add(conn, execution.id, build_job(task, execution, self._clock()))
+        if self._on_queued is not None:
+            self._on_queued()
         _log.info("execution started", task_id=str(tid), execution_id=str(execution.id))
         return execution, False
 

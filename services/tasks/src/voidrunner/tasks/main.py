@@ -79,7 +79,21 @@ class TasksApp:
             cpu_limit=s.default_cpu_limit,
             max_output_bytes=s.default_max_output_bytes,
         )
-        executions = ExecutionService(self._pool, repo, self.outbox, self._notifier)
+        relay = None
+        if s.outbox_relay_enabled:
+            relay = OutboxRelay(
+                self.outbox,
+                JetStreamPublisher(lambda: self._notifier.nc),
+                s.database_url.get_secret_value(),
+                poll_seconds=s.outbox_poll_seconds,
+            )
+        executions = ExecutionService(
+            self._pool,
+            repo,
+            self.outbox,
+            self._notifier,
+            on_queued=relay.wake if relay is not None else None,
+        )
         servicer = TasksServicer(TaskService(self._pool, repo, limits, defaults), executions)
         self._recorder = EventRecorder(executions)
         # NATS only carries best-effort cancel requests: the service starts without it and
@@ -95,13 +109,7 @@ class TasksApp:
             service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
         )
         port = await self._server.start()
-        if s.outbox_relay_enabled:
-            relay = OutboxRelay(
-                self.outbox,
-                JetStreamPublisher(lambda: self._notifier.nc),
-                s.database_url.get_secret_value(),
-                poll_seconds=s.outbox_poll_seconds,
-            )
+        if relay is not None:
             self._relay_task = asyncio.create_task(relay.run(self._stop), name="outbox-relay")
         return port
 

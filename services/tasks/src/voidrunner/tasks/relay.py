@@ -79,6 +79,11 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
 
+    def wake(self) -> None:
+        """New work was committed in this process: relay now, without waiting for the NOTIFY
+        to come back from PostgreSQL (the NOTIFY still wakes the other replicas)."""
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; survives database and NATS outages."""
         listener = await self._listen()
@@ -89,6 +94,10 @@ class OutboxRelay:
                     # opened: listen again, or NOTIFYs go unheard and new work waits for the
                     # fallback poll. The drain below covers what was notified in between.
                     listener = await self._listen()
+                # Cleared before draining, not after: a wake-up that comes while a drain runs
+                # (its job may be past the claim) must start another round, not be lost until
+                # the next poll (up to poll_seconds of delay, often, under load).
+                self._wake.clear()
                 try:
                     await self.drain()
                 except Exception:
@@ -97,7 +106,6 @@ class OutboxRelay:
                     # InternalClientError ("another operation is in progress"), which is
                     # neither a PostgresError nor an InterfaceError.
                     _log.warning("outbox relay round failed; retrying", exc_info=True)
-                self._wake.clear()
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 # Without a live listener, come back soon to open one again.
