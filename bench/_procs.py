@@ -79,3 +79,33 @@ def python_tree_cpu(pid: int) -> float:
 def tree_cpu(pid: int) -> float:
     """CPU seconds of `pid` and all its live descendants (PostgreSQL and its backends)."""
     return cpu_times(pid).own + sum(tree_cpu(child) for child in children(pid))
+
+
+@dataclass(frozen=True, slots=True)
+class MachineCpu:
+    """Jiffies of the whole machine (all cores) from /proc/stat's first line."""
+
+    user: int  # user + nice
+    system: int  # system + irq + softirq
+    idle: int  # idle + iowait
+    total: int
+
+    @classmethod
+    def now(cls) -> MachineCpu:
+        """The counters since boot."""
+        with open("/proc/stat") as stat:
+            v = [int(x) for x in stat.readline().split()[1:]]
+        return cls(v[0] + v[1], v[2] + v[5] + v[6], v[3] + v[4], sum(v[:8]))
+
+    def busy_since(self, before: MachineCpu) -> dict[str, float]:
+        """Shares (0..1) of all cores' time since `before`: busy, user, system.
+
+        Counts what per-process figures miss: kernel threads (namespace teardown, RCU work),
+        daemons' unreaped children, interrupts.
+        """
+        span = max(1, self.total - before.total)
+        return {
+            "busy": round(1 - (self.idle - before.idle) / span, 3),
+            "user": round((self.user - before.user) / span, 3),
+            "system": round((self.system - before.system) / span, 3),
+        }
