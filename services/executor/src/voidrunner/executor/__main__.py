@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -23,6 +24,9 @@ def main() -> None:
 
         return ExecutorApp(settings)
 
+    if sys.version_info < (3, 12):  # 3.12 made it the default where pidfds exist
+        # One pidfd per sandbox instead of one waiting thread per sandbox (ThreadedChildWatcher).
+        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
     # asyncio's own loop, not uvloop: uvloop forks for every subprocess (5 ms and 1.9 ms of CPU
     # per spawn measured here for an 80 MB process), asyncio vforks (0.8 ms, 0.4 ms of CPU), and
     # the executor spawns a sandbox per run while its network traffic is a few messages per run.

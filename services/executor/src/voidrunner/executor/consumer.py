@@ -3,7 +3,9 @@
 Jobs wait in one durable pull consumer per lane, shared by every executor. A free slot takes
 the next job from the most urgent non-empty lane, except that every `STARVATION_EVERY`-th pick
 looks at the lanes in reverse, so low-priority work always makes progress. An idle executor
-sleeps on a doorbell (a core-NATS subscription to the job subjects) instead of polling.
+sleeps on a doorbell (a core-NATS subscription to the job subjects) instead of polling. A lane
+found empty is not asked again until its doorbell rings or IDLE_POLL_SECONDS pass (jobs handed
+back by a nak or an expired ack wait do not ring), which spares a JetStream request per job.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class JobConsumer:
         self._slots = asyncio.Semaphore(config.slots)
         self._doorbell = asyncio.Event()
         self._rung: set[str] = set()
+        # lane → when a fetch last found it empty (forgotten when its doorbell rings).
+        self._empty_at: dict[str, float] = {}
         self._stopping = asyncio.Event()
         self._running: dict[str, _Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,7 +150,16 @@ class JobConsumer:
         while not self._stopping.is_set():
             self._doorbell.clear()
             rung, self._rung = self._rung, set()
+            loop = asyncio.get_running_loop()
             for lane in self._lane_order():
+                empty_at = self._empty_at.get(lane)
+                if (
+                    lane not in rung
+                    and empty_at is not None
+                    and loop.time() - empty_at < IDLE_POLL_SECONDS
+                ):
+                    continue
+                asked = loop.time()
                 try:
                     msg = await self._fetch_now(lane, RUNG_LINGER_SECONDS if lane in rung else 0)
                 except Exception:  # NATS hiccup: back off and retry
@@ -154,7 +167,10 @@ class JobConsumer:
                     await asyncio.sleep(0.5)
                     continue
                 if msg is not None:
+                    self._empty_at.pop(lane, None)
                     return msg, lane
+                if lane not in self._rung:  # a doorbell during the fetch: not known empty
+                    self._empty_at[lane] = asked
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wait_for_work(), timeout=IDLE_POLL_SECONDS)
         return None

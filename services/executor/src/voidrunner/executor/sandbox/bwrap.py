@@ -80,6 +80,7 @@ DEFAULT_CAPS = Limits(
 )
 # Run cgroups older than this with no process inside belong to a dead executor.
 STALE_CGROUP_SECONDS = 60.0
+RESOLVE_SECONDS = 30.0
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORKDIR = "/tmp"  # noqa: S108 - inside the sandbox: its own size-capped tmpfs  # nosec B108
 SOURCE_DIR = "/sandbox"
@@ -150,6 +151,7 @@ class BwrapSandbox:
             raise SandboxError("no usable cgroups (memory, pids): limits cannot be enforced")
         self._cgroups = driver
         self._ro_paths = tuple(ro_paths)
+        self._resolved: dict[str, tuple[float, str | None]] = {}
         self._seccomp = filter_bpf()
         self._last_reap = 0.0
         self.reap_stale_cgroups()
@@ -169,7 +171,19 @@ class BwrapSandbox:
     # -- runtimes -------------------------------------------------------------------------------
 
     def _resolve(self, binary: str) -> str | None:
-        """The host path of `binary` as the sandbox sees it (under a read-only path), or None."""
+        """The host path of `binary` as the sandbox sees it (under a read-only path), or None.
+
+        Remembered for RESOLVE_SECONDS: looked up on every run, the PATH walk and realpath cost
+        a few percent of the executor's CPU, while toolchains come and go rarely."""
+        now = time.monotonic()
+        known = self._resolved.get(binary)
+        if known is not None and now - known[0] < RESOLVE_SECONDS:
+            return known[1]
+        found = self._lookup(binary)
+        self._resolved[binary] = (now, found)
+        return found
+
+    def _lookup(self, binary: str) -> str | None:
         path = shutil.which(binary, path=SANDBOX_PATH)
         if path is None:
             return None
