@@ -130,6 +130,11 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"stack not ready after {timeout} s; logs in {self.root}/logs")
 
+    @property
+    def tasks_grpc_port(self) -> int:
+        """The tasks service's gRPC port."""
+        return self._dev.settings.tasks_grpc_port
+
     def infra_pids(self) -> dict[str, int]:
         """The embedded PostgreSQL (postmaster) and NATS server processes."""
         found = {}

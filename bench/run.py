@@ -13,7 +13,8 @@ reference). Sections:
    machine-wide busy share during each window is printed to show it).
    Baseline: BwrapSandbox alone at the same concurrency. Also CPU ms per execution per process.
 3. api: authenticated GET /api/v1/tasks/{id} (gateway → gRPC → PostgreSQL) with wrk.
-   Baseline: one FastAPI + asyncpg process doing the same lookup on the same database.
+   Baseline: one FastAPI + asyncpg process doing the same lookup on the same database. Also the
+   floor of the hop itself: empty gRPC calls to the tasks service at the same concurrency.
 4. gvisor: e2e p50 on the docker backend under runsc with a warm pool (when an engine is there).
 5. memory: RSS of each service idle and (max) under the throughput load.
 
@@ -254,25 +255,58 @@ def run_api(
         path = f"/api/v1/tasks/{client.task_id}"
         _load.wrk_get(f"http://127.0.0.1:{port}{path}", None, args.api_connections, 2)  # warm-up
         log(f"api baseline: FastAPI + asyncpg, {args.api_connections} connections")
+        machine = _procs.MachineCpu.now()
         base = _load.wrk_get(
             f"http://127.0.0.1:{port}{path}", None, args.api_connections, args.api_seconds
         )
+        base_busy = _procs.MachineCpu.now().busy_since(machine)
     finally:
         baseline.terminate()
         baseline.wait(timeout=10)
     url = f"{stack.base_url}{path}"
     _load.wrk_get(url, client.token, args.api_connections, 2)  # warm-up
     log(f"api: gateway → tasks → PostgreSQL, {args.api_connections} connections")
+    machine = _procs.MachineCpu.now()
     with Watcher(stack.pids, infra=stack.infra_pids()) as watch:
         ours = _load.wrk_get(url, client.token, args.api_connections, args.api_seconds)
-    out["api"] = _api_summary(ours)
+    ours_busy = _procs.MachineCpu.now().busy_since(machine)
+    out["api"] = _api_summary(ours, ours_busy)
     out["api"]["cpu_s"] = {n: round(s, 2) for n, s in watch.cpu_s.items()}
-    out["api_baseline"] = _api_summary(base)
+    out["api_baseline"] = _api_summary(base, base_busy)
+    log(f"api floor: empty gRPC calls to the tasks service, {args.api_connections} in flight")
+    machine = _procs.MachineCpu.now()
+    floor = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench._grpc_floor",
+            f"127.0.0.1:{stack.tasks_grpc_port}",
+            str(args.api_connections),
+            str(args.api_seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    hop = json.loads(floor.stdout.strip().splitlines()[-1])
+    hop_busy = _procs.MachineCpu.now().busy_since(machine)
+    # The window includes the client's start-up and warm-up: a slight overestimate of the hop.
+    hop["machine"] = hop_busy
+    hop["cpu_ms_per_call"] = round(
+        1000 * hop_busy["busy"] * CORES * float(hop["seconds"]) / max(1, int(hop["calls"])), 3
+    )
+    out["api_grpc_floor"] = hop
 
 
-def _api_summary(sample: _load.Sample) -> dict[str, Any]:
+def _api_summary(sample: _load.Sample, busy: dict[str, float]) -> dict[str, Any]:
     notes = sample.notes
+    requests = int(str(notes["requests"]))
     return {
+        "machine": busy,
+        # Machine-wide CPU (every process, kernel included) per request served.
+        "cpu_ms_per_request": round(
+            1000 * busy["busy"] * CORES * sample.seconds / max(1, requests), 3
+        ),
         "requests": notes["requests"],
         "errors": sample.errors,
         "per_second": round(float(str(notes["rps"])), 1),
@@ -475,6 +509,17 @@ def print_report(r: dict[str, Any]) -> None:
                 f"  machine CPU during throughput, {name}: {100 * busy['busy']:.0f} % busy"
                 f" ({100 * busy['user']:.0f} % user, {100 * busy['system']:.0f} % system)"
             )
+    hop, api, apib = r.get("api_grpc_floor"), r.get("api"), r.get("api_baseline")
+    if hop and api and apib:
+        # A request through the gateway costs at least what the baseline's does plus one empty
+        # gRPC hop: that much machine CPU per request caps the rate on these cores.
+        floor_ms = apib["cpu_ms_per_request"] + hop["cpu_ms_per_call"]
+        print(
+            f"  API machine CPU per request: ours {api['cpu_ms_per_request']:.2f} ms, baseline"
+            f" {apib['cpu_ms_per_request']:.2f} ms, an empty gRPC call {hop['cpu_ms_per_call']:.2f}"
+            f" ms; baseline + one hop caps the rate at {1000 * CORES / floor_ms:.0f}/s"
+            f" ({1000 * CORES / floor_ms / apib['per_second']:.2f}x the baseline)"
+        )
     cpu = (r.get("throughput") or {}).get("cpu_ms_per_execution")
     if cpu:
         print(
