@@ -162,3 +162,20 @@ def test_reap_stale_removes_only_old_empty_run_groups(tmp_path: Path) -> None:
     driver = CgroupDriver(CgroupVersion.V1, {"memory": parent}, rmdir=rmdir)
     assert driver.reap_stale(60) == [old_empty]
     assert sorted(p.name for p in parent.iterdir()) == ["keep", "run-b", "run-c"]
+
+
+def test_warm_up_moves_this_process_into_its_own_group(tmp_path: Path) -> None:
+    root, self_cgroup = _v1_root(tmp_path)
+    driver = CgroupDriver.detect(root=root, self_cgroup=self_cgroup)
+    assert driver is not None
+    driver.warm_up()
+    # The executor's own pids group (the parent of the runs' parent), not a run's.
+    assert (root / "pids" / "job" / "cgroup.procs").read_text() == str(os.getpid())
+
+
+def test_warm_up_that_fails_turns_itself_off(tmp_path: Path) -> None:
+    driver = CgroupDriver(CgroupVersion.V2, {"": tmp_path / "gone" / "voidrunner"})
+    driver.warm_up()  # no such group: no error
+    (tmp_path / "gone").mkdir()
+    driver.warm_up()  # off now: nothing written
+    assert not (tmp_path / "gone" / "cgroup.procs").exists()

@@ -370,10 +370,16 @@ class BwrapSandbox:
         """One bwrap process from spawn to cleanup; everything it started is gone on return."""
         if not argv[0].startswith("/"):
             argv = [self._resolve(argv[0]) or argv[0], *argv[1:]]
+        name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", request.run_id)[:32]
+        group = self._cgroups.create(f"{name}-{secrets.token_hex(4)}", limits)
+        # bwrap moves into the group moments from now: have the kernel's wait for that (an RCU
+        # grace period after an idle spell) start at once, overlapping the set-up below.
+        asyncio.get_running_loop().run_in_executor(None, self._cgroups.warm_up)
         child_fds: list[int] = []
         readers: list[asyncio.Task[bytes | None]] = []
-        gate = Gate()
+        gate: Gate | None = None
         try:
+            gate = Gate()
             data_files = []
             for path, data, perms in files:
                 child_fds.append(sealed_memfd("voidrunner-file", data))
@@ -392,32 +398,20 @@ class BwrapSandbox:
                 argv = ["/bin/bash", "-c", script, artifact_out, *argv]
             assert gate.fd is not None
             full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w, gate.fd)
-            name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", request.run_id)[:32]
-            group = self._cgroups.create(f"{name}-{secrets.token_hex(4)}", limits)
-            try:
-                return await self._supervise(
-                    full,
-                    limits,
-                    group,
-                    stdin_fd,
-                    child_fds,
-                    gate,
-                    status,
-                    collector,
-                    cancel,
-                    readers,
-                )
-            finally:
-                await group.kill_all()
-                await group.remove()
+            return await self._supervise(
+                full, limits, group, stdin_fd, child_fds, gate, status, collector, cancel, readers
+            )
         finally:
-            gate.close()
+            if gate is not None:
+                gate.close()
             for fd in child_fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             for task in readers:
                 task.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
+            await group.kill_all()
+            await group.remove()
 
     async def _supervise(
         self,
