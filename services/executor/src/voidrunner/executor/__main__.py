@@ -6,10 +6,10 @@ import asyncio
 import os
 import sys
 
-# gRPC's fork support stops and restarts its threads around every fork in both processes; the
-# executor forks for every sandbox (the child only joins cgroups, drops privileges and execs
-# bwrap, never touching gRPC), and that dance cost 15-25 ms per run. Read when gRPC first
-# initialises, so it is set before anything imports it.
+# gRPC's fork support stops and restarts its threads around every fork, in both processes (15-25 ms
+# per sandbox when bwrap was spawned through a pre-exec hook). Spawns now vfork, which skips fork
+# handlers; this keeps any fork the executor still makes (a subprocess with a hook) from paying
+# for it. Read when gRPC first initialises, so it is set before anything imports it.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 from voidrunner.common.cli import serve_or_migrate

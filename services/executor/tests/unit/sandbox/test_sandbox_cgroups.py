@@ -179,3 +179,16 @@ def test_warm_up_that_fails_turns_itself_off(tmp_path: Path) -> None:
     (tmp_path / "gone").mkdir()
     driver.warm_up()  # off now: nothing written
     assert not (tmp_path / "gone" / "cgroup.procs").exists()
+
+
+def test_join_writes_each_pid_into_every_hierarchy(tmp_path: Path) -> None:
+    root, self_cgroup = _v1_root(tmp_path)
+    driver = CgroupDriver.detect(root=root, self_cgroup=self_cgroup, rmdir=shutil.rmtree)
+    assert driver is not None
+    group = driver.create("run-1", LIMITS)
+    for path in group.procs_files:  # the kernel provides these files; the fake needs them made
+        Path(path).touch()
+    group.join([41, 42])
+    # A real cgroup.procs takes one pid per write; the fake file keeps both writes.
+    for path in group.procs_files:
+        assert Path(path).read_text() == "4142"

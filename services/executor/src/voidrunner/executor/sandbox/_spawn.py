@@ -1,5 +1,4 @@
-"""Host-side plumbing for spawning a sandbox: sealed memfds, the gate, the cgroup join, bwrap's
-status.
+"""Host-side plumbing for spawning a sandbox: sealed memfds, the gate, bwrap's status.
 
 Private to the bwrap backend; nothing here knows about runtimes or results.
 """
@@ -11,7 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 
 def sealed_memfd(name: str, data: bytes) -> int:
@@ -57,22 +56,6 @@ class Gate:
         """Drop what is left of our ends."""
         self.handed_over()
         os.close(self._w)
-
-
-def join_cgroup(pids: Sequence[int], procs_files: Sequence[str]) -> None:
-    """Move `pids` into the run's cgroup (every hierarchy).
-
-    Blocking: call it off the loop. The first cgroup move after a quiet spell waits for an RCU
-    grace period in the kernel (cgroup v1: 7-20 ms measured here), which is why this runs while
-    bwrap sets up, not before it starts.
-    """
-    for path in procs_files:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            for pid in pids:
-                os.write(fd, str(pid).encode())
-        finally:
-            os.close(fd)
 
 
 class StatusReader:

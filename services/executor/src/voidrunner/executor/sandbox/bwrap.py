@@ -45,7 +45,6 @@ from voidrunner.executor.sandbox._spawn import (
     Gate,
     StatusReader,
     bwrap_failure,
-    join_cgroup,
     read_capped,
     sealed_memfd,
 )
@@ -507,7 +506,7 @@ class BwrapSandbox:
         if child is None:
             return
         try:
-            await asyncio.to_thread(join_cgroup, [pid, child], group.procs_files)
+            await asyncio.to_thread(group.join, [pid, child])
         except OSError as exc:
             # Not in its cgroup, shut at the gate: end it here (nothing else would find it).
             _kill_pid(child)
