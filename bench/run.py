@@ -292,10 +292,13 @@ def run_api(
     hop_busy = _procs.MachineCpu.now().busy_since(machine)
     # The window includes the client's start-up and warm-up: a slight overestimate of the hop.
     hop["machine"] = hop_busy
-    hop["cpu_ms_per_call"] = round(
-        1000 * hop_busy["busy"] * CORES * float(hop["seconds"]) / max(1, int(hop["calls"])), 3
-    )
+    hop["cpu_ms_per_call"] = machine_ms_each(hop_busy, float(hop["seconds"]), int(hop["calls"]))
     out["api_grpc_floor"] = hop
+
+
+def machine_ms_each(busy: dict[str, float], seconds: float, count: int) -> float:
+    """Machine-wide CPU ms (all cores, kernel included) per operation over a window."""
+    return round(1000 * busy["busy"] * CORES * seconds / max(1, count), 3)
 
 
 def _api_summary(sample: _load.Sample, busy: dict[str, float]) -> dict[str, Any]:
@@ -304,9 +307,7 @@ def _api_summary(sample: _load.Sample, busy: dict[str, float]) -> dict[str, Any]
     return {
         "machine": busy,
         # Machine-wide CPU (every process, kernel included) per request served.
-        "cpu_ms_per_request": round(
-            1000 * busy["busy"] * CORES * sample.seconds / max(1, requests), 3
-        ),
+        "cpu_ms_per_request": machine_ms_each(busy, sample.seconds, requests),
         "requests": notes["requests"],
         "errors": sample.errors,
         "per_second": round(float(str(notes["rps"])), 1),
