@@ -286,3 +286,26 @@ def report(counters: Any, ledger: Ledger, lost: list[str], doubled: list[str]) -
     counters.add_doubled(len(doubled))
     counters.add_5xx(ledger.server_errors)
     counters.add_contained(len(ledger.finals))
+
+
+async def settle_and_check(
+    client: httpx.AsyncClient,
+    user: User,
+    ledger: Ledger,
+    database_url: str,
+    counters: Any,
+    *,
+    seconds: float = 90.0,
+    outage: float = 0.0,
+) -> None:
+    """Wait until every accepted execution is final, count the run, and fail on any execution
+    lost, finished twice, or running past its deadline plus grace."""
+    lost, overdue = await ledger.settle(
+        client, user, deadline=time.monotonic() + seconds, outage=outage
+    )
+    await asyncio.sleep(1.0)  # late duplicates of results would land now
+    doubled = await ledger.doubled(client, user, database_url)
+    report(counters, ledger, lost, doubled)
+    assert not lost, f"lost: {lost} ({ledger.outcomes()})"
+    assert not doubled, f"doubled: {doubled}"
+    assert not overdue, f"running past deadline plus grace: {overdue}"

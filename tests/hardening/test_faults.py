@@ -5,7 +5,6 @@ load, the scheduler killed while work piles up. Nothing the API accepted may be 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from tests.hardening.stack import (
     load,
     outbox_pending,
     ready,
-    report,
     scheduler,
+    settle_and_check,
 )
 from tests.hardening.users import API, User, sign_up
 from voidrunner.devstack.nats import EmbeddedNats
@@ -62,15 +61,9 @@ async def test_executor_killed_while_50_executions_run(
     await asyncio.sleep(1.0)
     leaked = doomed.survivors()
 
-    lost, overdue = await ledger.settle(client, user, deadline=time.monotonic() + 90)
-    await asyncio.sleep(1.0)  # late duplicates of results would land now
-    doubled = await ledger.doubled(client, user, database_url)
-    report(hardening_counters, ledger, lost, doubled)
+    await settle_and_check(client, user, ledger, database_url, hardening_counters)
 
     assert not leaked, f"sandbox processes outlived their executor: {leaked}"
-    assert not lost, f"lost: {lost}"
-    assert not doubled, f"doubled: {doubled}"
-    assert not overdue, f"running past deadline plus grace: {overdue}"
     for execution in ledger.finals.values():
         rerun = execution["status"] == "completed" and execution["stdout"] == "start\ndone\n"
         ended = execution.get("termination_reason") == "sandbox_error" and bool(
@@ -124,14 +117,8 @@ async def test_nats_restart_under_load_loses_nothing(
     await asyncio.gather(load(client, user, ledger, seconds=8.0), restart())
     assert len(ledger.accepted) > 20, (ledger.refused, ledger.errors)
 
-    lost, overdue = await ledger.settle(client, user, deadline=time.monotonic() + 90)
-    await asyncio.sleep(1.0)
-    doubled = await ledger.doubled(client, user, database_url)
-    report(hardening_counters, ledger, lost, doubled)
+    await settle_and_check(client, user, ledger, database_url, hardening_counters)
 
-    assert not lost, f"lost: {lost} ({ledger.outcomes()})"
-    assert not doubled, f"doubled: {doubled}"
-    assert not overdue, f"running past deadline plus grace: {overdue}"
     assert set(ledger.outcomes()) == {"completed/exit"}, ledger.outcomes()
     assert await outbox_pending(database_url) == 0
 
@@ -161,13 +148,7 @@ async def test_scheduler_killed_the_outbox_drains_when_it_returns(
     assert accepted_while_down > 10, (ledger.refused, ledger.errors)
     processes(scheduler(tmp_path, nats_url, tasks_addr))
 
-    lost, overdue = await ledger.settle(client, user, deadline=time.monotonic() + 90)
-    await asyncio.sleep(1.0)
-    doubled = await ledger.doubled(client, user, database_url)
-    report(hardening_counters, ledger, lost, doubled)
+    await settle_and_check(client, user, ledger, database_url, hardening_counters)
 
-    assert not lost, f"lost: {lost} ({ledger.outcomes()})"
-    assert not doubled, f"doubled: {doubled}"
-    assert not overdue
     assert set(ledger.outcomes()) == {"completed/exit"}, ledger.outcomes()
     assert await outbox_pending(database_url) == 0
