@@ -22,6 +22,7 @@ import httpx
 
 from voidrunner.devstack.processes import free_port
 from voidrunner.devstack.runner import MIGRATING, SERVICES, DevSettings, DevStack
+from voidrunner.gateway.settings import rate_limits_at
 
 # Limits high enough that a benchmark never meets them, while the limiter still runs on every
 # request (it is part of the path being measured).
@@ -29,18 +30,7 @@ BENCH_ENV = {
     "VOIDRUNNER_ENVIRONMENT": "development",
     "VOIDRUNNER_LOG_FORMAT": "json",
     "VOIDRUNNER_LOG_LEVEL": "info",
-    **{
-        f"VOIDRUNNER_RATE_LIMIT_{name}": "1000000000"
-        for name in (
-            "REGISTER",
-            "LOGIN",
-            "REFRESH",
-            "TASK_CREATE",
-            "TASKS",
-            "EXECUTION_START",
-            "EXECUTIONS",
-        )
-    },
+    **{f"VOIDRUNNER_{key.upper()}": str(value) for key, value in rate_limits_at(10**9).items()},
 }
 
 

@@ -32,6 +32,7 @@ from tests.hardening.stack import (
 )
 from tests.hardening.users import API, User, create_task, sign_up
 from voidrunner.devstack.processes import free_port, wait_for_port
+from voidrunner.gateway.settings import rate_limits_at
 
 pytestmark = [
     pytest.mark.hardening(suite="load"),
@@ -46,18 +47,7 @@ SECONDS = float(os.environ.get("VOIDRUNNER_LOAD_SECONDS", "60"))
 CLIENTS_PER_USER = 20
 # Each client waits this long between its calls: 1,000 clients ask for about 500 calls a second.
 THINK_SECONDS = float(os.environ.get("VOIDRUNNER_LOAD_THINK_SECONDS", "2"))
-RELAXED = {
-    f"rate_limit_{name}": 10_000_000
-    for name in (
-        "register",
-        "login",
-        "refresh",
-        "task_create",
-        "tasks",
-        "execution_start",
-        "executions",
-    )
-}
+RELAXED = rate_limits_at(10_000_000)
 
 
 class Tally:

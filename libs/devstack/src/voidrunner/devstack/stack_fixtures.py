@@ -20,18 +20,7 @@ import pytest
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 # Every test's requests come from 127.0.0.1: limits stay on (and counted) but out of the way;
 # rate-limit tests set strict ones through gateway_settings_overrides.
-GENEROUS_RATE_LIMITS = {
-    f"rate_limit_{name}": 100_000
-    for name in (
-        "register",
-        "login",
-        "refresh",
-        "task_create",
-        "tasks",
-        "execution_start",
-        "executions",
-    )
-}
+GENEROUS_RATE_LIMIT = 100_000
 
 
 @pytest.fixture
@@ -112,7 +101,7 @@ async def gateway_url(
     import uvicorn
 
     from voidrunner.gateway.main import build_app, uvicorn_config
-    from voidrunner.gateway.settings import GatewaySettings
+    from voidrunner.gateway.settings import GatewaySettings, rate_limits_at
 
     settings = GatewaySettings(
         environment="test",
@@ -121,7 +110,7 @@ async def gateway_url(
         tasks_addr=tasks_addr,
         nats_url=nats_url,
         startup_timeout_seconds=10,
-        **{**GENEROUS_RATE_LIMITS, **gateway_settings_overrides},
+        **{**rate_limits_at(GENEROUS_RATE_LIMIT), **gateway_settings_overrides},
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,6 +6,23 @@ from pydantic import Field
 
 from voidrunner.common.settings import BaseServiceSettings
 
+# Every per-route limit: the setting rate_limit_<name>, as routes name it in per_user / per_ip.
+RATE_LIMITS = (
+    "register",
+    "login",
+    "refresh",
+    "task_create",
+    "tasks",
+    "execution_start",
+    "executions",
+)
+
+
+def rate_limits_at(value: int) -> dict[str, int]:
+    """Settings that put every per-route limit at `value` (tests and benchmarks keep the limiter
+    on, counting, but out of the way)."""
+    return {f"rate_limit_{name}": value for name in RATE_LIMITS}
+
 
 class GatewaySettings(BaseServiceSettings):
     service_name: str = "gateway"
