@@ -12,7 +12,9 @@ host never writes a file the container can write, and nothing is bind-mounted, s
 works the same. A run is: create (or take a pre-started container from the warm pool), attach
 stdout/stderr and stdin, start, send the payload, stream output, wait. Timeout, cancellation and an
 output flood send SIGTERM to the launcher (it kills everything in the container and still reports
-CPU time and peak memory), SIGKILL after a grace period. The container is removed on every path.
+CPU time and peak memory), SIGKILL after a grace period; an engine that cannot deliver them in
+time is bypassed by killing the container's processes on the host (local engines). The container is
+removed on every path.
 
 A compiled runtime (Go) builds in its own container with the compile limits; the launcher returns
 the artifact in its trailer and the run container receives it like the source.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -360,6 +363,7 @@ class DockerSandbox:
                 timeout_seconds=limits.timeout_seconds,
                 cancel=cancel,
                 kill_grace=self._kill_grace,
+                reap=functools.partial(reap_processes, self._host, container_id),
             )
         except aiodocker.DockerError as exc:
             if exc.status == 500 and not warm:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aiodocker
@@ -26,10 +27,12 @@ from voidrunner.executor.sandbox.docker_launcher import TrailerSplitter
 from voidrunner.executor.sandbox.output import OutputCollector
 from voidrunner.executor.sandbox.types import CancelToken, StreamName, TerminationReason
 
-__all__ = ["attach", "reap_processes", "supervise"]
+__all__ = ["attach", "reap_processes", "supervise", "terminate"]
 
 _STREAM_STDOUT, _STREAM_STDERR = 1, 2
 _PUMP_GRACE = 2.0
+_KILL_WAIT = 10.0  # for a delivered SIGKILL to end the container
+_REAP_WAIT = 5.0  # for the engine to notice that the container's processes are gone
 
 
 async def supervise(
@@ -43,9 +46,11 @@ async def supervise(
     timeout_seconds: float,
     cancel: CancelToken | None,
     kill_grace: float,
+    reap: Callable[[], None],
 ) -> tuple[TerminationReason, dict[str, Any]]:
     """Run the container to its end; returns why we stopped waiting (EXIT: it ended by itself)
-    and its `State`. Raises aiodocker.DockerError when the engine refuses a step."""
+    and its `State`. Raises aiodocker.DockerError when the engine refuses a step. `reap` kills
+    the container's processes on the host, for when the engine cannot stop it."""
     container = client.containers.container(container_id)
     output = attach(client, container_id, stdout=True, stderr=True)
     feed = attach(client, container_id, stdin=True)
@@ -74,7 +79,7 @@ async def supervise(
             ):
                 stop = why
         if not exited.done():
-            await _terminate(container, exited, kill_grace)
+            await terminate(container, exited, kill_grace, reap)
         await asyncio.wait([pump], timeout=_PUMP_GRACE)
         state = (await container.show()).get("State", {})
         return stop, state
@@ -98,14 +103,36 @@ def attach(client: aiodocker.Docker, container_id: str, **streams: bool) -> Stre
     return Stream(client, setup)
 
 
-async def _terminate(container: Any, exited: asyncio.Task[Any], kill_grace: float) -> None:
-    """SIGTERM the launcher (it kills the code and reports), SIGKILL after the grace period."""
-    for signal, grace in (("SIGTERM", kill_grace), ("SIGKILL", 10.0)):
-        with contextlib.suppress(aiodocker.DockerError):
-            await container.kill(signal=signal)
-        await asyncio.wait([exited], timeout=grace)
-        if exited.done():
-            return
+async def terminate(
+    container: Any, exited: asyncio.Task[Any], kill_grace: float, reap: Callable[[], None]
+) -> None:
+    """SIGTERM the launcher (it kills the code and reports), SIGKILL after the grace period.
+
+    The engine's kill call is not awaited: when a gVisor sandbox dies at the moment it is
+    signalled (an OOM kill racing the timeout), `runsc kill` blocks for about 100 s and the engine
+    keeps the container running until then. A kill call still pending after its grace period
+    means the engine is stuck on this container, so its processes are killed on the host.
+    """
+    calls: list[asyncio.Task[None]] = []
+    try:
+        for signal, grace in (("SIGTERM", kill_grace), ("SIGKILL", _KILL_WAIT)):
+            calls.append(asyncio.create_task(_kill(container, signal)))
+            await asyncio.wait([exited], timeout=grace)
+            if exited.done():
+                return
+            if not calls[-1].done():
+                break
+        reap()
+        await asyncio.wait([exited], timeout=_REAP_WAIT)
+    finally:
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def _kill(container: Any, signal: str) -> None:
+    with contextlib.suppress(aiodocker.DockerError):
+        await container.kill(signal=signal)
 
 
 async def _feed(stream: Stream, payload: bytes) -> None:
