@@ -105,28 +105,3 @@ def _as_text(value: str | bytes | None) -> str | None:
     if isinstance(value, bytes):
         return value.decode("ascii", "replace")
     return value
-
-
-class RequestIdClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Sends the current request id as `x-request-id` metadata on every outgoing call."""
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        from voidrunner.common.request_context import current_request_id
-
-        request_id = current_request_id()
-        if request_id:
-            metadata = list(client_call_details.metadata or ())
-            metadata.append((REQUEST_ID_HEADER, request_id))
-            client_call_details = grpc.aio.ClientCallDetails(
-                client_call_details.method,
-                client_call_details.timeout,
-                grpc.aio.Metadata(*metadata),
-                client_call_details.credentials,
-                client_call_details.wait_for_ready,
-            )
-        return await continuation(client_call_details, request)

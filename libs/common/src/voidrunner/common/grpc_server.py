@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from voidrunner.common.grpc_interceptors import RequestIdClientInterceptor, ServerInterceptor
+from voidrunner.common.grpc_channel import RequestIdChannel
+from voidrunner.common.grpc_interceptors import ServerInterceptor
 from voidrunner.common.logs import get_logger
 
 _log = get_logger("voidrunner.grpc")
@@ -66,5 +66,4 @@ class GrpcServer:
 
 def insecure_channel(target: str) -> grpc.aio.Channel:
     """A client channel that propagates the request id and accepts our message sizes."""
-    interceptors: list[Any] = [RequestIdClientInterceptor()]
-    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS, interceptors=interceptors)
+    return RequestIdChannel(grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS))
