@@ -12,6 +12,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NoKeysError
 
 from voidrunner.contracts import topology as t
 from voidrunner.executor.main import ExecutorApp
@@ -186,6 +187,24 @@ async def test_request_cancelled_before_dispatch_never_runs_nor_holds_a_slot(
     slots = await js.key_value(INFLIGHT_BUCKET)
     # The cancelled request's slot (taken while the cancel check was in flight) is given back.
     assert not await _holds_slot(slots, "quitter", gone.execution_id)
+
+
+async def test_a_result_frees_its_users_slot(nc: NATS, pipeline: object) -> None:
+    from voidrunner.scheduler.inflight import INFLIGHT_BUCKET
+
+    j = job("print('done')", user="finisher")
+    await request(nc, j)
+    [result] = await results(nc, 1)
+    assert result.user_id == "finisher"  # what the scheduler releases by
+    slots = await nc.jetstream().key_value(INFLIGHT_BUCKET)
+    async with asyncio.timeout(10):
+        while await _holds_slot(slots, "finisher", j.execution_id):
+            await asyncio.sleep(0.05)
+    try:
+        keys = await slots.keys()
+    except NoKeysError:
+        keys = []
+    assert [key for key in keys if key.startswith("e.")] == []  # no per-execution lookup key
 
 
 async def _holds_slot(kv: Any, user: str, execution_id: str) -> bool:

@@ -91,6 +91,7 @@ def result_message(
     """The ExecutionResult for a finished run."""
     msg = jobs_pb2.ExecutionResult(
         execution_id=job.execution_id,
+        user_id=job.user_id,
         attempt=attempt,
         executor_id=executor_id,
         termination_reason=REASONS[result.termination_reason],
@@ -117,6 +118,7 @@ def error_result(
     now = _ts(dt.datetime.now(dt.UTC))
     return jobs_pb2.ExecutionResult(
         execution_id=job.execution_id,
+        user_id=job.user_id,
         attempt=attempt,
         executor_id=executor_id,
         termination_reason=jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR,

@@ -56,6 +56,7 @@ class DeadLetters:
             now.FromDatetime(dt.datetime.now(dt.UTC))
             result = jobs_pb2.ExecutionResult(
                 execution_id=job.execution_id,
+                user_id=job.user_id,
                 attempt=deliveries,
                 executor_id="scheduler",
                 termination_reason=jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR,

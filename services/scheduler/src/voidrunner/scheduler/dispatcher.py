@@ -113,7 +113,7 @@ class Dispatcher:
         )
         if cancelled:
             if admitted:
-                await self._tracker.release(job.execution_id)
+                await self._tracker.release(job.execution_id, job.user_id)
             await msg.ack()
             return
         if not admitted:
@@ -136,7 +136,7 @@ class Dispatcher:
         except DecodeError:
             await msg.term()
             return
-        await self._tracker.release(result.execution_id)
+        await self._tracker.release(result.execution_id, result.user_id)
         await msg.ack()
 
     async def _is_cancelled(self, execution_id: str) -> bool:

@@ -1,9 +1,11 @@
 """Per-user in-flight executions, shared by every scheduler replica through a NATS KV bucket.
 
-Key `u.<user>` holds {execution id: expiry (unix seconds)}; key `e.<execution>` maps back to the
-user so a result can release its slot. Updates use compare-and-set on the key's revision, so
-replicas never lose each other's writes. Entries carry an expiry (the run's deadline plus a
-grace) and are dropped when counting, so a lost result cannot hold a slot forever.
+Key `u.<user>` holds {execution id: expiry (unix seconds)}; a result names its user, so releasing
+a slot reads and writes that one key. (Keys `e.<execution>`, mapping back to the user, were
+written by earlier versions; a result without a user still looks there.) Updates use
+compare-and-set on the key's revision, so replicas never lose each other's writes. Entries carry
+an expiry (the run's deadline plus a grace) and are dropped when counting, so a lost result cannot
+hold a slot forever.
 """
 
 from __future__ import annotations
@@ -81,20 +83,25 @@ class InflightTracker:
                 return False
             live[execution_id] = expires_at
             if await self._write(key, live, revision):
-                await self._kv.put(f"e.{execution_id}", user_id.encode())
                 return True
         msg = f"could not update in-flight slots of user {user_id}: too much contention"
         raise RuntimeError(msg)
 
-    async def release(self, execution_id: str) -> None:
-        """Free the slot of a finished execution (unknown ids are ignored)."""
-        try:
-            owner = await self._kv.get(f"e.{execution_id}")
-        except KeyNotFoundError:
-            return
-        if owner.value is None:
-            return
-        key = f"u.{owner.value.decode()}"
+    async def release(self, execution_id: str, user_id: str) -> None:
+        """Free the slot `execution_id` holds in `user_id`'s (unknown ids are ignored).
+
+        An empty `user_id` (a result from an earlier executor) is looked up under `e.<id>`.
+        """
+        legacy = not user_id
+        if legacy:
+            try:
+                owner = await self._kv.get(f"e.{execution_id}")
+            except KeyNotFoundError:
+                return
+            if owner.value is None:
+                return
+            user_id = owner.value.decode()
+        key = f"u.{user_id}"
         for _ in range(CAS_ATTEMPTS):
             current, revision = await self._read(key)
             if execution_id not in current:
@@ -102,7 +109,8 @@ class InflightTracker:
             current.pop(execution_id)
             if await self._write(key, current, revision):
                 break
-        await self._kv.delete(f"e.{execution_id}")
+        if legacy:
+            await self._kv.delete(f"e.{execution_id}")
 
     async def count(self, user_id: str) -> int:
         """Live in-flight executions of `user_id`."""

@@ -91,6 +91,7 @@ class Reaper:
         now.FromDatetime(dt.datetime.now(dt.UTC))
         result = jobs_pb2.ExecutionResult(
             execution_id=execution.id,
+            user_id=execution.user_id,
             attempt=execution.attempt,
             executor_id="reaper",
             termination_reason=jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR,

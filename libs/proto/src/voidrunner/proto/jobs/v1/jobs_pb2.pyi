@@ -259,6 +259,7 @@ class ExecutionResult(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     attempt: _builtins.int
     executor_id: _builtins.str
@@ -273,6 +274,8 @@ class ExecutionResult(_message.Message):
     peak_memory_bytes: _builtins.int
     detail: _builtins.str
     """Human-readable reason for sandbox_error and similar."""
+    user_id: _builtins.str
+    """The execution's owner (Job.user_id): the scheduler frees that user's slot without a lookup."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -295,10 +298,11 @@ class ExecutionResult(_message.Message):
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         detail: _builtins.str = ...,
+        user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "cpu_time_ms", b"cpu_time_ms", "detail", b"detail", "execution_id", b"execution_id", "executor_id", b"executor_id", "exit_code", b"exit_code", "finished_at", b"finished_at", "peak_memory_bytes", b"peak_memory_bytes", "started_at", b"started_at", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "termination_reason", b"termination_reason", "wall_time_ms", b"wall_time_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "cpu_time_ms", b"cpu_time_ms", "detail", b"detail", "execution_id", b"execution_id", "executor_id", b"executor_id", "exit_code", b"exit_code", "finished_at", b"finished_at", "peak_memory_bytes", b"peak_memory_bytes", "started_at", b"started_at", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "termination_reason", b"termination_reason", "user_id", b"user_id", "wall_time_ms", b"wall_time_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
