@@ -14,6 +14,7 @@ from voidrunner.gateway.tokens import InvalidToken, Principal, TokenVerifier
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
 
+    from voidrunner.gateway.live import FinalNotices
     from voidrunner.gateway.ratelimit import RateLimiter
     from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceAsyncStub
     from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceAsyncStub
@@ -31,6 +32,7 @@ class Backends:
     limiter: RateLimiter | None = None
     # Live logs, ?wait and runtime listings read NATS; None only in tests of the app alone.
     nc: NATS | None = None
+    finals: FinalNotices | None = None
 
 
 # Dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency

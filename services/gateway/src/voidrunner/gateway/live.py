@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,7 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
-from voidrunner.contracts.topology import LOGS_STREAM, final_subject, log_subject
+from voidrunner.contracts.topology import FINAL_SUBJECT_PREFIX, LOGS_STREAM, log_subject
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
@@ -28,26 +30,85 @@ _STREAM_NAMES = {jobs_pb2.STREAM_STDOUT: "stdout", jobs_pb2.STREAM_STDERR: "stde
 GetExecution = Callable[[], Awaitable[tasks_pb2.Execution]]
 
 
-class FinalNotice:
-    """A subscription to an execution's final-state notice, opened before checking its state."""
+class FinalNotices:
+    """One subscription to every execution's final notice, shared by this process's waiters.
 
-    def __init__(self, nc: NATS, execution_id: str) -> None:
+    A waiter watches an id; a notice wakes every watcher of its id. Ids noticed recently are
+    remembered, so a watch opened just after its execution finished sees that at once: no
+    per-request subscription, and no re-read of the execution to close that race.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        remember_seconds: float = 60.0,
+        remember_most: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._nc = nc
-        self._subject = final_subject(execution_id)
-        self._event = asyncio.Event()
+        self._remember_seconds = remember_seconds
+        self._remember_most = remember_most
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._watchers: dict[str, set[asyncio.Event]] = {}
         self._sub: Subscription | None = None
 
-    async def __aenter__(self) -> FinalNotice:
-        async def on_msg(_msg: Any) -> None:
-            self._event.set()
+    async def start(self) -> None:
+        """Subscribe (nats-py renews the subscription after a reconnect)."""
+        self._sub = await self._nc.subscribe(f"{FINAL_SUBJECT_PREFIX}.*", cb=self._on_notice)
 
-        self._sub = await self._nc.subscribe(self._subject, cb=on_msg)
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
+    async def stop(self) -> None:
+        """Unsubscribe; watchers still waiting wait out their time."""
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_notice(self, msg: Any) -> None:
+        execution_id = msg.subject[len(FINAL_SUBJECT_PREFIX) + 1 :]
+        now = self._clock()
+        self._seen[execution_id] = now
+        self._seen.move_to_end(execution_id)
+        while self._seen and (
+            len(self._seen) > self._remember_most
+            or next(iter(self._seen.values())) < now - self._remember_seconds
+        ):
+            self._seen.popitem(last=False)
+        for event in self._watchers.get(execution_id, ()):
+            event.set()
+
+    def watch(self, execution_id: str) -> FinalNotice:
+        """A notice for `execution_id`; use it as a context manager around the wait."""
+        return FinalNotice(self, execution_id)
+
+    def _add(self, execution_id: str, event: asyncio.Event) -> None:
+        self._watchers.setdefault(execution_id, set()).add(event)
+        if execution_id in self._seen:
+            event.set()
+
+    def _remove(self, execution_id: str, event: asyncio.Event) -> None:
+        watchers = self._watchers.get(execution_id)
+        if watchers is not None:
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[execution_id]
+
+
+class FinalNotice:
+    """One waiter's view of an execution's final notice, while inside its `with` block."""
+
+    def __init__(self, notices: FinalNotices, execution_id: str) -> None:
+        self._notices = notices
+        self._execution_id = execution_id
+        self._event = asyncio.Event()
+
+    def __enter__(self) -> FinalNotice:
+        self._notices._add(self._execution_id, self._event)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._notices._remove(self._execution_id, self._event)
 
     def arrived(self) -> bool:
         """True once the notice came."""
@@ -63,17 +124,14 @@ class FinalNotice:
 
 
 async def wait_for_final(
-    nc: NATS, execution: tasks_pb2.Execution, get: GetExecution, seconds: float
+    finals: FinalNotices, execution: tasks_pb2.Execution, get: GetExecution, seconds: float
 ) -> tasks_pb2.Execution:
     """The execution once final, or as it is after `seconds` — one notice, no polling loop."""
     if execution.status in FINAL_STATUSES or seconds <= 0:
         return execution
-    async with FinalNotice(nc, execution.id) as notice:
-        current = await get()  # it may have finished before we subscribed
-        if current.status in FINAL_STATUSES:
-            return current
+    with finals.watch(execution.id) as notice:
         await notice.wait(seconds)
-        return await get()
+    return await get()
 
 
 def _event(name: str, data: dict[str, Any], event_id: str | None = None) -> dict[str, str]:
@@ -103,7 +161,7 @@ def stored_events(execution: tasks_pb2.Execution) -> list[dict[str, str]]:
 
 
 async def log_events(
-    nc: NATS, execution: tasks_pb2.Execution, get: GetExecution
+    nc: NATS, finals: FinalNotices, execution: tasks_pb2.Execution, get: GetExecution
 ) -> AsyncIterator[dict[str, str]]:
     """Server-sent events for one execution: what was produced so far, live chunks, the end."""
     if execution.status in FINAL_STATUSES:
@@ -117,7 +175,7 @@ async def log_events(
     async def on_chunk(msg: Any) -> None:
         chunks.put_nowait(msg.data)
 
-    async with FinalNotice(nc, execution.id) as notice:
+    with finals.watch(execution.id) as notice:
         logs = await nc.jetstream().subscribe(
             log_subject(execution.id),
             cb=on_chunk,

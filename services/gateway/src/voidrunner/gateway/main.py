@@ -19,6 +19,7 @@ from voidrunner.common.logs import configure_logging, get_logger
 from voidrunner.common.nats_client import connect_nats, drain_nats
 from voidrunner.gateway.app import create_app
 from voidrunner.gateway.deps import Backends
+from voidrunner.gateway.live import FinalNotices
 from voidrunner.gateway.ratelimit import RateLimiter
 from voidrunner.gateway.revocations import RevocationWatcher
 from voidrunner.gateway.routes.health import grpc_health_probe
@@ -62,18 +63,22 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         tasks_channel = insecure_channel(settings.tasks_addr)
         nc: NATS | None = None
         watcher: RevocationWatcher | None = None
+        finals: FinalNotices | None = None
         try:
             auth = AuthServiceStub(auth_channel)
             keys = await fetch_keys(auth, settings.startup_timeout_seconds)
             nc = await connect_nats(settings.nats_url, name="voidrunner-gateway")
             watcher = RevocationWatcher(nc, keys.revocation_bucket)
             watcher.start()
+            finals = FinalNotices(nc)
+            await finals.start()
             app.state.backends = Backends(
                 settings=settings,
                 auth=auth,
                 tasks=TasksServiceStub(tasks_channel),
                 verifier=TokenVerifier(keys, watcher),
                 nc=nc,
+                finals=finals,
                 limiter=RateLimiter(
                     nc,
                     bucket=settings.rate_limit_bucket,
@@ -97,6 +102,8 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             )
             yield
         finally:
+            if finals is not None:
+                await finals.stop()
             if watcher is not None:
                 await watcher.stop()
             if nc is not None:

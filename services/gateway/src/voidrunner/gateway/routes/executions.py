@@ -121,13 +121,13 @@ async def start_execution(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     execution = resp.execution
-    if seconds and deps.nc is not None:
+    if seconds and deps.finals is not None:
         again = tasks_pb2.GetExecutionRequest(caller=request.caller, id=execution.id)
 
         async def get() -> tasks_pb2.Execution:
             return await call(deps.tasks.GetExecution, again, deps)
 
-        execution = await wait_for_final(deps.nc, execution, get, seconds)
+        execution = await wait_for_final(deps.finals, execution, get, seconds)
     return execution_body(execution)
 
 

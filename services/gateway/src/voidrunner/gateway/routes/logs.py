@@ -49,12 +49,12 @@ async def execution_logs(
         return await deps.tasks.GetExecution(request, timeout=timeout)
 
     execution = await get()  # 404 for a missing or foreign execution, before streaming starts
-    if deps.nc is None:
+    if deps.nc is None or deps.finals is None:
         raise ApiError(503, "Service temporarily unavailable")
-    nc = deps.nc
+    nc, finals = deps.nc, deps.finals
 
     async def events() -> AsyncIterator[dict[str, str]]:
-        async for event in log_events(nc, execution, get):
+        async for event in log_events(nc, finals, execution, get):
             yield event
 
     return EventSourceResponse(events(), ping=15, send_timeout=30)
