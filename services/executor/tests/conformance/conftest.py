@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from voidrunner.executor.sandbox.cgroups import CgroupDriver
-from voidrunner.executor.sandbox.conformance import Backend, wait_until_empty
+from voidrunner.executor.sandbox.conformance import Backend, settled
 from voidrunner.executor.sandbox.runtimes import load_catalog
 from voidrunner.executor.sandbox.types import Sandbox, SandboxError
 
@@ -103,11 +103,11 @@ def sandbox(backend: Backend) -> Sandbox:
 
 
 @pytest.fixture(autouse=True)
-def _nothing_left_behind(backend: Backend) -> Iterator[None]:
+async def _nothing_left_behind(backend: Backend) -> AsyncIterator[None]:
     """Every case ends with no cgroup dirs / containers of any run left on the host."""
     assert backend.leftovers() == [], "left over before the test"
     yield
-    assert wait_until_empty(backend.leftovers) == [], f"{backend.name} left things behind"
+    assert await settled(backend.leftovers) == [], f"{backend.name} left things behind"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,6 +10,7 @@ with its leftovers probe) without importing test code; nothing in production imp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -104,3 +105,14 @@ def wait_until_empty(
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
+
+
+async def settled(probe: Callable[[], list[str]], seconds: float = 3.0) -> list[str]:
+    """`wait_until_empty` that lets the event loop run meanwhile (a backend may finish removing
+    a run's container in the background after returning its result)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = probe()
+        if not left or time.monotonic() > deadline:
+            return left
+        await asyncio.sleep(0.02)

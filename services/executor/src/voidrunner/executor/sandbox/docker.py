@@ -242,18 +242,27 @@ class DockerSandbox:
 
     async def _remove(self, container_id: str) -> None:
         """Remove (and kill) a container in a task of its own: a second cancel cannot stop it."""
-        task = asyncio.create_task(self._remove_now(container_id))
+        await asyncio.shield(self._remove_soon(container_id))
+
+    def _remove_soon(self, container_id: str, *, reap: bool = False) -> asyncio.Task[None]:
+        """Start removing a container (then reap its host processes if `reap`); close() awaits
+        removals still running."""
+        task = asyncio.create_task(self._remove_now(container_id, reap))
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
-        await asyncio.shield(task)
+        return task
 
-    async def _remove_now(self, container_id: str) -> None:
+    async def _remove_now(self, container_id: str, reap: bool = False) -> None:
         try:
             await self._client().containers.container(container_id).delete(force=True, v=True)
         except aiodocker.DockerError as exc:
             if exc.status != 404:
                 _log.warning("cannot remove container %s: %s", container_id[:12], exc.message)
-                reap_processes(self._host, container_id)
+                reap = True
+        except (aiohttp.ClientError, OSError) as exc:
+            _log.warning("cannot remove container %s: %s", container_id[:12], exc)
+        if reap:
+            reap_processes(self._host, container_id)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -352,6 +361,7 @@ class DockerSandbox:
         if container_id is None:
             name = f"vr-run-{self._owner}-{secrets.token_hex(6)}"
             container_id = await self._create(key, name, run_id or "run")
+        finished = False
         try:
             stop, state = await supervise(
                 self._client(),
@@ -365,6 +375,7 @@ class DockerSandbox:
                 kill_grace=self._kill_grace,
                 reap=functools.partial(reap_processes, self._host, container_id),
             )
+            finished = True
         except aiodocker.DockerError as exc:
             if exc.status == 500 and not warm:
                 reap_processes(self._host, container_id)  # a failed runsc start leaves some
@@ -372,15 +383,18 @@ class DockerSandbox:
         except (aiohttp.ClientError, OSError) as exc:
             raise SandboxError(f"lost the Docker engine: {exc}", retryable=True) from exc
         finally:
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                await self._remove(container_id)
+            if not finished:
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    await self._remove(container_id)
         had_output = any(collector.bytes_seen(s) for s in StreamName)
         trailer = splitter.trailer()
         outcome = interpret(
             stop, state, trailer, oci_runtime=self._runtime, limits=limits, had_output=had_output
         )
-        if outcome.reason is TerminationReason.SANDBOX_ERROR:
-            reap_processes(self._host, container_id)
+        # The container has ended and been inspected: the result need not wait for its removal
+        # (35-55 ms of a 240 ms gVisor run here). A failed run's leftover processes are reaped
+        # once it is removed, as before.
+        self._remove_soon(container_id, reap=outcome.reason is TerminationReason.SANDBOX_ERROR)
         return outcome, trailer.artifact if trailer else b""
 
 
