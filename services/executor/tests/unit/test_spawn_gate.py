@@ -1,57 +1,41 @@
-"""The gate bwrap blocks on (--block-fd): it opens only when told, never by our ends closing."""
+"""The gate in front of bwrap: the command starts only when told, never when our ends close."""
 
 from __future__ import annotations
 
-import asyncio
-import os
+import subprocess
+from pathlib import Path
 
-import pytest
-
-from voidrunner.executor.sandbox._spawn import Gate, StatusReader
+from voidrunner.executor.sandbox._spawn import Gate
 
 
-def test_gate_never_reads_end_of_file_when_our_ends_close() -> None:
-    gate = Gate()
+def spawn(gate: Gate, marker: Path) -> subprocess.Popen[bytes]:
     assert gate.fd is not None
-    bwraps_copy = os.dup(gate.fd)  # what bwrap inherits
-    try:
-        gate.close()  # the executor died: all of our ends are gone
-        os.set_blocking(bwraps_copy, False)
-        # A plain pipe would read b"" (end-of-file) here and bwrap would run the command.
-        with pytest.raises(BlockingIOError):
-            os.read(bwraps_copy, 1)
-    finally:
-        os.close(bwraps_copy)
+    fd = gate.fd
+    probe = f"touch {marker}; test -e /proc/self/fd/{fd} && echo gate-open || echo gate-closed"
+    proc = subprocess.Popen(
+        gate.command("/bin/bash", ["/bin/sh", "-c", probe]), pass_fds=[fd], stdout=subprocess.PIPE
+    )
+    gate.handed_over()
+    return proc
 
 
-def test_gate_opens_with_one_byte() -> None:
+def test_the_command_never_starts_when_the_executor_dies_first(tmp_path: Path) -> None:
     gate = Gate()
-    assert gate.fd is not None
-    bwraps_copy = os.dup(gate.fd)
+    proc = spawn(gate, tmp_path / "ran")
+    gate.close()  # the executor died: all of our ends are gone
+    out, _ = proc.communicate(timeout=10)
+    assert (proc.returncode, out) == (125, b"")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_the_command_starts_once_opened_without_the_gate_fd(tmp_path: Path) -> None:
+    gate = Gate()
+    proc = spawn(gate, tmp_path / "ran")
     try:
-        gate.handed_over()
         gate.open()
-        assert os.read(bwraps_copy, 1) == b"1"
+        out, _ = proc.communicate(timeout=10)
     finally:
         gate.close()
-        os.close(bwraps_copy)
-
-
-async def test_status_reader_tells_the_child_pid_before_the_end() -> None:
-    r, w = os.pipe()
-    reader = StatusReader(r, 2**16)
-    task = asyncio.create_task(reader.read())
-    os.write(w, b'{ "child-pid": 4242 }\n')
-    assert await asyncio.wait_for(reader.child_pid, 5) == 4242
-    os.write(w, b'{ "exit-code": 0 }\n')
-    os.close(w)
-    assert (await task or b"").count(b"\n") == 2
-
-
-async def test_status_reader_without_a_child_pid_says_none() -> None:
-    r, w = os.pipe()
-    reader = StatusReader(r, 2**16)
-    os.write(w, b"bwrap: Creating new namespace failed\n")
-    os.close(w)
-    await reader.read()
-    assert reader.child_pid.result() is None
+    assert proc.returncode == 0
+    assert (tmp_path / "ran").exists()
+    assert out == b"gate-closed\n"

@@ -27,61 +27,45 @@ def sealed_memfd(name: str, data: bytes) -> int:
         os.close(fd)
 
 
-class Gate:
-    """Holds bwrap (`--block-fd`) after its set-up, before it starts the command, until opened.
+# Reads one line from the gate, closes it and becomes the command; without the line (end-of-file:
+# the executor died before opening it) it ends without starting anything.
+_GATE_SCRIPT = 'read -r -u {fd} _ || exit 125; exec {fd}<&-; exec "$@"'
 
-    The fd bwrap blocks on is the pipe's read end reopened read-write: it is a writer itself, so
-    its read never sees end-of-file. If the executor dies before opening the gate, bwrap waits
-    forever instead of running the code outside the run's cgroup.
+
+class Gate:
+    """Holds a spawned command before it starts, until opened; never starts it if we die first.
+
+    `command(argv)` puts `argv` behind bash, which waits for one line on the gate's pipe and then
+    execs it. The spawner moves that process into the run's cgroup meanwhile, so bwrap and
+    everything it starts are created inside the cgroup. If the executor dies before opening the
+    gate, the pipe reads end-of-file and bash exits: nothing is left waiting and nothing runs
+    outside the cgroup. (bwrap's own --block-fd would hold its sandbox init, which has no
+    parent-death signal yet at that point, so it would be left behind instead.)
     """
 
     def __init__(self) -> None:
-        r, self._w = os.pipe2(os.O_CLOEXEC)
-        try:
-            self.fd: int | None = os.open(f"/proc/self/fd/{r}", os.O_RDWR | os.O_CLOEXEC)
-        finally:
-            os.close(r)
+        fd, self._w = os.pipe2(os.O_CLOEXEC)
+        self.fd: int | None = fd
+
+    def command(self, bash: str, argv: list[str]) -> list[str]:
+        """`argv` behind the gate (pass `fd` to the child)."""
+        assert self.fd is not None
+        return [bash, "-c", _GATE_SCRIPT.format(fd=self.fd), "voidrunner-gate", *argv]
 
     def handed_over(self) -> None:
-        """bwrap has its copy of the blocking fd: drop ours."""
+        """The child has its copy of the read end: drop ours."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
     def open(self) -> None:
-        """Let bwrap go on (it reads one byte)."""
-        os.write(self._w, b"1")
+        """Let the command start."""
+        os.write(self._w, b"1\n")
 
     def close(self) -> None:
         """Drop what is left of our ends."""
         self.handed_over()
         os.close(self._w)
-
-
-class StatusReader:
-    """Reads bwrap's --json-status-fd to the end, telling the child's pid as soon as it comes."""
-
-    def __init__(self, fd: int, cap: int) -> None:
-        self._fd = fd
-        self._cap = cap
-        self.child_pid: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-
-    def _seen(self, data: bytes) -> None:
-        if self.child_pid.done():
-            return
-        for doc in _json_lines(data):
-            pid = doc.get("child-pid")
-            if isinstance(pid, int) and pid > 0:
-                self.child_pid.set_result(pid)
-                return
-
-    async def read(self) -> bytes | None:
-        """Everything bwrap wrote (None past `cap` bytes); child_pid is None if it never came."""
-        try:
-            return await read_capped(self._fd, self._cap, self._seen)
-        finally:
-            if not self.child_pid.done():
-                self.child_pid.set_result(None)
 
 
 def _json_lines(data: bytes) -> list[dict[str, object]]:

@@ -4,10 +4,10 @@ Each run (each step, for compiled runtimes) is one `bwrap` process with every na
 (no network: only `lo`), read-only /usr, a size-capped tmpfs at /tmp (the work dir), the source as a
 read-only file at /sandbox/<source_file>, uid/gid 65534, no capabilities, a cleared environment and
 the seccomp filter of seccomp.py. Resource limits come from a per-run cgroup (memory+swap, pids, CPU
-quota), plus safe rlimits (core, nofile, fsize, cpu — never AS). bwrap is held at a gate
-(`--block-fd`) once its namespaces are set up; the executor moves it (and its child, the sandbox's
-init) into the cgroup meanwhile and only then opens the gate, so the command starts inside the
-cgroup while the kernel's slow first cgroup move overlaps bwrap's own set-up.
+quota), plus safe rlimits (core, nofile, fsize, cpu — never AS). bwrap is started behind a gate
+(see _spawn.Gate): the executor moves the waiting process into the cgroup and only then lets it
+become bwrap, so everything bwrap starts is created inside the cgroup, and nothing starts (or is
+left waiting) if the executor dies first.
 When the executor is root, bwrap itself is started as an unprivileged host uid (65534 by default):
 started as root, its user namespace would map the sandbox's uid onto host root. util-linux's
 prlimit and setpriv set the rlimits and drop the uid in front of bwrap, so spawning needs no
@@ -33,7 +33,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -43,7 +42,6 @@ from functools import cached_property
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
-    StatusReader,
     bwrap_failure,
     read_capped,
     sealed_memfd,
@@ -88,7 +86,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 _MAX_ENV_BYTES = 64 * 1024
 _KILL_GRACE = 2.0
-_SETUP_SECONDS = 10.0  # bwrap reports its child's pid within milliseconds of starting
+_BASH = "/bin/bash"
 _PRIORITY = (
     TerminationReason.CANCELLED,
     TerminationReason.OUTPUT_LIMIT,
@@ -318,9 +316,9 @@ class BwrapSandbox:
         files: list[tuple[str, int, str]],
         seccomp_fd: int,
         status_fd: int,
-        gate_fd: int,
+        gate: Gate,
     ) -> list[str]:
-        args = [*self._launcher(limits), self._bwrap, "--unshare-all", "--unshare-user"]
+        args = [self._bwrap, "--unshare-all", "--unshare-user"]
         args += ["--disable-userns"]
         args += ["--die-with-parent", "--new-session"]
         for root in self._ro_paths:
@@ -336,8 +334,7 @@ class BwrapSandbox:
             args += ["--setenv", key, value]
         args += ["--uid", _NOBODY, "--gid", _NOBODY, "--cap-drop", "ALL", "--hostname", "sandbox"]
         args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd)]
-        args += ["--block-fd", str(gate_fd)]
-        return [*args, "--", *argv]
+        return [*self._launcher(limits), *gate.command(_BASH, [*args, "--", *argv])]
 
     def _launcher(self, limits: Limits) -> list[str]:
         """prlimit (safe rlimits: core, nofile, fsize, cpu — never AS), then setpriv if root."""
@@ -387,18 +384,16 @@ class BwrapSandbox:
             stdin_fd = sealed_memfd("voidrunner-stdin", stdin)
             status_r, status_w = os.pipe2(os.O_CLOEXEC)
             child_fds += [seccomp_fd, stdin_fd, status_w]
-            status = StatusReader(status_r, 2**16)
-            readers.append(asyncio.create_task(status.read()))
+            readers.append(asyncio.create_task(read_capped(status_r, 2**16)))
             if artifact_out is not None:
                 art_r, art_w = os.pipe2(os.O_CLOEXEC)
                 child_fds.append(art_w)
                 readers.append(asyncio.create_task(read_capped(art_r, limits.tmp_bytes)))
                 script = f'"$@" && exec cat -- "$0" >&{art_w}'
-                argv = ["/bin/bash", "-c", script, artifact_out, *argv]
-            assert gate.fd is not None
-            full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w, gate.fd)
+                argv = [_BASH, "-c", script, artifact_out, *argv]
+            full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w, gate)
             return await self._supervise(
-                full, limits, group, stdin_fd, child_fds, gate, status, collector, cancel, readers
+                full, limits, group, stdin_fd, child_fds, gate, collector, cancel, readers
             )
         finally:
             if gate is not None:
@@ -420,7 +415,6 @@ class BwrapSandbox:
         stdin_fd: int,
         child_fds: list[int],
         gate: Gate,
-        status: StatusReader,
         collector: OutputCollector,
         cancel: CancelToken | None,
         readers: list[asyncio.Task[bytes | None]],
@@ -457,7 +451,7 @@ class BwrapSandbox:
         if cancel is not None:
             stops[asyncio.create_task(cancel.wait())] = TerminationReason.CANCELLED
         try:
-            await self._enter_cgroup(proc.pid, status, exited, group, gate)
+            await self._enter_cgroup(proc.pid, exited, group, gate)
             await asyncio.wait([exited, *stops], return_when=asyncio.FIRST_COMPLETED)
             fired = [why for task, why in stops.items() if task.done() and not task.cancelled()]
         finally:
@@ -489,40 +483,22 @@ class BwrapSandbox:
 
     @staticmethod
     async def _enter_cgroup(
-        pid: int,
-        status: StatusReader,
-        exited: asyncio.Task[int],
-        group: RunCgroup,
-        gate: Gate,
+        pid: int, exited: asyncio.Task[int], group: RunCgroup, gate: Gate
     ) -> None:
-        """Move bwrap and its child into the run's cgroup, then open the gate.
+        """Move the gated process into the run's cgroup, then open the gate.
 
-        Without a child pid (bwrap failed or hangs in its set-up) the gate stays shut: the command
-        never starts, and the caller's stops end bwrap.
+        If the move fails the gate stays shut: the command never starts, and the caller ends the
+        waiting process.
         """
-        waits: list[asyncio.Future[int | None] | asyncio.Task[int]] = [status.child_pid, exited]
-        await asyncio.wait(waits, timeout=_SETUP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-        child = status.child_pid.result() if status.child_pid.done() else None
-        if child is None:
-            return
         try:
-            await asyncio.to_thread(group.join, [pid, child])
+            await asyncio.to_thread(group.join, [pid])
         except OSError as exc:
-            # Not in its cgroup, shut at the gate: end it here (nothing else would find it).
-            _kill_pid(child)
+            if exited.done():
+                return
             raise SandboxError(
                 f"cannot move the sandbox into its cgroup: {exc}", retryable=True
             ) from exc
         gate.open()
-
-
-def _kill_pid(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        pidfd = os.pidfd_open(pid)
-        try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        finally:
-            os.close(pidfd)
 
 
 def _never_started(step: _Step, collector: OutputCollector) -> bool:

@@ -2,7 +2,7 @@
 
     driver = CgroupDriver.detect()            # None when this host offers no usable cgroups
     group = driver.create("run-abc123", limits)
-    group.join([bwrap_pid, child_pid])        # blocking: off the loop (see bwrap.py)
+    group.join([pid])                         # blocking: off the loop (see bwrap.py)
     stats = group.stats()                     # peak memory, CPU time, whether the OOM killer fired
     await group.kill_all(); await group.remove()
 
