@@ -16,6 +16,7 @@ and after every case `_host_unaffected` checks that the platform still works and
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import secrets
@@ -39,8 +40,7 @@ from voidrunner.executor.sandbox.abuse import (
     reachable,
     zombies,
 )
-from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run
-from voidrunner.executor.sandbox.conformance import wait_until_empty as settle
+from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run, settled
 from voidrunner.executor.sandbox.types import TerminationReason
 
 
@@ -100,11 +100,14 @@ async def abuse(
     assert healthy.stdout == b"hello after abuse\n", healthy
     if backend.host_visible_processes:
         for mark in attacker.marks:
-            assert settle(lambda m=mark: processes_with(m)) == [], "sandbox processes survived"
+            survivors = await settled(functools.partial(processes_with, mark))
+            assert survivors == [], "sandbox processes survived"
     canary.assert_untouched()
     # A few fds may come and go with the engine's connection pool; a leak per run would not.
     assert len(os.listdir("/proc/self/fd")) <= fds + 4, "the executor leaked file descriptors"
-    assert settle(lambda: sorted(zombies() - zombies_before)) == [], "zombies outlived the case"
+    assert await settled(lambda: sorted(zombies() - zombies_before)) == [], (
+        "zombies outlived the case"
+    )
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run
-from voidrunner.executor.sandbox.conformance import wait_until_empty as settle
+from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run, settled
 from voidrunner.executor.sandbox.types import Sandbox, TerminationReason
 
 pytestmark = pytest.mark.sandbox
@@ -41,7 +40,7 @@ async def test_timeout_kills_everything_inside(backend: Backend) -> None:
     assert 1.4 < elapsed < 5.0
     assert result.cpu_time_ms > 500, "the busy loop's CPU time must be accounted"
     if backend.host_visible_processes:
-        assert settle(lambda: processes_with(mark)) == []
+        assert await settled(lambda: processes_with(mark)) == []
 
 
 async def test_never_exiting_sleeper_times_out(sandbox: Sandbox) -> None:
@@ -83,7 +82,7 @@ async def test_fork_bomb_is_contained(backend: Backend) -> None:
             TerminationReason.MEMORY_LIMIT,
         }
     if backend.host_visible_processes:
-        assert settle(lambda: processes_with(mark)) == []
+        assert await settled(lambda: processes_with(mark)) == []
     healthy = await run(backend.sandbox, "print('still fine')")
     assert healthy.stdout == b"still fine\n"
 
@@ -134,7 +133,7 @@ async def test_cancellation_ends_the_run_promptly(backend: Backend) -> None:
     assert result.exit_code is None
     assert latency < 1.0, f"cancellation took {latency:.3f}s"
     if backend.host_visible_processes:
-        assert settle(lambda: processes_with(mark)) == []
+        assert await settled(lambda: processes_with(mark)) == []
 
 
 async def test_cancel_before_start_never_runs_to_completion(sandbox: Sandbox) -> None:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from voidrunner.executor.sandbox.runtimes import RuntimeCatalog
 from voidrunner.executor.sandbox.types import (
@@ -27,7 +28,9 @@ from voidrunner.executor.sandbox.types import (
     Sandbox,
 )
 
-__all__ = ["FAST", "Backend", "marker", "processes_with", "run", "wait_until_empty"]
+__all__ = ["FAST", "Backend", "marker", "processes_with", "run", "settled"]
+
+T = TypeVar("T")
 
 FAST = Limits(timeout_seconds=10.0, memory_bytes=256 * 1024 * 1024, max_output_bytes=1024 * 1024)
 
@@ -95,21 +98,10 @@ def processes_with(mark: str) -> list[int]:
     return found
 
 
-def wait_until_empty(
-    probe: Callable[[], list[str]] | Callable[[], list[int]], seconds: float = 3.0
-) -> list[object]:
-    """Poll `probe` until it returns nothing or `seconds` pass; returns what is left."""
-    deadline = time.monotonic() + seconds
-    while True:
-        left: list[object] = list(probe())
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.02)
-
-
-async def settled(probe: Callable[[], list[str]], seconds: float = 3.0) -> list[str]:
-    """`wait_until_empty` that lets the event loop run meanwhile (a backend may finish removing
-    a run's container in the background after returning its result)."""
+async def settled(probe: Callable[[], list[T]], seconds: float = 3.0) -> list[T]:
+    """Poll `probe` until it returns nothing or `seconds` pass; returns what is left. The event
+    loop runs meanwhile (a backend may finish removing a run's container in the background
+    after returning its result)."""
     deadline = time.monotonic() + seconds
     while True:
         left = probe()
