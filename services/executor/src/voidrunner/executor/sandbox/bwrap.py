@@ -368,8 +368,8 @@ class BwrapSandbox:
             argv = [self._resolve(argv[0]) or argv[0], *argv[1:]]
         name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", request.run_id)[:32]
         group = self._cgroups.create(f"{name}-{secrets.token_hex(4)}", limits)
-        # bwrap moves into the group moments from now: have the kernel's wait for that (an RCU
-        # grace period after an idle spell) start at once, overlapping the set-up below.
+        # The gated process moves into the group moments from now: have the kernel's wait for that
+        # (an RCU grace period after an idle spell) start at once, overlapping the set-up below.
         asyncio.get_running_loop().run_in_executor(None, self._cgroups.warm_up)
         child_fds: list[int] = []
         readers: list[asyncio.Task[bytes | None]] = []

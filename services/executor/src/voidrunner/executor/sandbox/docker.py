@@ -384,8 +384,7 @@ class DockerSandbox:
             raise SandboxError(f"lost the Docker engine: {exc}", retryable=True) from exc
         finally:
             if not finished:
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    await self._remove(container_id)
+                await self._remove(container_id)
         had_output = any(collector.bytes_seen(s) for s in StreamName)
         trailer = splitter.trailer()
         outcome = interpret(
