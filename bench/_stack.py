@@ -98,7 +98,7 @@ class Stack:
             with (logs / f"{name}.log").open("wb") as out:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", f"voidrunner.{name}"],
-                    env=env,
+                    env=self._dev.env_of(name, env),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

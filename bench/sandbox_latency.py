@@ -57,7 +57,7 @@ async def _measure(sandbox: Sandbox, runtime: str, n: int) -> list[float]:
         started = time.perf_counter()
         result = await sandbox.run(request)
         samples.append((time.perf_counter() - started) * 1000)
-        if result.termination_reason is not TerminationReason.EXIT or result.exit_code != 0:
+        if result.termination_reason is not TerminationReason.EXIT or result.return_code != 0:
             raise SystemExit(f"{sandbox.name}/{runtime} failed: {result}")
     return samples
 

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from voidrunner.common.service_tokens import generate_key
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
@@ -30,11 +32,14 @@ K8S_VERSIONS = ("1.29.0", "1.37.0")
 
 Doc = dict[str, Any]
 
-# Development values for the variables docker-compose.yml requires (as in .env.example).
-DEV_SIGNING_KEY = (K8S / "overlays" / "dev" / "dev-signing-key.pem").read_text()
+# Throwaway values for what docker-compose.yml requires (make up generates the real ones).
+DEV_SIGNING_KEY = generate_key().decode()
 COMPOSE_ENV: dict[str, str] = {
-    "POSTGRES_PASSWORD": "voidrunner-dev-password",
+    "POSTGRES_PASSWORD": "a-test-password",
+    "AUTH_DATABASE_PASSWORD": "an-auth-test-password",
+    "TASKS_DATABASE_PASSWORD": "a-tasks-test-password",
     "AUTH_SIGNING_KEY": DEV_SIGNING_KEY,
+    "SECRETS_DIR": "/run/voidrunner-test-secrets",
     "DOCKER_SOCKET_GID": "999",
 }
 SMOKE_ENV: dict[str, str] = {
@@ -109,7 +114,11 @@ def compose_config(env: Mapping[str, str], files: tuple[Path, ...] = (COMPOSE_FI
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[Doc]]:
-    """Each overlay rendered once per session."""
+    """Each overlay rendered once per session (the dev overlay's secrets generated first, as
+    `make k8s-dev-secrets` does)."""
+    from voidrunner.devstack.deploy_secrets import k8s_secrets
+
+    k8s_secrets(K8S / "overlays" / "dev" / "generated")
     return {name: kustomize_build(K8S / "overlays" / name) for name in OVERLAYS}
 
 

@@ -72,7 +72,7 @@ def test_state_lives_in_named_volumes(compose_model: Doc) -> None:
     assert ("volume", "/var/lib/postgresql/data") in pg
     nats = services["nats"]
     assert ("volume", "/data") in {(v["type"], v["target"]) for v in nats["volumes"]}
-    assert nats["command"][:3] == ["-js", "-sd", "/data"]
+    assert nats["command"][:2] == ["-c", "/etc/nats/nats.conf"]
     assert {"postgres-data", "nats-data"} <= set(compose_model["volumes"])
 
 
@@ -110,8 +110,8 @@ def test_executor_uses_the_host_engine_with_runsc(compose_model: Doc) -> None:
     assert env["VOIDRUNNER_SANDBOX_BACKEND"] == "docker"
     assert env["VOIDRUNNER_DOCKER_RUNTIME"] == "runsc"
     assert env["VOIDRUNNER_DOCKER_HOST"] == "unix:///var/run/docker.sock"
-    (sock,) = executor["volumes"]
-    assert (sock["source"], sock["target"]) == ("/var/run/docker.sock", "/var/run/docker.sock")
+    mounts = {v["target"]: v["source"] for v in executor["volumes"]}
+    assert mounts["/var/run/docker.sock"] == "/var/run/docker.sock"
     assert executor["group_add"] == [COMPOSE_ENV["DOCKER_SOCKET_GID"]]
 
 
@@ -136,15 +136,50 @@ def test_smoke_override_keeps_everything_on_loopback(smoke_model: Doc) -> None:
     assert "networks" not in smoke_model
 
 
-def test_env_example_provides_working_development_values() -> None:
-    """`cp .env.example .env && make up` works: every required value is there and usable."""
+def test_env_example_ships_no_secret_and_make_up_generates_them(tmp_path: Path) -> None:
+    """.env.example holds no secret; what `make up` generates makes a stack that compose accepts,
+    each service mounting only its own key and NATS user."""
+    from dotenv import dotenv_values
+
     from voidrunner.auth.keys import SigningKey
+    from voidrunner.devstack.deploy_secrets import compose_secrets
+
+    shipped = dotenv_values(ROOT / ".env.example")
+    assert not shipped.get("POSTGRES_PASSWORD")
+    assert not shipped.get("AUTH_SIGNING_KEY")
+    env_file = tmp_path / ".env"
+    secrets_dir = tmp_path / "secrets"
+    added = compose_secrets(env_file, ROOT / ".env.example", secrets_dir)
+    assert sorted(added) == [
+        "AUTH_DATABASE_PASSWORD",
+        "AUTH_SIGNING_KEY",
+        "POSTGRES_PASSWORD",
+        "SECRETS_DIR",
+        "TASKS_DATABASE_PASSWORD",
+    ]
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    before = env_file.read_text()
+    assert compose_secrets(env_file, ROOT / ".env.example", secrets_dir) == []  # kept
+    assert env_file.read_text() == before
 
     argv = [str(compose_binary()), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
-    argv += ["--env-file", str(ROOT / ".env.example"), "config", "--format", "json"]
+    argv += ["--env-file", str(env_file), "config", "--format", "json"]
     env = {"PATH": "/usr/bin:/bin", "DOCKER_SOCKET_GID": "999"}  # make up derives the gid
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    auth = json.loads(proc.stdout)["services"]["auth"]["environment"]
+    services = json.loads(proc.stdout)["services"]
+    auth = services["auth"]["environment"]
     SigningKey.from_pem(auth["VOIDRUNNER_AUTH_SIGNING_KEY"])
-    assert auth["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner:")
+    assert auth["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner_auth:")
+    tasks = services["tasks"]["environment"]
+    assert tasks["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner_tasks:")
+    migrate = services["migrate"]["environment"]
+    assert migrate["VOIDRUNNER_DATABASE_ADMIN_URL"].startswith("postgresql://voidrunner:")
+    for name in ("gateway", "auth", "tasks", "scheduler", "executor"):
+        mounts = {v["target"]: v["source"] for v in services[name]["volumes"]}
+        assert mounts["/run/secrets/voidrunner/service.key"].endswith(f"/{name}.key"), name
+        assert mounts["/run/secrets/voidrunner/nats.nk"].endswith(f"/nats/{name}.nk"), name
+        assert Path(mounts["/run/secrets/voidrunner/nats.nk"]).read_bytes().startswith(b"SU")
+    nats = {v["target"]: v["source"] for v in services["nats"]["volumes"]}
+    assert "nkey" in Path(nats["/etc/nats/nats.conf"]).read_text()

@@ -32,6 +32,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dotenv import dotenv_values
+
+from voidrunner.devstack.deploy_secrets import compose_secrets
 
 from .conftest import COMPOSE_FILE, ROOT, SMOKE_OVERRIDE, compose_binary
 
@@ -47,8 +50,25 @@ SMOKE_LABEL = "voidrunner.smoke=1"
 BUILD_STAGE_LABEL = "voidrunner.stage=build"
 SERVICES = ("migrate", "auth", "tasks", "scheduler", "executor", "gateway")
 # What the service images' build context holds (deploy/docker/Dockerfile.dockerignore).
-CONTEXT = ("pyproject.toml", "uv.lock", "libs", "services", "deploy/docker")
-CONTEXT_SKIP = {"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+CONTEXT = (
+    "pyproject.toml",
+    "uv.lock",
+    "libs",
+    "services",
+    "clients",
+    "deploy/docker",
+    "scripts/npm.sh",
+    "web",
+)
+CONTEXT_SKIP = {
+    "tests",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "node_modules",
+    "dist",
+}
 
 
 @dataclass
@@ -286,7 +306,7 @@ def build_images(engine: Engine, uv: Path, current: set[str]) -> None:
 
 
 @pytest.fixture
-def stack() -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[Stack]:
     engine = engine_or_skip()
     uv = uv_binary_or_skip()
     remove_stale_projects(engine)
@@ -302,17 +322,14 @@ def stack() -> Iterator[Stack]:
     names = ("pg", "nats", "nats_monitor", "auth", "tasks", "scheduler", "executor", "gateway")
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     socket_path = engine.host.removeprefix("unix://")
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    # The secrets as `make up` generates them: .env values and each service's own files.
+    env_file = tmp_path / ".env"
+    compose_secrets(env_file, ROOT / ".env.example", tmp_path / "secrets")
+    generated = {k: v or "" for k, v in dotenv_values(env_file).items()}
     project = f"{PROJECT_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
     env = {
         "COMPOSE_PROJECT_NAME": project,
-        "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
-        "AUTH_SIGNING_KEY": key.decode(),
+        **{k: v for k, v in generated.items() if k.endswith(("_PASSWORD", "_KEY", "_DIR"))},
         "DOCKER_SOCKET": socket_path,
         "DOCKER_SOCKET_GID": str(os.stat(socket_path).st_gid),
         "IMAGE_PREFIX": PREFIX,

@@ -61,6 +61,11 @@ class Workload:
 def compose_workloads(model: Doc, label: str) -> Iterator[Workload]:
     for name, svc in model["services"].items():
         env = {k: ("" if v is None else str(v)) for k, v in svc.get("environment", {}).items()}
+        if name == "migrate":
+            # deploy/docker/entrypoint.sh gives each service's migrations its own role's URL.
+            for own in ("AUTH_DATABASE_URL", "TASKS_DATABASE_URL"):
+                assert env.pop(own).startswith("postgresql://voidrunner_"), own
+                env["VOIDRUNNER_DATABASE_URL"] = "postgresql://a-role-url"
         if name in SETTINGS:
             yield Workload(f"{label}:{name}", name, env)
         else:

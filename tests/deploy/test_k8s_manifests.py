@@ -134,8 +134,11 @@ def test_probes_use_native_grpc_and_http(rendered: dict[str, list[Doc]], overlay
     deployments = by_kind(rendered[overlay], "Deployment")
     for app, port in ports.items():
         main = deployments[app]["spec"]["template"]["spec"]["containers"][0]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert main[probe]["grpc"] == {"port": port}, (app, probe)
+        # Readiness follows the service's loops (""); a NATS outage must not restart pods, so
+        # startup and liveness ask only whether the process serves ("liveness").
+        assert main["readinessProbe"]["grpc"] == {"port": port}, app
+        for probe in ("startupProbe", "livenessProbe"):
+            assert main[probe]["grpc"] == {"port": port, "service": "liveness"}, (app, probe)
     gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/health"
@@ -211,6 +214,29 @@ def test_postgres_in_cluster_for_dev_only(rendered: dict[str, list[Doc]]) -> Non
     assert {"auth-secrets", "tasks-secrets", "postgres-secrets"} <= {
         d["metadata"]["name"].rsplit("-", 1)[0] for d in by_kind(rendered["dev"], "Secret").values()
     }
+
+
+def test_each_service_mounts_only_its_own_identity(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["dev"]
+    services = ("gateway", "auth", "tasks", "scheduler", "executor")
+    for name in services:
+        volumes = {v["name"]: v for v in pod_spec(workloads(docs)[name])["volumes"]}
+        assert volumes["identity"]["secret"]["secretName"].startswith(f"{name}-identity-"), name
+        assert volumes["service-keys"]["secret"]["secretName"].startswith("service-keys-"), name
+        config = by_kind(docs, "ConfigMap")[f"{name}-config"]["data"]
+        assert config["VOIDRUNNER_NATS_SEED_FILE"].startswith("/run/secrets/voidrunner/identity/")
+    nats = pod_spec(by_kind(docs, "StatefulSet")["nats"])
+    accounts = {v["name"]: v for v in nats["volumes"]}["accounts"]["secret"]["secretName"]
+    assert accounts.startswith("nats-accounts-")
+    conf = by_kind(docs, "ConfigMap")["nats-config"]["data"]["nats.conf"]
+    assert 'include "../nats-accounts/accounts.conf"' in conf
+    secrets = {d["metadata"]["name"].rsplit("-", 1)[0]: d for d in by_kind(docs, "Secret").values()}
+    assert {f"{name}-identity" for name in services} <= set(secrets)
+    # Generated, not committed: the files behind them are git-ignored.
+    generated = K8S / "overlays" / "dev" / "generated"
+    assert (generated / "accounts.conf").exists()
+    ignored = (K8S.parents[1] / ".gitignore").read_text()
+    assert "deploy/k8s/overlays/dev/generated/" in ignored
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -16,6 +16,7 @@ class Event:
     name: str
     data: dict[str, Any]
     received_at: float
+    id: str = ""
 
 
 async def events(
@@ -25,12 +26,14 @@ async def events(
     async with client.stream("GET", url, headers=headers, timeout=60) as resp:
         assert resp.status_code == 200, await resp.aread()
         assert resp.headers["content-type"].startswith("text/event-stream")
-        name, data = "message", []
+        name, data, event_id = "message", [], ""
         async for line in resp.aiter_lines():
             if line.startswith("event:"):
                 name = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
                 data.append(line.split(":", 1)[1].strip())
+            elif line.startswith("id:"):
+                event_id = line.split(":", 1)[1].strip()
             elif line == "" and data:
-                yield Event(name, json.loads("\n".join(data)), time.monotonic())
-                name, data = "message", []
+                yield Event(name, json.loads("\n".join(data)), time.monotonic(), event_id)
+                name, data, event_id = "message", [], ""

@@ -1,5 +1,6 @@
-"""`make run` as a newcomer uses it: the dev runner starts everything, serves auth end to end,
-and on Ctrl-C leaves no process behind; a killed run's leftovers are cleaned by the next start."""
+"""`make run` as a newcomer uses it: the dev runner starts everything, serves auth end to end
+and the web UI, and on Ctrl-C leaves no process behind; a killed run's leftovers are cleaned by
+the next start."""
 
 from __future__ import annotations
 
@@ -131,6 +132,10 @@ def test_make_run_serves_auth_and_stops_cleanly(workdir: Path) -> None:
             new = c.post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
             assert new.status_code == 200
             assert c.post("/api/v1/auth/logout", headers=auth).status_code == 200
+            # The web UI as `make web` built it (every make target that runs this builds it).
+            page = c.get("/tasks")
+            assert page.status_code == 200, page.text
+            assert '<div id="app"></div>' in page.text
         running = _stack_pids(workdir)
     finally:
         second.send_signal(signal.SIGINT)

@@ -86,9 +86,14 @@ async def test_live_logs_arrive_as_produced_then_the_result(
         assert seen[-1].name == "end"
         assert seen[-1].data == {
             "status": "completed",
-            "exit_code": 0,
+            "return_code": 0,
             "termination_reason": "exit",
+            "attempt": 1,
+            "seq": len(lines) + 1,
         }
+        # Every event, live or not, names its attempt and place: "<attempt>:<seq>".
+        assert [e.id for e in seen] == [f"1:{n}" for n in range(1, len(seen) + 1)]
+        assert all(e.data["attempt"] == 1 and e.data["seq"] == n for n, e in enumerate(seen, 1))
 
     final = (await client.get(f"/api/v1/executions/{execution['id']}", headers=auth)).json()
     assert final["status"] == "completed"
@@ -101,10 +106,13 @@ async def test_live_logs_arrive_as_produced_then_the_result(
     task = (await client.get(f"/api/v1/tasks/{task_id}", headers=auth)).json()
     assert task["status"] == "completed"
 
-    # Replay of a finished execution; another user gets 404.
+    # Replay of a finished execution: the very events live viewers saw (same ids, same bytes),
+    # then the same end; another user gets 404.
     replay = [e async for e in events(client, url, auth)]
-    assert replay[0].data["text"] == final["stdout"]
-    assert replay[-1].name == "end"
+    assert [(e.id, e.name, e.data) for e in replay] == [(e.id, e.name, e.data) for e in first]
+    # Resuming after an event skips what the viewer has, without gaps.
+    resumed = [e async for e in events(client, url, {**auth, "Last-Event-ID": first[1].id})]
+    assert [e.id for e in resumed] == [e.id for e in first[2:]]
     other = await login(client, "other@example.com")
     assert (await client.get(url, headers=other)).status_code == 404
 
@@ -198,5 +206,24 @@ async def test_runtimes_lists_what_executors_offer(
     python = by_name["python"]
     assert python["available"] is True
     assert python["version"].startswith("3.")
-    assert python["default_limits"]["memory_mb"] <= python["max_limits"]["memory_mb"]
     assert (await client.get("/api/v1/runtimes")).status_code == 401
+    # What /runtimes advertises is exactly what a task that leaves its limits out gets.
+    fields = ("timeout_seconds", "memory_limit_mb", "cpu_limit", "max_output_bytes")
+    for name, runtime in by_name.items():
+        resp = await client.post(
+            "/api/v1/tasks",
+            json={"name": f"defaults {name}", "script_type": name, "script_content": "x"},
+            headers=auth,
+        )
+        assert resp.status_code == 201, resp.text
+        task = resp.json()
+        assert {f: task[f] for f in fields} == runtime["default_limits"], name
+        assert set(runtime["max_limits"]) == set(fields)
+        for field in fields:
+            assert runtime["default_limits"][field] <= runtime["max_limits"][field]
+        # and one unit over a cap is refused, naming the field
+        over = {"memory_limit_mb": runtime["max_limits"]["memory_limit_mb"] + 1}
+        body = {"name": "over", "script_type": name, "script_content": "x", **over}
+        refused = await client.post("/api/v1/tasks", json=body, headers=auth)
+        assert refused.status_code == 400
+        assert [e["field"] for e in refused.json()["validation_errors"]] == ["memory_limit_mb"]

@@ -19,10 +19,11 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from tests.e2e.test_pipeline import create_task, login
-from voidrunner.common.grpc_server import insecure_channel
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.streams import declare_streams, lane_consumer
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.processes import free_port
+from voidrunner.devstack.stack_fixtures import channel_as, until_healthy
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceStub
 from voidrunner.scheduler.dead_letters import DeadLetters
@@ -64,6 +65,7 @@ async def _until(
 
 
 async def _publish_result(nc: NATS, execution_id: str, **fields: Any) -> None:
+    fields.setdefault("claim", uuid.uuid4().bytes)  # as an executor's claim of its attempt
     result = jobs_pb2.ExecutionResult(execution_id=execution_id, **fields)
     await nc.jetstream().publish(
         t.RESULT_SUBJECT, result.SerializeToString(), headers={t.MSG_ID_HEADER: f"{uuid.uuid4()}"}
@@ -78,26 +80,24 @@ async def test_results_are_recorded_once_and_bogus_events_are_dropped(
     js = nc.jetstream()
     await js.publish(t.RESULT_SUBJECT, b"\xff garbage")
     await js.publish(t.STARTED_SUBJECT, b"\x00\x01 garbage")
-    await _publish_result(
-        nc, str(uuid.uuid4()), termination_reason=jobs_pb2.TERMINATION_REASON_EXIT, exit_code=0
-    )
+    await _publish_result(nc, str(uuid.uuid4()), termination_reason="exit", return_code=0)
     await _publish_result(
         nc,
         execution["id"],
         attempt=1,
-        termination_reason=jobs_pb2.TERMINATION_REASON_EXIT,
-        exit_code=0,
-        stdout=b"first\n",
-        wall_time_ms=12,
+        termination_reason="exit",
+        return_code=0,
+        inline_output=jobs_pb2.RunOutput(stdout=b"first\n", spans=[6]),
+        execution_time_ms=12,
     )
     # A second, different result (another executor raced): it must not change anything.
     await _publish_result(
         nc,
         execution["id"],
         attempt=2,
-        termination_reason=jobs_pb2.TERMINATION_REASON_EXIT,
-        exit_code=1,
-        stdout=b"second\n",
+        termination_reason="exit",
+        return_code=1,
+        inline_output=jobs_pb2.RunOutput(stdout=b"second\n", spans=[7]),
     )
     done = await _until(client, auth, execution["id"], "completed", "failed")
     await asyncio.sleep(1.0)  # let the second result be consumed
@@ -109,11 +109,11 @@ async def test_results_are_recorded_once_and_bogus_events_are_dropped(
 
 
 async def test_reaper_requeues_then_ends_stuck_executions(
-    client: httpx.AsyncClient, tasks_addr: str, nc: NATS
+    client: httpx.AsyncClient, tasks_addr: str, nc: NATS, service_credentials: Credentials
 ) -> None:
     auth = await login(client)
     pending = await _start(client, auth, await create_task(client, auth, "print(1)"))
-    channel = insecure_channel(tasks_addr)
+    channel = channel_as(service_credentials, "scheduler", tasks_addr, "tasks")
     try:
         stub = TasksServiceStub(channel)
         await asyncio.sleep(0.3)
@@ -144,7 +144,10 @@ async def test_dead_letter_after_max_deliveries(
     await js.add_consumer(t.JOBS_STREAM, lane_consumer("normal", ack_wait=0.5, max_deliver=2))
     sub = await js.pull_subscribe_bind(durable=t.job_consumer("normal"), stream=t.JOBS_STREAM)
     job = jobs_pb2.Job(
-        execution_id=execution["id"], user_id="u", runtime="python", source="print(1)"
+        execution_id=execution["id"],
+        user_id="u",
+        runtime="python",
+        inline_inputs=jobs_pb2.RunInputs(source="print(1)"),
     )
     await js.publish(t.job_subject("normal"), job.SerializeToString())
     for _ in range(2):  # an executor that takes the job and dies, twice
@@ -163,9 +166,10 @@ async def test_dead_letter_after_max_deliveries(
     assert jobs.state.messages == 0
 
 
-def _executor_process(nats_url: str) -> subprocess.Popen[bytes]:
+def _executor_process(nats_url: str, creds: Credentials) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **creds.environment("executor"),
         "VOIDRUNNER_ENVIRONMENT": "test",
         "VOIDRUNNER_NATS_URL": nats_url,
         "VOIDRUNNER_EXECUTOR_HEALTH_PORT": str(free_port()),
@@ -189,7 +193,11 @@ def executor_settings_overrides() -> dict[str, Any]:
 
 
 async def test_executor_killed_mid_run_the_job_runs_again_elsewhere(
-    client: httpx.AsyncClient, nats_url: str, tasks_addr: str, database_url: str
+    client: httpx.AsyncClient,
+    nats_url: str,
+    tasks_addr: str,
+    database_url: str,
+    service_credentials: Credentials,
 ) -> None:
     auth = await login(client)
     from voidrunner.scheduler.main import SchedulerApp
@@ -202,10 +210,12 @@ async def test_executor_killed_mid_run_the_job_runs_again_elsewhere(
             tasks_addr=tasks_addr,
             scheduler_health_host="127.0.0.1",
             scheduler_health_port=0,
+            **service_credentials.identity("scheduler"),
         )
     )
     await scheduler.start()
-    doomed = _executor_process(nats_url)
+    await until_healthy(scheduler.loops, "scheduler")
+    doomed = _executor_process(nats_url, service_credentials)
     try:
         script = "import time\nprint('working', flush=True)\ntime.sleep(1.5)\nprint('done')"
         execution = await _start(client, auth, await create_task(client, auth, script))
@@ -213,7 +223,7 @@ async def test_executor_killed_mid_run_the_job_runs_again_elsewhere(
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait()
         # The sandbox died with its executor (--die-with-parent): nothing of it is left.
-        survivor = _executor_process(nats_url)
+        survivor = _executor_process(nats_url, service_credentials)
         try:
             final = await _until(client, auth, execution["id"], "completed", "failed", timeout=60)
         finally:

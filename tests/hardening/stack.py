@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 
 from tests.hardening.users import API, User
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.processes import free_port, pid_alive, terminate
 
 FINAL = frozenset({"completed", "failed", "timeout", "cancelled"})
@@ -97,11 +98,12 @@ class ServiceProcess:
             terminate(pid, grace=0)
 
 
-def executor(log_dir: Path, nats_url: str, *, slots: int = 4) -> ServiceProcess:
+def executor(log_dir: Path, nats_url: str, creds: Credentials, *, slots: int = 4) -> ServiceProcess:
     """An executor process: short ack wait and heartbeats so a lost one is noticed fast."""
     return ServiceProcess(
         "executor",
         log_dir,
+        **creds.identity("executor"),
         nats_url=nats_url,
         executor_health_host="127.0.0.1",
         executor_health_port=free_port(),
@@ -112,11 +114,12 @@ def executor(log_dir: Path, nats_url: str, *, slots: int = 4) -> ServiceProcess:
     )
 
 
-def scheduler(log_dir: Path, nats_url: str, tasks_addr: str) -> ServiceProcess:
+def scheduler(log_dir: Path, nats_url: str, tasks_addr: str, creds: Credentials) -> ServiceProcess:
     """A scheduler process with a fast reaper: deadline plus grace stays a few seconds."""
     return ServiceProcess(
         "scheduler",
         log_dir,
+        **creds.identity("scheduler"),
         nats_url=nats_url,
         tasks_addr=tasks_addr,
         scheduler_health_host="127.0.0.1",

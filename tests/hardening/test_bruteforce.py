@@ -18,6 +18,7 @@ import pytest
 
 from tests.hardening.stack import ServiceProcess
 from tests.hardening.users import API, PASSWORD, sign_up
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.processes import free_port
 
 pytestmark = pytest.mark.hardening(suite="api/brute-force")
@@ -33,6 +34,7 @@ async def gateways(
     nats_url: str,
     tmp_path: Path,
     processes: Callable[[ServiceProcess], ServiceProcess],
+    service_credentials: Credentials,
 ) -> list[str]:
     urls = []
     for _ in range(2):
@@ -41,6 +43,7 @@ async def gateways(
             ServiceProcess(
                 "gateway",
                 tmp_path,
+                **service_credentials.identity("gateway"),
                 gateway_host="127.0.0.1",
                 gateway_port=port,
                 auth_addr=auth_addr,

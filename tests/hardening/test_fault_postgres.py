@@ -31,8 +31,9 @@ from tests.hardening.stack import (
     settle_and_check,
 )
 from tests.hardening.users import API, PASSWORD, User, sign_up
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
-from voidrunner.devstack.pytest_plugin import migrators
+from voidrunner.devstack.pytest_plugin import migrate_as_roles
 
 pytestmark = [
     pytest.mark.hardening(suite="faults"),
@@ -83,19 +84,14 @@ def own_pg() -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture
-async def database_url(own_pg: EmbeddedPostgres) -> str:
-    """This module's services use the dedicated server, migrated from zero."""
+async def database_url(own_pg: EmbeddedPostgres, service_credentials: Credentials) -> str:
+    """This module's services use the dedicated server, migrated from zero (as their roles)."""
     admin = await asyncpg.connect(own_pg.dsn)
     try:
         await admin.execute("CREATE DATABASE voidrunner")
     finally:
         await admin.close()
-    conn = await asyncpg.connect(own_pg.dsn_for("voidrunner"))
-    try:
-        for migrator in migrators():
-            await migrator.up(conn)
-    finally:
-        await conn.close()
+    await migrate_as_roles(own_pg.dsn_for("voidrunner"), service_credentials)
     return own_pg.dsn_for("voidrunner")
 
 
@@ -109,6 +105,7 @@ async def _recovered(client: httpx.AsyncClient, user: User) -> None:
 
 
 async def test_postgres_restart_under_load(
+    service_credentials: Credentials,
     client: httpx.AsyncClient,
     own_pg: EmbeddedPostgres,
     nats_url: str,
@@ -119,8 +116,8 @@ async def test_postgres_restart_under_load(
     hardening_counters: Any,
 ) -> None:
     user = await sign_up(client, "pg")
-    processes(scheduler(tmp_path, nats_url, tasks_addr))
-    for service in [processes(executor(tmp_path, nats_url)) for _ in range(2)]:
+    processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
+    for service in [processes(executor(tmp_path, nats_url, service_credentials)) for _ in range(2)]:
         await ready(service, "executor ready")
     ledger = Ledger()
     recovery: list[float] = []

@@ -23,6 +23,7 @@ from tests.hardening.stack import (
     settle_and_check,
 )
 from tests.hardening.users import API, User, sign_up
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats
 
 pytestmark = [
@@ -37,6 +38,7 @@ SLEEPER = "import time\nprint('start', flush=True)\ntime.sleep(1.5)\nprint('done
 
 
 async def test_executor_killed_while_50_executions_run(
+    service_credentials: Credentials,
     client: httpx.AsyncClient,
     nats_url: str,
     tasks_addr: str,
@@ -46,8 +48,10 @@ async def test_executor_killed_while_50_executions_run(
     hardening_counters: Any,
 ) -> None:
     user = await sign_up(client, "victim")
-    processes(scheduler(tmp_path, nats_url, tasks_addr))
-    executors = [processes(executor(tmp_path, nats_url, slots=4)) for _ in range(3)]
+    processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
+    executors = [
+        processes(executor(tmp_path, nats_url, service_credentials, slots=4)) for _ in range(3)
+    ]
     for service in executors:
         await ready(service, "executor ready")
     ledger = Ledger()
@@ -92,6 +96,7 @@ async def _until_running(
 
 @pytest.mark.parametrize("how", ["stop", "kill"])  # SIGTERM (graceful), SIGKILL (crash)
 async def test_nats_restart_under_load_loses_nothing(
+    service_credentials: Credentials,
     how: str,
     client: httpx.AsyncClient,
     nats_server: EmbeddedNats,
@@ -103,8 +108,8 @@ async def test_nats_restart_under_load_loses_nothing(
     hardening_counters: Any,
 ) -> None:
     user = await sign_up(client, "nats")
-    processes(scheduler(tmp_path, nats_url, tasks_addr))
-    for service in [processes(executor(tmp_path, nats_url)) for _ in range(2)]:
+    processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
+    for service in [processes(executor(tmp_path, nats_url, service_credentials)) for _ in range(2)]:
         await ready(service, "executor ready")
     ledger = Ledger()
 
@@ -124,6 +129,7 @@ async def test_nats_restart_under_load_loses_nothing(
 
 
 async def test_scheduler_killed_the_outbox_drains_when_it_returns(
+    service_credentials: Credentials,
     client: httpx.AsyncClient,
     nats_url: str,
     tasks_addr: str,
@@ -133,9 +139,9 @@ async def test_scheduler_killed_the_outbox_drains_when_it_returns(
     hardening_counters: Any,
 ) -> None:
     user = await sign_up(client, "sched")
-    first = processes(scheduler(tmp_path, nats_url, tasks_addr))
+    first = processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
     await ready(first, "grpc serving")
-    await ready(processes(executor(tmp_path, nats_url)), "executor ready")
+    await ready(processes(executor(tmp_path, nats_url, service_credentials)), "executor ready")
     ledger = Ledger()
 
     async def kill_mid_dispatch() -> None:
@@ -146,7 +152,7 @@ async def test_scheduler_killed_the_outbox_drains_when_it_returns(
     await asyncio.gather(load(client, user, ledger, seconds=5.0, workers=3), kill_mid_dispatch())
     accepted_while_down = len(ledger.accepted)
     assert accepted_while_down > 10, (ledger.refused, ledger.errors)
-    processes(scheduler(tmp_path, nats_url, tasks_addr))
+    processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
 
     await settle_and_check(client, user, ledger, database_url, hardening_counters)
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.hardening(suite="api/idor")
 NOT_FOUND = {
     "task_id": {"error": "Task not found"},
     "execution_id": {"error": "Execution not found"},
+    "api_key_id": {"error": "API key not found"},
 }
 # Users may not PUT an execution at all: the same 403 for theirs, others' and missing ones.
 ADMIN_ONLY = {("PUT", "/api/v1/executions/{execution_id}"): (403, {"error": "Access denied"})}
@@ -33,7 +34,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def _id_operations(schema: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(method, path, id parameter) of every operation addressed by a task or execution id."""
+    """(method, path, id parameter) of every operation addressed by a task, execution or key id."""
     found = []
     for path, item in schema["paths"].items():
         for method in item:
@@ -64,8 +65,20 @@ async def test_every_operation_hides_other_users_resources(
     )
     assert started.status_code == 201
     execution = started.json()
-    theirs = {"task_id": secret["id"], "execution_id": execution["id"]}
-    nowhere = {"task_id": str(uuid.uuid4()), "execution_id": str(uuid.uuid4())}
+    key = await client.post(
+        f"{API}/auth/api-keys", json={"name": "alice's", "scopes": ["read"]}, headers=alice.auth
+    )
+    assert key.status_code == 201, key.text
+    theirs = {
+        "task_id": secret["id"],
+        "execution_id": execution["id"],
+        "api_key_id": key.json()["id"],
+    }
+    nowhere = {
+        "task_id": str(uuid.uuid4()),
+        "execution_id": str(uuid.uuid4()),
+        "api_key_id": str(uuid.uuid4()),
+    }
 
     schema = (await client.get("/openapi.json")).json()
     operations = _id_operations(schema)
@@ -116,3 +129,7 @@ async def test_every_operation_hides_other_users_resources(
     )
     again = (await client.get(f"{API}/executions/{execution['id']}", headers=alice.auth)).json()
     assert again["status"] == "pending"
+    # B neither saw nor revoked A's key.
+    assert (await client.get(f"{API}/auth/api-keys", headers=bob.auth)).json()["api_keys"] == []
+    keys = (await client.get(f"{API}/auth/api-keys", headers=alice.auth)).json()["api_keys"]
+    assert [k["id"] for k in keys] == [key.json()["id"]]

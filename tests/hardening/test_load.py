@@ -31,6 +31,7 @@ from tests.hardening.stack import (
     scheduler,
 )
 from tests.hardening.users import API, User, create_task, sign_up
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.processes import free_port, wait_for_port
 from voidrunner.gateway.settings import rate_limits_at
 
@@ -109,6 +110,7 @@ def _service(name: str, tmp_path: Path, **settings: object) -> ServiceProcess:
 
 
 async def test_a_thousand_clients_for_a_minute(
+    service_credentials: Credentials,
     nats_url: str,
     database_url: str,
     tmp_path: Path,
@@ -123,7 +125,7 @@ async def test_a_thousand_clients_for_a_minute(
             _service(
                 "auth",
                 tmp_path,
-                database_url=database_url,
+                database_url=service_credentials.database_url(database_url, "auth"),
                 nats_url=nats_url,
                 auth_grpc_host="127.0.0.1",
                 auth_grpc_port=auth_port,
@@ -137,7 +139,7 @@ async def test_a_thousand_clients_for_a_minute(
             _service(
                 "tasks",
                 tmp_path,
-                database_url=database_url,
+                database_url=service_credentials.database_url(database_url, "tasks"),
                 nats_url=nats_url,
                 tasks_grpc_host="127.0.0.1",
                 tasks_grpc_port=tasks_port,
@@ -159,8 +161,8 @@ async def test_a_thousand_clients_for_a_minute(
             **RELAXED,
         )
     )
-    processes(scheduler(tmp_path, nats_url, tasks_addr))
-    for service in [processes(executor(tmp_path, nats_url)) for _ in range(2)]:
+    processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))
+    for service in [processes(executor(tmp_path, nats_url, service_credentials)) for _ in range(2)]:
         await ready(service, "executor ready")
     limits = httpx.Limits(max_connections=CLIENTS + 50, max_keepalive_connections=CLIENTS + 50)
     async with httpx.AsyncClient(

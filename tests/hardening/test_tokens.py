@@ -8,7 +8,9 @@ the contract's text, before any work is done.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import datetime as dt
 import json
 import time
 import uuid
@@ -37,6 +39,11 @@ PUBLIC = {
     ("POST", f"{API}/auth/login"),
     ("POST", f"{API}/auth/refresh"),
     ("POST", f"{API}/auth/logout"),  # optional auth: always 200
+    # Browser sessions sign in with a password or a cookie, never a bearer token.
+    ("POST", f"{API}/auth/session"),
+    ("POST", f"{API}/auth/session/register"),
+    ("POST", f"{API}/auth/session/refresh"),
+    ("DELETE", f"{API}/auth/session"),
 }
 
 
@@ -115,13 +122,17 @@ async def test_every_protected_operation_rejects_forged_tokens(
     execution = (
         await client.post(f"{API}/tasks/{task['id']}/executions", headers=alice.auth)
     ).json()
-    ids = {"task_id": task["id"], "execution_id": execution["id"]}
+    ids = {
+        "task_id": task["id"],
+        "execution_id": execution["id"],
+        "api_key_id": str(uuid.uuid4()),
+    }
     session = await client.post(
         f"{API}/auth/login", json={"email": alice.email, "password": "Sup3r-secret!"}
     )
     logged_out = session.json()["access_token"]
     assert (await client.post(f"{API}/auth/logout", headers=_bearer(logged_out))).status_code == 200
-    forgeries = _forgeries(alice, bob, key, logged_out)
+    forgeries = _forgeries(alice, bob, key, logged_out) | await _bad_api_keys(client, alice)
 
     schema = (await client.get("/openapi.json")).json()
     protected = [
@@ -161,6 +172,39 @@ async def test_every_protected_operation_rejects_forged_tokens(
     # Nothing a forgery reached changed alice's resources.
     mine = (await client.get(f"{API}/tasks/{task['id']}", headers=alice.auth)).json()
     assert mine["name"] == task["name"]
+
+
+async def _bad_api_keys(client: httpx.AsyncClient, alice: User) -> dict[str, str]:
+    """`vr_` keys that must never authenticate: forged, revoked, expired."""
+
+    async def create(**body: Any) -> dict[str, Any]:
+        resp = await client.post(
+            f"{API}/auth/api-keys",
+            json={"name": "sweep", "scopes": ["manage"], **body},
+            headers=alice.auth,
+        )
+        assert resp.status_code == 201, resp.text
+        created: dict[str, Any] = resp.json()
+        return created
+
+    live = (await create())["key"]
+    revoked = await create()
+    gone = await client.delete(f"{API}/auth/api-keys/{revoked['id']}", headers=alice.auth)
+    assert gone.status_code == 204
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    expired = (await create(expires_at=soon.isoformat()))["key"]
+    # Positive control: a live key gets through.
+    assert (await client.get(f"{API}/auth/me", headers=_bearer(live))).status_code == 200
+    await asyncio.sleep(max(0.0, (soon - dt.datetime.now(dt.UTC)).total_seconds()) + 1.5)
+    flip = "A" if live[-5] != "A" else "B"
+    return {
+        "api key with a forged secret": live[:-5] + flip + live[-4:],
+        "api key with an unknown id": "vr_" + "A" * 22 + live[25:],
+        "api key revoked": revoked["key"],
+        "api key expired": expired,
+        "api key truncated": live[:-1],
+        "bare api key prefix": "vr_",
+    }
 
 
 def _bearer(token: str) -> dict[str, str]:

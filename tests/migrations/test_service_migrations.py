@@ -32,7 +32,7 @@ async def _tables(conn: asyncpg.Connection) -> set[str]:
 
 
 async def test_migrations_up_down_up(empty_db: asyncpg.Connection) -> None:
-    found = migrators()
+    found = [m for _, m in migrators()]
     assert {m.component for m in found} == {"auth", "tasks"}
     for migrator in found:
         versions = [m.version for m in migrator.migrations]

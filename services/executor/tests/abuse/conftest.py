@@ -30,7 +30,7 @@ from types import ModuleType
 
 import pytest
 
-from voidrunner.executor.sandbox.abuse import (
+from sandbox_testing.abuse import (
     NOBODY,
     SECRET_ENV,
     Abuse,
@@ -40,7 +40,7 @@ from voidrunner.executor.sandbox.abuse import (
     reachable,
     zombies,
 )
-from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run, settled
+from sandbox_testing.conformance import Backend, marker, processes_with, run, settled
 from voidrunner.executor.sandbox.types import TerminationReason
 
 
@@ -112,7 +112,9 @@ async def abuse(
 
 @pytest.fixture
 def host_sleeper() -> Iterator[HostSleeper]:
-    """A host process under the same host uid bwrap's sandboxes run as; proven to note signals."""
+    """A host process under an unprivileged host uid (nobody: each bwrap sandbox has a uid of its
+    own, which the uid pool never leases while another process holds it); proven to note
+    signals."""
     mark = marker()
     code = (
         "import os, signal, time\n"

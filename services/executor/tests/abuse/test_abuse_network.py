@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from voidrunner.executor.sandbox.abuse import Abuse, Listeners
+from sandbox_testing.abuse import Abuse, Listeners
 from voidrunner.executor.sandbox.types import TerminationReason
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.hardening(group_by="backend")]

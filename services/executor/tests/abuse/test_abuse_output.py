@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from voidrunner.executor.sandbox.abuse import Abuse
+from sandbox_testing.abuse import Abuse
 from voidrunner.executor.sandbox.types import OutputChunk, TerminationReason
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.hardening(group_by="backend")]
@@ -30,8 +30,8 @@ async def test_one_gigabyte_flood_is_cut_at_the_cap(abuse: Abuse, stream: str) -
     result = await abuse.run(src, max_output_bytes=CAP, timeout_seconds=30)
     elapsed = time.monotonic() - started
     rss_growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-    assert result.termination_reason is TerminationReason.OUTPUT_LIMIT, result.detail
-    assert result.exit_code is None
+    assert result.termination_reason is TerminationReason.OUTPUT_LIMIT, result.termination_detail
+    assert result.return_code is None
     assert getattr(result, stream) == b"x" * CAP
     assert getattr(result, f"{stream}_truncated")
     assert elapsed < 8, f"the flood ran {elapsed:.1f}s: it was drained, not ended"
@@ -46,7 +46,7 @@ async def test_endless_line_without_newline_is_cut(abuse: Abuse) -> None:
 
     src = "import sys\nwhile True:\n    sys.stdout.write('y' * 4096)\n"
     result = await abuse.run(src, max_output_bytes=CAP, on_output=on_output, timeout_seconds=30)
-    assert result.termination_reason is TerminationReason.OUTPUT_LIMIT, result.detail
+    assert result.termination_reason is TerminationReason.OUTPUT_LIMIT, result.termination_detail
     assert result.stdout == b"y" * CAP
     assert b"\n" not in result.stdout
     assert sum(chunks) == CAP, "streamed bytes must be exactly the kept ones"
@@ -67,7 +67,7 @@ async def test_binary_and_invalid_utf8_output_passes_unchanged(abuse: Abuse) -> 
     )
     result = await abuse.run(src)
     assert result.termination_reason is TerminationReason.EXIT, result
-    assert result.exit_code == 0
+    assert result.return_code == 0
     assert result.stdout == payload
     assert result.stderr == payload[::-1]
 
@@ -79,7 +79,7 @@ async def test_forged_launcher_trailer_changes_nothing(abuse: Abuse) -> None:
     src = f"import sys\nsys.stderr.buffer.write({fake!r})\nsys.stderr.flush()\nsys.exit(3)\n"
     result = await abuse.run(src)
     assert result.termination_reason is TerminationReason.EXIT, result
-    assert result.exit_code == 3
+    assert result.return_code == 3
     assert result.stderr == fake
 
 
@@ -100,4 +100,4 @@ os._exit(5)
 """
     result = await abuse.run(src)
     assert result.termination_reason is TerminationReason.EXIT, result
-    assert (result.exit_code, result.stdout, result.stderr) == (5, b"", b"")
+    assert (result.return_code, result.stdout, result.stderr) == (5, b"", b"")

@@ -1,8 +1,9 @@
 """The backend registry for the conformance suite: every test runs against every backend here.
 
 Each entry is a factory that returns a `Backend` or calls `pytest.skip` naming the missing machine
-capability. The docker entries import `voidrunner.executor.sandbox.docker` lazily, so this suite
-runs where that backend (or a Docker engine) is absent. The session ends listing which backends ran.
+capability. The docker entries import the docker backend (through sandbox_testing.docker_probe)
+lazily, so this suite runs where that backend (or a Docker engine) is absent. The session ends
+listing which backends ran.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_testing.conformance import Backend, settled
+from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.executor.sandbox.cgroups import CgroupDriver
-from voidrunner.executor.sandbox.conformance import Backend, settled
-from voidrunner.executor.sandbox.runtimes import load_catalog
 from voidrunner.executor.sandbox.types import Sandbox, SandboxError
 
 _RAN: dict[str, str] = {}
@@ -49,7 +50,7 @@ def _bwrap() -> Backend:
 def _docker(runtime: str) -> Callable[[], Backend]:
     def factory() -> Backend:
         try:
-            from voidrunner.executor.sandbox import docker
+            from sandbox_testing.docker_probe import conformance_backend
         except ImportError as exc:
             pytest.skip(f"docker backend not importable: {exc}")
         # Only an engine named on purpose: never the machine's default socket.
@@ -58,10 +59,8 @@ def _docker(runtime: str) -> Callable[[], Backend]:
             pytest.skip("no Docker engine: VOIDRUNNER_TEST_DOCKER_HOST is not set")
         if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
             pytest.skip(f"no Docker engine at {host}")
-        # The docker module describes itself: `conformance_backend(oci_runtime, catalog, host)`
-        # returns a `Backend` or calls pytest.skip naming what is missing (engine, runtime, images).
-        backend: Backend = docker.conformance_backend(runtime, load_catalog(), host)
-        return backend
+        # A `Backend`, or pytest.skip naming what is missing (engine, OCI runtime, images).
+        return conformance_backend(runtime, load_catalog(), host)
 
     return factory
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from voidrunner.executor.sandbox.conformance import Backend, run
-from voidrunner.executor.sandbox.runtimes import load_catalog
+from sandbox_testing.conformance import Backend, run
+from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.executor.sandbox.types import (
     OutputChunk,
     RuntimeUnavailable,
@@ -41,27 +41,30 @@ async def test_hello_world_in_every_runtime(sandbox: Sandbox, runtime: str) -> N
     require_runtime(sandbox, runtime)
     result = await run(sandbox, HELLO[runtime], runtime=runtime)
     assert result.termination_reason is TerminationReason.EXIT, result
-    assert result.exit_code == 0
+    assert result.return_code == 0
     assert result.stdout == f"hello from {runtime}\n".encode()
     assert result.stderr == b""
-    assert result.wall_time_ms > 0
+    assert result.execution_time_ms > 0
 
 
 async def test_stdout_stderr_and_exit_code(sandbox: Sandbox) -> None:
     src = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)"
     result = await run(sandbox, src)
     assert result.termination_reason is TerminationReason.EXIT
-    assert (result.exit_code, result.stdout, result.stderr) == (7, b"out\n", b"err\n")
+    assert (result.return_code, result.stdout, result.stderr) == (7, b"out\n", b"err\n")
     assert not result.stdout_truncated
     assert not result.stderr_truncated
 
 
 async def test_bash_exit_code_and_killed_by_signal(sandbox: Sandbox) -> None:
     require_runtime(sandbox, "bash")
-    assert (await run(sandbox, "exit 42", runtime="bash")).exit_code == 42
+    assert (await run(sandbox, "exit 42", runtime="bash")).return_code == 42
     killed = await run(sandbox, "kill -SEGV $$", runtime="bash")
     assert killed.termination_reason is TerminationReason.EXIT
-    assert killed.exit_code == 128 + 11
+    # Killed by a signal: the signal, not 128 + 11 (which a program can also exit with).
+    assert (killed.return_code, killed.exit_signal) == (None, "SIGSEGV")
+    own = await run(sandbox, "exit 139", runtime="bash")
+    assert (own.return_code, own.exit_signal) == (139, None)
 
 
 async def test_stdin_is_delivered_whole(sandbox: Sandbox) -> None:
@@ -153,12 +156,32 @@ async def test_missing_toolchain_is_reported_and_refused(backend: Backend) -> No
         await sandbox.close()
 
 
-async def test_compile_error_is_reported_as_the_programs_failure(sandbox: Sandbox) -> None:
+async def test_compile_error_is_reported_apart_from_the_run(sandbox: Sandbox) -> None:
     require_runtime(sandbox, "go")
     result = await run(sandbox, "package main\nfunc main() { undefinedThing() }\n", runtime="go")
-    assert result.termination_reason is TerminationReason.EXIT
-    assert result.exit_code not in (0, None)
-    assert b"undefined" in result.stderr
+    assert result.termination_reason is TerminationReason.COMPILE_ERROR, result
+    assert result.return_code is None
+    assert b"undefined" in result.compile_output
+    assert (result.stdout, result.stderr) == (b"", b"")
+    assert result.compile_time_ms is not None
+    assert result.compile_time_ms > 0
+    assert "compile step failed" in result.termination_detail
+
+
+async def test_the_compile_step_does_not_eat_the_run_timeout(sandbox: Sandbox) -> None:
+    require_runtime(sandbox, "go")
+    src = (
+        'package main\nimport ("fmt"; "time")\n'
+        'func main() { time.Sleep(300 * time.Millisecond); fmt.Println("ran") }\n'
+    )
+    result = await run(sandbox, src, runtime="go", timeout_seconds=1)
+    assert result.termination_reason is TerminationReason.EXIT, result
+    assert result.stdout == b"ran\n"
+    assert result.compile_output == b""
+    # The run's own time: the build (seconds for go) is reported apart.
+    assert 300 <= result.execution_time_ms < 1000, result
+    assert result.compile_time_ms is not None
+    assert result.compile_time_ms > 0
 
 
 async def test_concurrent_runs_do_not_interfere(sandbox: Sandbox) -> None:

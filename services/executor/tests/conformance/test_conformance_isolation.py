@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from voidrunner.executor.sandbox.conformance import Backend, run
+from sandbox_testing.conformance import Backend, run
 from voidrunner.executor.sandbox.types import Sandbox, TerminationReason
 
 pytestmark = pytest.mark.sandbox

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from voidrunner.executor.sandbox.conformance import Backend, marker, processes_with, run, settled
+from sandbox_testing.conformance import Backend, marker, processes_with, run, settled
 from voidrunner.executor.sandbox.types import Sandbox, TerminationReason
 
 pytestmark = pytest.mark.sandbox
@@ -35,7 +35,7 @@ async def test_timeout_kills_everything_inside(backend: Backend) -> None:
     result = await run(backend.sandbox, SPAWN_AND_SPIN, env={"MARK": mark}, timeout_seconds=1.5)
     elapsed = time.monotonic() - started
     assert result.termination_reason is TerminationReason.TIMEOUT
-    assert result.exit_code is None
+    assert result.return_code is None
     assert result.stdout == b"spawned\n"
     assert 1.4 < elapsed < 5.0
     assert result.cpu_time_ms > 500, "the busy loop's CPU time must be accounted"
@@ -46,15 +46,15 @@ async def test_timeout_kills_everything_inside(backend: Backend) -> None:
 async def test_never_exiting_sleeper_times_out(sandbox: Sandbox) -> None:
     result = await run(sandbox, "import time\ntime.sleep(1000)", timeout_seconds=0.5)
     assert result.termination_reason is TerminationReason.TIMEOUT
-    assert result.exit_code is None
+    assert result.return_code is None
 
 
 async def test_memory_limit_is_enforced_and_reported(sandbox: Sandbox) -> None:
     src = "chunks = []\nwhile True:\n    chunks.append(bytearray(8 * 1024 * 1024))"
     result = await run(sandbox, src, memory_bytes=64 * MiB)
     assert result.termination_reason is TerminationReason.MEMORY_LIMIT, result
-    assert result.exit_code is None
-    assert result.peak_memory_bytes <= 80 * MiB
+    assert result.return_code is None
+    assert result.memory_usage_bytes <= 80 * MiB
 
 
 async def test_peak_memory_and_cpu_time_are_measured(sandbox: Sandbox) -> None:
@@ -64,7 +64,7 @@ async def test_peak_memory_and_cpu_time_are_measured(sandbox: Sandbox) -> None:
     )
     result = await run(sandbox, src, memory_bytes=256 * MiB)
     assert result.termination_reason is TerminationReason.EXIT
-    assert result.peak_memory_bytes >= 40 * MiB
+    assert result.memory_usage_bytes >= 40 * MiB
     assert result.cpu_time_ms >= 250
 
 
@@ -94,7 +94,7 @@ async def test_output_flood_is_truncated_and_ended(sandbox: Sandbox, stream: str
     result = await run(sandbox, src, max_output_bytes=64 * 1024, timeout_seconds=20)
     rss_growth_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
     assert result.termination_reason is TerminationReason.OUTPUT_LIMIT
-    assert result.exit_code is None
+    assert result.return_code is None
     assert getattr(result, stream) == b"x" * 64 * 1024
     assert getattr(result, f"{stream}_truncated")
     assert rss_growth_kib < 32 * 1024, "the executor must not buffer the flood"
@@ -114,7 +114,7 @@ async def test_closed_stdout_still_gives_a_clean_result(sandbox: Sandbox) -> Non
     )
     result = await run(sandbox, src)
     assert result.termination_reason is TerminationReason.EXIT
-    assert (result.exit_code, result.stdout, result.stderr) == (3, b"", b"alive")
+    assert (result.return_code, result.stdout, result.stderr) == (3, b"", b"alive")
 
 
 async def test_cancellation_ends_the_run_promptly(backend: Backend) -> None:
@@ -130,7 +130,7 @@ async def test_cancellation_ends_the_run_promptly(backend: Backend) -> None:
     result = await task
     latency = time.monotonic() - fired
     assert result.termination_reason is TerminationReason.CANCELLED
-    assert result.exit_code is None
+    assert result.return_code is None
     assert latency < 1.0, f"cancellation took {latency:.3f}s"
     if backend.host_visible_processes:
         assert await settled(lambda: processes_with(mark)) == []

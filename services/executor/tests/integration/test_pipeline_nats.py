@@ -15,6 +15,9 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import NoKeysError
 
 from voidrunner.contracts import topology as t
+from voidrunner.contracts.streams import declare_pipeline
+from voidrunner.devstack.credentials import Credentials
+from voidrunner.devstack.stack_fixtures import until_healthy
 from voidrunner.executor.main import ExecutorApp
 from voidrunner.executor.settings import ExecutorSettings
 from voidrunner.proto.jobs.v1 import jobs_pb2
@@ -24,7 +27,13 @@ from voidrunner.scheduler.settings import SchedulerSettings
 pytestmark = pytest.mark.sandbox
 
 
-def executor_settings(nats_url: str, **overrides: Any) -> ExecutorSettings:
+async def start_ready(app: SchedulerApp | ExecutorApp) -> None:
+    """Start `app` and wait until its loops are bound (start returns before they are)."""
+    await app.start()
+    await until_healthy(app.loops, type(app).__name__)
+
+
+def executor_settings(nats_url: str, creds: Credentials, **overrides: Any) -> ExecutorSettings:
     values: dict[str, Any] = {
         "environment": "test",
         "nats_url": nats_url,
@@ -33,6 +42,7 @@ def executor_settings(nats_url: str, **overrides: Any) -> ExecutorSettings:
         "executor_slots": 2,
         "heartbeat_seconds": 0.5,
         "shutdown_grace_seconds": 5,
+        **creds.identity("executor"),
         **overrides,
     }
     return ExecutorSettings(**values)
@@ -41,12 +51,17 @@ def executor_settings(nats_url: str, **overrides: Any) -> ExecutorSettings:
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[NATS]:
     conn = await nats.connect(nats_url)
+    # What the tasks service and scheduler declare at start (executors only bind): tests
+    # without a scheduler find the streams there too.
+    await declare_pipeline(conn.jetstream())
     yield conn
     await conn.drain()
 
 
 @pytest.fixture
-async def pipeline(nats_url: str) -> AsyncIterator[tuple[SchedulerApp, ExecutorApp]]:
+async def pipeline(
+    nats_url: str, service_credentials: Credentials
+) -> AsyncIterator[tuple[SchedulerApp, ExecutorApp]]:
     scheduler = SchedulerApp(
         SchedulerSettings(
             environment="test",
@@ -55,11 +70,12 @@ async def pipeline(nats_url: str) -> AsyncIterator[tuple[SchedulerApp, ExecutorA
             scheduler_health_port=0,
             per_user_concurrency=2,
             concurrency_retry_seconds=0.2,
+            **service_credentials.identity("scheduler"),
         )
     )
-    executor = ExecutorApp(executor_settings(nats_url))
-    await scheduler.start()
-    await executor.start()
+    executor = ExecutorApp(executor_settings(nats_url, service_credentials))
+    await start_ready(scheduler)
+    await start_ready(executor)
     yield scheduler, executor
     await executor.stop()
     await scheduler.stop()
@@ -73,7 +89,7 @@ def job(
         task_id=str(uuid.uuid4()),
         user_id=user,
         runtime=runtime,
-        source=source,
+        inline_inputs=jobs_pb2.RunInputs(source=source),
         priority=priority,
         limits=jobs_pb2.Limits(timeout_seconds=limits.pop("timeout", 10), **limits),
     )
@@ -111,12 +127,12 @@ async def test_job_runs_and_streams_logs(nc: NATS, pipeline: object) -> None:
     await request(nc, j)
     [result] = await results(nc, 1)
     assert result.execution_id == j.execution_id
-    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_EXIT
-    assert result.exit_code == 0
-    assert result.stdout == b"line 0\nline 1\nline 2\n"
-    assert result.wall_time_ms >= 400
+    assert result.termination_reason == "exit"
+    assert result.return_code == 0
+    assert result.inline_output.stdout == b"line 0\nline 1\nline 2\n"
+    assert result.execution_time_ms >= 400
     chunks: list[bytes] = []
-    while b"".join(chunks) != result.stdout:
+    while b"".join(chunks) != result.inline_output.stdout:
         msg = await logs.next_msg(timeout=5)
         chunks.append(jobs_pb2.LogChunk.FromString(msg.data).data)
     assert len(chunks) >= 2, "output arrived in one piece: not streamed live"
@@ -128,27 +144,36 @@ async def test_unknown_runtime_and_malformed_jobs(nc: NATS, pipeline: object) ->
     await request(nc, bad)
     [result] = await results(nc, 1)
     assert result.execution_id == bad.execution_id
-    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR
-    assert "cobol" in result.detail
+    assert result.termination_reason == "sandbox_error"
+    assert "cobol" in result.termination_detail
     good = job("print('still alive')")
     await request(nc, good)
     found = await results(nc, 2)
-    assert found[-1].stdout == b"still alive\n"
+    assert found[-1].inline_output.stdout == b"still alive\n"
 
 
-async def test_duplicate_delivery_gives_one_result(nc: NATS, pipeline: object) -> None:
+async def test_each_run_of_a_duplicated_job_reports_under_its_own_claim(
+    nc: NATS, pipeline: object
+) -> None:
     j = job("print('once')")
     js = nc.jetstream()
-    # The same job on the work queue twice (as after a redelivery race): both may run, one result.
+    # The same job on the work queue twice (as after a redelivery race): both may run, and each
+    # run reports under a claim of its own, so the recorder can keep one (tests/e2e prove it).
     for n in (1, 2):
         await js.publish(
             t.job_subject("normal"), j.SerializeToString(), headers={t.MSG_ID_HEADER: f"dup-{n}"}
         )
-    [result] = await results(nc, 1)
-    assert result.stdout == b"once\n"
-    await asyncio.sleep(1.5)
-    info = await js.stream_info(t.EVENTS_STREAM, subjects_filter=t.RESULT_SUBJECT)
-    assert info.state.subjects == {t.RESULT_SUBJECT: 1}
+    found = await results(nc, 2)
+    assert [r.inline_output.stdout for r in found] == [b"once\n", b"once\n"]
+    claims = {r.claim for r in found}
+    assert len(claims) == 2
+    assert all(len(c) == 32 for c in claims)
+    started = await js.subscribe(
+        t.STARTED_SUBJECT, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+    )
+    events = [jobs_pb2.ExecutionStarted.FromString((await started.next_msg(5)).data) for _ in "ab"]
+    await started.unsubscribe()
+    assert {e.claim for e in events} == claims
 
 
 async def test_cancel_stops_a_running_job(nc: NATS, pipeline: object) -> None:
@@ -164,29 +189,8 @@ async def test_cancel_stops_a_running_job(nc: NATS, pipeline: object) -> None:
         t.CANCEL_SUBJECT, jobs_pb2.CancelRequest(execution_id=j.execution_id).SerializeToString()
     )
     [result] = await results(nc, 1)
-    assert result.termination_reason == jobs_pb2.TERMINATION_REASON_CANCELLED
+    assert result.termination_reason == "cancelled"
     assert loop.time() - sent < 1.0
-
-
-async def test_request_cancelled_before_dispatch_never_runs_nor_holds_a_slot(
-    nc: NATS, pipeline: object
-) -> None:
-    from voidrunner.contracts.streams import cancelled_bucket
-    from voidrunner.scheduler.inflight import INFLIGHT_BUCKET
-
-    js = nc.jetstream()
-    gone = job("print('must not run')", user="quitter")
-    await (await cancelled_bucket(js)).put(gone.execution_id, b"1")
-    await request(nc, gone)
-    kept = job("print('runs')", user="quitter")
-    await request(nc, kept)
-    [result] = await results(nc, 1)
-    assert result.execution_id == kept.execution_id
-    lanes = await js.stream_info(t.JOBS_STREAM)
-    assert lanes.state.last_seq == 1  # only the kept job ever reached a lane
-    slots = await js.key_value(INFLIGHT_BUCKET)
-    # The cancelled request's slot (taken while the cancel check was in flight) is given back.
-    assert not await _holds_slot(slots, "quitter", gone.execution_id)
 
 
 async def test_a_result_frees_its_users_slot(nc: NATS, pipeline: object) -> None:
@@ -229,7 +233,9 @@ async def test_per_user_concurrency_and_priority(nc: NATS, pipeline: object) -> 
     assert order.index(other.execution_id) < order.index(slow[2].execution_id)
 
 
-async def test_docker_backend_runs_jobs_under_gvisor(nc: NATS, nats_url: str) -> None:
+async def test_docker_backend_runs_jobs_under_gvisor(
+    nc: NATS, nats_url: str, service_credentials: Credentials
+) -> None:
     """VOIDRUNNER_SANDBOX_BACKEND=docker: the executor runs jobs in runsc containers."""
     host = os.environ.get("VOIDRUNNER_TEST_DOCKER_HOST")
     if not host:
@@ -237,13 +243,14 @@ async def test_docker_backend_runs_jobs_under_gvisor(nc: NATS, nats_url: str) ->
     executor = ExecutorApp(
         executor_settings(
             nats_url,
+            service_credentials,
             sandbox_backend="docker",
             docker_host=host,
             docker_runtime="runsc",
             docker_owner=f"test-{uuid.uuid4().hex[:8]}",
         )
     )
-    await executor.start()
+    await start_ready(executor)
     try:
         j = job("import platform\nprint(platform.release())")
         await nc.jetstream().publish(
@@ -252,13 +259,17 @@ async def test_docker_backend_runs_jobs_under_gvisor(nc: NATS, nats_url: str) ->
             headers={t.MSG_ID_HEADER: j.execution_id},
         )
         [result] = await results(nc, 1, timeout=60)
-        assert result.termination_reason == jobs_pb2.TERMINATION_REASON_EXIT, result.detail
-        assert result.stdout == b"4.4.0\n"  # gVisor's kernel version: proof it ran under runsc
+        assert result.termination_reason == "exit", result.termination_detail
+        assert (
+            result.inline_output.stdout == b"4.4.0\n"
+        )  # gVisor's kernel version: proof it ran under runsc
     finally:
         await executor.stop()
 
 
-async def test_two_schedulers_dispatch_each_job_once(nc: NATS, nats_url: str) -> None:
+async def test_two_schedulers_dispatch_each_job_once(
+    nc: NATS, nats_url: str, service_credentials: Credentials
+) -> None:
     def scheduler() -> SchedulerApp:
         return SchedulerApp(
             SchedulerSettings(
@@ -267,14 +278,15 @@ async def test_two_schedulers_dispatch_each_job_once(nc: NATS, nats_url: str) ->
                 scheduler_health_host="127.0.0.1",
                 scheduler_health_port=0,
                 per_user_concurrency=50,
+                **service_credentials.identity("scheduler"),
             )
         )
 
     replicas = [scheduler(), scheduler()]
-    executor = ExecutorApp(executor_settings(nats_url, executor_slots=4))
+    executor = ExecutorApp(executor_settings(nats_url, service_credentials, executor_slots=4))
     for app in replicas:
-        await app.start()
-    await executor.start()
+        await start_ready(app)
+    await start_ready(executor)
     try:
         jobs = [job(f"print({i})", user=f"user{i % 3}") for i in range(12)]
         for j in jobs:
@@ -291,24 +303,32 @@ async def test_two_schedulers_dispatch_each_job_once(nc: NATS, nats_url: str) ->
             await app.stop()
 
 
-async def test_heartbeats_keep_a_long_run_from_being_redelivered(nc: NATS, nats_url: str) -> None:
-    executor = ExecutorApp(executor_settings(nats_url, ack_wait_seconds=1.0, heartbeat_seconds=0.3))
-    await executor.start()
+async def test_heartbeats_keep_a_long_run_from_being_redelivered(
+    nc: NATS, nats_url: str, service_credentials: Credentials
+) -> None:
+    executor = ExecutorApp(
+        executor_settings(
+            nats_url, service_credentials, ack_wait_seconds=1.0, heartbeat_seconds=0.3
+        )
+    )
+    await start_ready(executor)
     try:
         j = job("import time\ntime.sleep(3)\nprint('ok')")
         await nc.jetstream().publish(t.job_subject("normal"), j.SerializeToString())
         [result] = await results(nc, 1)
-        assert result.stdout == b"ok\n"
+        assert result.inline_output.stdout == b"ok\n"
         assert result.attempt == 1
     finally:
         await executor.stop()
 
 
 async def test_shutdown_finishes_short_runs_and_hands_back_long_ones(
-    nc: NATS, nats_url: str
+    nc: NATS, nats_url: str, service_credentials: Credentials
 ) -> None:
-    first = ExecutorApp(executor_settings(nats_url, shutdown_grace_seconds=1.5))
-    await first.start()
+    first = ExecutorApp(
+        executor_settings(nats_url, service_credentials, shutdown_grace_seconds=1.5)
+    )
+    await start_ready(first)
     short = job("import time\nprint('s', flush=True)\ntime.sleep(0.5)\nprint('short')")
     long = job("import time\nprint('l', flush=True)\ntime.sleep(4)\nprint('long')")
     js = nc.jetstream()
@@ -320,12 +340,12 @@ async def test_shutdown_finishes_short_runs_and_hands_back_long_ones(
     await first.stop()  # SIGTERM: the short one finishes, the long one is handed back
     [finished] = await results(nc, 1)
     assert finished.execution_id == short.execution_id
-    second = ExecutorApp(executor_settings(nats_url))
-    await second.start()
+    second = ExecutorApp(executor_settings(nats_url, service_credentials))
+    await start_ready(second)
     try:
         found = await results(nc, 2, timeout=30)
         rerun = next(r for r in found if r.execution_id == long.execution_id)
-        assert rerun.stdout == b"l\nlong\n"
+        assert rerun.inline_output.stdout == b"l\nlong\n"
         assert rerun.attempt == 2
     finally:
         await second.stop()

@@ -48,8 +48,8 @@ async def test_malformed_bodies_are_400_invalid_request_format(
 @pytest.mark.parametrize(
     ("change", "field", "tag"),
     [
-        ({"email": None}, "email", "string_type"),
-        ({"email": 42}, "email", "string_type"),
+        ({"email": None}, "email", "type"),
+        ({"email": 42}, "email", "type"),
         ({"email": "not-an-email"}, "email", "email"),
         ({"email": "a" * 10_000 + "@example.com"}, "email", "max"),
         ({"email": "x@example.com' OR 1=1 --"}, "email", "email"),
@@ -61,7 +61,7 @@ async def test_malformed_bodies_are_400_invalid_request_format(
         ({"password": "Aa1!" * 40}, "password", "min"),
         ({"name": "   "}, "name", "required"),
         ({"name": "n" * 256}, "name", "max"),
-        ({"name": ["list"]}, "name", "string_type"),
+        ({"name": ["list"]}, "name", "type"),
     ],
 )
 async def test_each_broken_rule_names_its_field(
@@ -74,7 +74,7 @@ async def test_each_broken_rule_names_its_field(
     [item] = body["validation_errors"]
     assert item["field"] == field
     assert item["tag"] == tag
-    assert item["message"]
+    assert item["message"].startswith(f"{field} ")
     if field == "password":
         assert item["value"] == ""  # never echo passwords
     assert await _users(database_url) == 0
@@ -83,8 +83,12 @@ async def test_each_broken_rule_names_its_field(
 async def test_missing_fields_are_each_reported(client: httpx.AsyncClient) -> None:
     resp = await client.post(REGISTER, json={})
     assert resp.status_code == 400
-    fields = {e["field"]: e["tag"] for e in resp.json()["validation_errors"]}
-    assert fields == {"email": "required", "password": "required", "name": "required"}
+    fields = {e["field"]: (e["tag"], e["message"]) for e in resp.json()["validation_errors"]}
+    assert fields == {
+        "email": ("required", "email is required"),
+        "password": ("required", "password is required"),
+        "name": ("required", "name is required"),
+    }
 
 
 async def test_unicode_and_sql_looking_names_are_stored_verbatim(client: httpx.AsyncClient) -> None:
@@ -148,6 +152,7 @@ async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient
     wrong = await client.delete("/api/v1/auth/register")
     assert wrong.status_code == 405
     assert wrong.json() == {"error": "Method not allowed"}
+    assert wrong.headers["allow"] == "POST"
 
 
 async def test_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
@@ -198,7 +203,6 @@ async def test_health_ready_docs(client: httpx.AsyncClient) -> None:
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
-    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     spec = (await client.get("/openapi.json")).json()
     register = spec["paths"]["/api/v1/auth/register"]["post"]
     assert "201" in register["responses"]

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats
 from voidrunner.devstack.processes import free_port, terminate
 
@@ -110,7 +111,9 @@ async def test_fail_open_when_nats_is_down(
 
 
 @pytest.fixture
-async def two_gateways(auth_addr: str, tasks_addr: str, nats_url: str) -> AsyncIterator[list[str]]:
+async def two_gateways(
+    auth_addr: str, tasks_addr: str, nats_url: str, service_credentials: Credentials
+) -> AsyncIterator[list[str]]:
     """Two real gateway processes sharing one NATS, with strict limits."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
@@ -127,6 +130,7 @@ async def two_gateways(auth_addr: str, tasks_addr: str, nats_url: str) -> AsyncI
             "VOIDRUNNER_NATS_URL": nats_url,
             "VOIDRUNNER_RATE_LIMIT_LOGIN": "4",
             "VOIDRUNNER_RATE_LIMIT_TASK_CREATE": "3",
+            **service_credentials.environment("gateway"),
         }
         procs.append(
             subprocess.Popen(

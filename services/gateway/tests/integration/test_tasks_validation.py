@@ -42,10 +42,10 @@ BROKEN: list[tuple[dict[str, Any], str]] = [
     ({"metadata": {"k": "x" * 66_000}}, "metadata"),
     ({"metadata": {"k": "\u0000"}}, "metadata"),
     ({"stdin": 5}, "stdin"),
-    ({"env": {"1X": "v"}}, "env"),
+    ({"env": {"1X": "v"}}, "env.1X"),
     ({"env": {"A": 1}}, "env.A"),
     ({"env": {f"K{i}": "" for i in range(65)}}, "env"),
-    ({"env": {"A": "a\u0000"}}, "env"),
+    ({"env": {"A": "a\u0000"}}, "env.A"),
     ({"memory_limit_mb": 15}, "memory_limit_mb"),
     ({"memory_limit_mb": 2**40}, "memory_limit_mb"),
     ({"memory_limit_mb": 100_000}, "memory_limit_mb"),  # above the operator cap
@@ -86,6 +86,44 @@ async def test_each_broken_rule_names_its_field(
     assert unchanged == task
 
 
+async def test_one_answer_names_every_invalid_field(
+    client: httpx.AsyncClient, alice: Headers, database_url: str
+) -> None:
+    # Schema rules (an empty script, bad env names) and policy rules (an unknown runtime, a cap
+    # passed) broken at once: one 400 lists them all, each bad env name on its own.
+    body = {
+        "name": "ok",
+        "script_content": "",
+        "script_type": "cobol",
+        "env": {"GOOD": "x", "1BAD": "x", "ALSO-BAD": "x"},
+        "memory_limit_mb": 1_000_000,
+    }
+    resp = await client.post(TASKS, json=body, headers=alice)
+    assert resp.status_code == 400, resp.text
+    errors = resp.json()["validation_errors"]
+    assert sorted(e["field"] for e in errors) == [
+        "env.1BAD",
+        "env.ALSO-BAD",
+        "memory_limit_mb",
+        "script_content",
+        "script_type",
+    ]
+    by_field = {e["field"]: e for e in errors}
+    assert by_field["script_type"]["tag"] == "oneof"
+    assert "python" in by_field["script_type"]["message"]
+    assert by_field["memory_limit_mb"]["message"].endswith("(operator cap)")
+    # Three bad fields in an update as well.
+    task = (await client.post(TASKS, json=GOOD, headers=alice)).json()
+    update = {"priority": 99, "script_type": "cobol", "cpu_limit": 64.0}
+    resp = await client.put(f"{TASKS}/{task['id']}", json=update, headers=alice)
+    assert sorted(e["field"] for e in resp.json()["validation_errors"]) == [
+        "cpu_limit",
+        "priority",
+        "script_type",
+    ]
+    assert await _count(database_url) == 1
+
+
 async def test_hostile_bodies_never_500(
     client: httpx.AsyncClient, alice: Headers, database_url: str
 ) -> None:
@@ -114,10 +152,20 @@ async def test_hostile_bodies_never_500(
         resp = await client.post(TASKS, content=body, headers=headers)
         assert resp.status_code in (400, 413), (body[:80], resp.status_code, resp.text[:200])
         assert "error" in resp.json()
-    too_big = {**GOOD, "stdin": "x" * 1_100_000}
+    # Task bodies may carry files: their own body limit (10 MiB), and stdin its own rule.
+    too_big = {**GOOD, "files": [{"path": "a.py", "content": "x" * 11_000_000}]}
     resp = await client.post(TASKS, json=too_big, headers=alice)
     assert resp.status_code == 413
-    assert resp.json() == {"error": "Request body too large. Maximum size: 1048576 bytes"}
+    assert resp.json() == {"error": "Request body too large. Maximum size: 10485760 bytes"}
+    long_stdin = await client.post(TASKS, json={**GOOD, "stdin": "x" * 1_100_000}, headers=alice)
+    assert long_stdin.status_code == 400
+    assert [e["field"] for e in long_stdin.json()["validation_errors"]] == ["stdin"]
+    # Other routes keep the contract's 1 MiB.
+    big_login = await client.post(
+        "/api/v1/auth/login", json={"email": "a@b.c", "password": "x" * 1_100_000}
+    )
+    assert big_login.status_code == 413
+    assert big_login.json() == {"error": "Request body too large. Maximum size: 1048576 bytes"}
     assert await _count(database_url) == 0
     for query in ("q=%ED%A0%80%00", "metadata=%7B%22a%22%3A%22%5Cud800%22%7D", "status=%00"):
         resp = await client.get(f"{TASKS}?{query}", headers=alice)

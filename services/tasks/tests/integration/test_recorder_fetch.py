@@ -39,7 +39,7 @@ async def test_a_run_s_events_are_recorded_as_they_come_after_an_idle_spell(
     try:
         await asyncio.sleep(0.5)  # idle: the recorder waits in a lingering pull
         execution_id = str(uuid.uuid4())
-        started = jobs_pb2.ExecutionStarted(execution_id=execution_id, attempt=1)
+        started = jobs_pb2.ExecutionStarted(execution_id=execution_id, attempt=1, claim=b"claim")
         started.started_at.FromDatetime(dt.datetime.now(dt.UTC))
         await js.publish(t.STARTED_SUBJECT, started.SerializeToString())
         first = await asyncio.wait_for(executions.updates.get(), 5)
@@ -48,9 +48,10 @@ async def test_a_run_s_events_are_recorded_as_they_come_after_an_idle_spell(
         result = jobs_pb2.ExecutionResult(
             execution_id=execution_id,
             attempt=1,
-            termination_reason=jobs_pb2.TERMINATION_REASON_EXIT,
-            exit_code=0,
-            stdout=b"hello\n",
+            claim=b"claim",
+            termination_reason="exit",
+            return_code=0,
+            inline_output=jobs_pb2.RunOutput(stdout=b"hello\n", spans=[6]),
         )
         await js.publish(t.RESULT_SUBJECT, result.SerializeToString())
         second = await asyncio.wait_for(executions.updates.get(), 5)

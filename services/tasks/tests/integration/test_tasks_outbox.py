@@ -62,7 +62,7 @@ async def _start(stub: Stub, task: tasks_pb2.Task) -> tasks_pb2.Execution:
 async def test_the_job_is_written_with_the_execution(stub: Stub, outbox: Outbox) -> None:
     task = await _task(
         stub,
-        stdin="in\x00put",
+        stdin=b"in\x00put",
         priority=9,
         memory_limit_mb=64,
         env={"A": "1"},
@@ -75,8 +75,9 @@ async def test_the_job_is_written_with_the_execution(stub: Stub, outbox: Outbox)
         job = batch.entries[0].job()
         await batch.mark_published([batch.entries[0].id])
     assert (job.execution_id, job.task_id, job.user_id) == (execution.id, task.id, task.user_id)
-    assert (job.runtime, job.source, job.stdin) == ("python", "print(1)", b"in\x00put")
-    assert dict(job.env) == {"A": "1"}
+    inputs = job.inline_inputs
+    assert (job.runtime, inputs.source, inputs.stdin) == ("python", "print(1)", b"in\x00put")
+    assert dict(inputs.env) == {"A": "1"}
     assert job.priority == 9
     assert job.attempt == 1
     assert job.limits.memory_bytes == 64 * 1024 * 1024

@@ -12,6 +12,7 @@ from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_me
 
 LIMITS = Limits(
     runtimes=("python", "bash"),
+    max_timeout_seconds=3600,
     max_memory_limit_mb=1024,
     max_cpu_limit=2.0,
     max_max_output_bytes=1 << 20,

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 import asyncpg
 
+from voidrunner.common.database_roles import provision, role_of
 from voidrunner.common.lifecycle import run_service, wait_for_stop_signal
 from voidrunner.common.logs import configure_logging, get_logger
 from voidrunner.common.migrations import Migrator
@@ -47,6 +48,15 @@ async def migrate(dsn: str, migrator: Migrator, direction: str, steps: int) -> l
         await conn.close()
 
 
+async def provision_role(admin_dsn: str, dsn: str, migrator: Migrator) -> None:
+    """Create the role `dsn` connects as, owning `migrator`'s tables (database_roles)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await provision(conn, role_of(dsn), tables=migrator.tables, extensions=migrator.extensions)
+    finally:
+        await conn.close()
+
+
 def serve_or_migrate(
     argv: list[str],
     *,
@@ -71,9 +81,11 @@ def serve_or_migrate(
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     if args.command == "migrate" and component is not None and migrations_dir is not None:
         dsn = getattr(settings, "database_url").get_secret_value()  # noqa: B009
-        done = asyncio.run(
-            migrate(dsn, Migrator(component, migrations_dir), args.direction, args.steps)
-        )
+        migrator = Migrator(component, migrations_dir)
+        admin = getattr(settings, "database_admin_url", None)
+        if args.direction == "up" and admin is not None and admin.get_secret_value():
+            asyncio.run(provision_role(admin.get_secret_value(), dsn, migrator))
+        done = asyncio.run(migrate(dsn, migrator, args.direction, args.steps))
         _log.info("migrations done", component=component, direction=args.direction, versions=done)
         return
     app = build(settings)

@@ -1,7 +1,9 @@
-"""A client channel that sends the current request id with every unary call.
+"""A client channel that sends the current request id (and the caller's service token) with
+every unary call.
 
-    channel = RequestIdChannel(grpc.aio.insecure_channel(target))
-    stub = TasksServiceStub(channel)  # each call carries x-request-id
+    token = lambda: signer.token_for("tasks")
+    channel = RequestIdChannel(grpc.aio.insecure_channel(target), token=token)
+    stub = TasksServiceStub(channel)  # each call carries x-request-id and authorization
 
 Not a client interceptor: grpc.aio runs every intercepted call through an extra task and call
 object, which cost about 100 µs of client CPU per call (300 against 200 µs measured here), on a
@@ -11,24 +13,34 @@ effect for a dict lookup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
 
+from voidrunner.common.grpc_access import bearer
 from voidrunner.common.request_context import REQUEST_ID_HEADER, current_request_id
+
+# Returns the token to send now (cached by the signer; renewed before it expires).
+TokenSource = Callable[[], str]
 
 __all__ = ["RequestIdChannel"]
 
 
 class _WithRequestId(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg]
-    """A unary method whose calls carry the current request id (after any metadata given)."""
+    """A unary method whose calls carry the current request id and the service token (after
+    any metadata given)."""
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_inner", "_token")
 
-    def __init__(self, inner: grpc.aio.UnaryUnaryMultiCallable) -> None:  # type: ignore[type-arg]
+    def __init__(
+        self,
+        inner: grpc.aio.UnaryUnaryMultiCallable,  # type: ignore[type-arg]
+        token: TokenSource | None,
+    ) -> None:
         self._inner = inner
+        self._token = token
 
     def __call__(
         self,
@@ -42,6 +54,8 @@ class _WithRequestId(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg
         request_id = current_request_id()
         if request_id:
             metadata = (*(metadata or ()), (REQUEST_ID_HEADER, request_id))
+        if self._token is not None:
+            metadata = (*(metadata or ()), bearer(self._token()))
         return self._inner(
             request,
             timeout=timeout,
@@ -53,13 +67,15 @@ class _WithRequestId(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg
 
 
 class RequestIdChannel(grpc.aio.Channel):
-    """Wraps a channel: unary-unary methods send the request id; the rest is delegated."""
+    """Wraps a channel: unary-unary methods send the request id and, with `token`, the service
+    token; the rest is delegated (our services' RPCs are all unary; health Watch needs none)."""
 
-    def __init__(self, inner: grpc.aio.Channel) -> None:
+    def __init__(self, inner: grpc.aio.Channel, token: TokenSource | None = None) -> None:
         self._inner = inner
+        self._token = token
 
     def unary_unary(self, *args: Any, **kwargs: Any) -> grpc.aio.UnaryUnaryMultiCallable:  # type: ignore[type-arg]
-        return _WithRequestId(self._inner.unary_unary(*args, **kwargs))
+        return _WithRequestId(self._inner.unary_unary(*args, **kwargs), self._token)
 
     def unary_stream(self, *args: Any, **kwargs: Any) -> grpc.aio.UnaryStreamMultiCallable:  # type: ignore[type-arg]
         return self._inner.unary_stream(*args, **kwargs)

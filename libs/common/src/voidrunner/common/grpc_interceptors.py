@@ -1,4 +1,5 @@
-"""Server interceptors: bind the request id, log one line per RPC, translate errors once."""
+"""Server interceptors: refuse unauthorized callers, bind the request id, log one line per RPC,
+translate errors once."""
 
 from __future__ import annotations
 
@@ -11,21 +12,27 @@ import structlog
 
 from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.errors import ServiceError
+from voidrunner.common.grpc_access import AccessPolicy, Refusal
 from voidrunner.common.logs import get_logger
 from voidrunner.common.request_context import REQUEST_ID_HEADER, accept_or_new, set_request_id
+from voidrunner.common.rpc_metrics import RPC_SECONDS, RPCS_HANDLED
 
 _log = get_logger("voidrunner.rpc")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Request id, one canonical log line per RPC, and domain error → status translation.
+    """Caller authorization, request id, one canonical log line per RPC, and domain error →
+    status translation.
 
+    With an `access` policy every call (of any kind, health aside) is checked before its handler
+    runs; a refusal is logged and answered with its status, and the handler never sees the call.
     The wrapped handler of a method is built once and reused: it reads everything that belongs
     to a call (the request id in its metadata) from that call's own context.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, access: AccessPolicy | None = None) -> None:
+        self._access = access
         # method → (the servicer's handler, our wrapper of it); bounded by the registered
         # methods, as unknown methods have no handler and are never wrapped.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}  # type: ignore[type-arg]
@@ -36,9 +43,21 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is not None and self._access is not None:
+            caller, refusal = self._access.check(method, handler_call_details.invocation_metadata)
+            if refusal is not None:
+                _log.warning(
+                    "rpc refused",
+                    rpc=method,
+                    caller=caller,
+                    code=refusal.code.name,
+                    reason=refusal.message,
+                )
+                RPCS_HANDLED.labels(method, refusal.code.name).inc()
+                return _refusing(handler, refusal)
         if handler is None or handler.unary_unary is None:
             return handler
-        method = handler_call_details.method
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
@@ -78,15 +97,34 @@ def _wrap(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
             _log.exception("rpc failed")
             await context.abort(code, "internal error")
         finally:
+            elapsed = time.perf_counter() - started
+            RPCS_HANDLED.labels(method, code.name).inc()
+            RPC_SECONDS.labels(method).observe(elapsed)
             if not quiet:
-                _log.info(
-                    "rpc",
-                    code=code.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+                _log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 2))
 
     return grpc.unary_unary_rpc_method_handler(
         wrapped,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _refusing(handler: grpc.RpcMethodHandler, refusal: Refusal) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    """A handler of the same kind as `handler` that answers every call with `refusal`."""
+
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(refusal.code, refusal.message)
+
+    kinds = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }
+    make = kinds[(bool(handler.request_streaming), bool(handler.response_streaming))]
+    return make(
+        refuse,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )

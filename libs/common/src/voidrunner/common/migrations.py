@@ -18,6 +18,10 @@ from voidrunner.common.logs import get_logger
 _log = get_logger("voidrunner.migrations")
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _COMPONENT = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_CREATES_TABLE = re.compile(r"\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)", re.I)
+_CREATES_EXTENSION = re.compile(
+    r"\bCREATE\s+EXTENSION\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)", re.I
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,21 @@ class Migrator:
         self.migrations = load_migrations(directory)
         # Safe to interpolate: the component matched _COMPONENT above.
         self._table = f"{component}_schema_migrations"
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables this component's migrations create, its bookkeeping table first."""
+        found = [self._table]
+        for mig in self.migrations:
+            found += [t.lower() for t in _CREATES_TABLE.findall(mig.up) if t.lower() not in found]
+        return found
+
+    @property
+    def extensions(self) -> list[str]:
+        """The extensions its migrations create (an administrator creates them beforehand)."""
+        return sorted(
+            {e.lower() for mig in self.migrations for e in _CREATES_EXTENSION.findall(mig.up)}
+        )
 
     async def _prepare(self, conn: asyncpg.Connection) -> set[int]:
         await conn.execute(f"SELECT pg_advisory_xact_lock(hashtext('migrate:{self.component}'))")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach production as a secret.
@@ -38,6 +39,22 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     service_name: str = "voidrunner"
+    # A crashed background loop restarts after a delay that doubles from the first to the longest
+    # (seconds), and starts from the first again after a healthy spell (see common.supervision).
+    loop_restart_first_seconds: float = Field(default=0.5, gt=0)
+    loop_restart_max_seconds: float = Field(default=10.0, gt=0)
+
+    # Identity inside the perimeter (README.md, "Security"). This service's Ed25519 key, which
+    # signs the tokens of its gRPC calls; the public keys (<service>.pub) of the services that
+    # may call this one; the seed of its NATS user (nkey), which NATS's permissions are for.
+    service_key_file: Path | None = None
+    service_keys_dir: Path | None = None
+    nats_seed_file: Path | None = None
+
+    # Prometheus metrics (`/metrics`) on a port of their own; off unless a port is set, which every
+    # deploy configuration does (loopback under `make run`). 0 takes a free port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     secret_fields: tuple[str, ...] = ()
 
@@ -55,6 +72,23 @@ class BaseServiceSettings(BaseSettings):
             msg = f"refusing to start in production with missing or placeholder secrets: {names}"
             raise ValueError(msg)
         return self
+
+
+class MissingCredential(RuntimeError):
+    """A credential this service cannot run without is not configured."""
+
+
+def require_path(settings: BaseServiceSettings, field: str, purpose: str) -> Path:
+    """The configured path of `field`, or MissingCredential saying what it is for."""
+    value = getattr(settings, field)
+    if value is None:
+        msg = (
+            f"VOIDRUNNER_{field.upper()} is not set: the {settings.service_name} service {purpose} "
+            "(make run and make up generate it; see README.md, 'Security')"
+        )
+        raise MissingCredential(msg)
+    path: Path = value
+    return path
 
 
 def _is_placeholder(value: Any) -> bool:

@@ -1,1 +1,2 @@
-"""Contracts between services that protobuf does not carry: the NATS topology."""
+"""What the services agree on: the NATS topology (topology, streams) and the vocabulary of an
+execution (execution, output, results)."""

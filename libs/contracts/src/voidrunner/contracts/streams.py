@@ -1,9 +1,15 @@
 """The JetStream streams, consumers and buckets of the pipeline, declared idempotently.
 
-Every service declares what it touches at start-up, so start order does not matter.
+The tasks service and the scheduler declare the streams and shared buckets at start-up (either
+may come first); executors may not (see nats_access) and bind to what is there, retrying until
+it is. Buckets a service keeps for itself (in-flight slots, rate limits, revocations) are
+declared by that service.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from nats.js.api import (
     AckPolicy,
@@ -15,11 +21,14 @@ from nats.js.api import (
     StreamConfig,
 )
 from nats.js.client import JetStreamContext
+from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from voidrunner.common.jetstream import ensure_key_value, ensure_stream
+from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
 
+_log = get_logger("voidrunner.streams")
 DAY = 24 * 3600.0
 
 
@@ -39,7 +48,7 @@ def events_stream() -> StreamConfig:
     """Started and result events; read by the tasks service and the scheduler."""
     return StreamConfig(
         name=t.EVENTS_STREAM,
-        subjects=[t.STARTED_SUBJECT, t.RESULT_SUBJECT],
+        subjects=[t.STARTED_SUBJECT, t.RESULT_SUBJECT, t.PIPELINE_RESULT_SUBJECT],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         duplicate_window=600.0,
@@ -97,13 +106,84 @@ def dead_stream() -> StreamConfig:
     )
 
 
-ALL_STREAMS = (requests_stream, jobs_stream, events_stream, logs_stream, dead_stream)
+def output_stream() -> StreamConfig:
+    """Outputs too large to travel inside their result, in parts, until the tasks service
+    stored them (it then purges them). Kept as long as the results themselves, on disk: this is
+    the durable path of what ends up stored, never a memory-only one."""
+    return StreamConfig(
+        name=t.OUTPUT_STREAM,
+        subjects=[f"{t.OUTPUT_SUBJECT_PREFIX}.*.*"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=DAY,
+        max_msg_size=t.OUTPUT_PART_BYTES + 4096,
+        duplicate_window=600.0,
+    )
+
+
+def inputs_stream() -> StreamConfig:
+    """Job inputs too large to travel inside their job, in parts, kept as long as requests
+    are (a job may wait that long), purged once the execution's result is recorded."""
+    return StreamConfig(
+        name=t.INPUTS_STREAM,
+        subjects=[f"{t.INPUTS_SUBJECT_PREFIX}.*"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=7 * DAY,
+        max_msg_size=t.OUTPUT_PART_BYTES + 4096,
+        duplicate_window=600.0,
+    )
+
+
+ALL_STREAMS = (
+    requests_stream,
+    jobs_stream,
+    events_stream,
+    logs_stream,
+    dead_stream,
+    output_stream,
+    inputs_stream,
+)
 
 
 async def declare_streams(js: JetStreamContext) -> None:
     """Every stream of the pipeline (cheap; safe to call from every replica)."""
     for config in ALL_STREAMS:
         await ensure_stream(js, config())
+
+
+async def declare_pipeline(js: JetStreamContext) -> None:
+    """Every stream and shared bucket of the pipeline (for the tasks service and scheduler)."""
+    await declare_streams(js)
+    await cancelled_bucket(js)
+    await runtimes_bucket(js)
+
+
+async def bind_bucket(js: JetStreamContext, bucket: str) -> KeyValue:
+    """A bucket that another service declares; BucketNotFoundError until it has."""
+    return await js.key_value(bucket)
+
+
+async def wait_for_pipeline(
+    js: JetStreamContext, stop: asyncio.Event, poll_seconds: float = 0.5
+) -> bool:
+    """Wait until the streams and buckets an executor binds to are declared (by the tasks
+    service or the scheduler). False when `stop` came first."""
+    waiting_logged = False
+    while not stop.is_set():
+        try:
+            for stream in (t.JOBS_STREAM, t.INPUTS_STREAM):
+                await js.stream_info(stream)
+            for bucket in (t.CANCELLED_BUCKET, t.RUNTIMES_BUCKET):
+                await js.key_value(bucket)
+            return True
+        except (NotFoundError, BucketNotFoundError):
+            if not waiting_logged:
+                _log.info("waiting for the pipeline's streams (the tasks service declares them)")
+                waiting_logged = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_seconds)
+    return False
 
 
 async def cancelled_bucket(js: JetStreamContext) -> KeyValue:

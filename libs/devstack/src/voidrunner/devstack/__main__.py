@@ -1,11 +1,14 @@
-"""`python -m voidrunner.devstack run [--reload]` and `... migrate up|down [--steps N]`."""
+"""`python -m voidrunner.devstack run [--reload]`, `... migrate up|down [--steps N]` and
+`... secrets compose|k8s` (deploy_secrets)."""
 
 from __future__ import annotations
 
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
+from voidrunner.devstack.deploy_secrets import compose_secrets, k8s_secrets
 from voidrunner.devstack.runner import MIGRATING, DevSettings, DevStack, run
 
 
@@ -18,21 +21,37 @@ def main() -> int:
     mig = sub.add_parser("migrate", help="migrate the (embedded or external) database")
     mig.add_argument("direction", choices=["up", "down"])
     mig.add_argument("--steps", type=int, default=1)
+    sec = sub.add_parser("secrets", help="generate a deployment's missing secrets")
+    sec.add_argument("target", choices=["compose", "k8s"])
+    sec.add_argument("--env-file", type=Path, default=Path(".env"))
+    sec.add_argument("--dir", type=Path, help="where the files go (.secrets for compose)")
     args = parser.parse_args()
     if args.command == "run":
         return run(reload=args.reload)
+    if args.command == "secrets":
+        return _secrets(args.target, args.env_file, args.dir)
     stack = DevStack(DevSettings())
     try:
         database_url, nats_url = stack.start_infrastructure()
         env = stack.service_env(database_url, nats_url)
-        names = MIGRATING if args.direction == "up" else list(reversed(MIGRATING))
-        for name in names:
-            cmd = [sys.executable, "-m", f"voidrunner.{name}", "migrate", args.direction]
-            if args.direction == "down":
-                cmd += ["--steps", str(args.steps)]
-            subprocess.run(cmd, env=env, check=True)
+        if args.direction == "up":
+            stack.migrate(env)
+        for name in [] if args.direction == "up" else list(reversed(MIGRATING)):
+            cmd = [sys.executable, "-m", f"voidrunner.{name}", "migrate", "down"]
+            cmd += ["--steps", str(args.steps)]
+            subprocess.run(cmd, env=stack.env_of(name, env), check=True)
     finally:
         stack.stop()
+    return 0
+
+
+def _secrets(target: str, env_file: Path, directory: Path | None) -> int:
+    if target == "compose":
+        added = compose_secrets(env_file, Path(".env.example"), directory or Path(".secrets"))
+        for name in added:
+            print(f"generated {name} into {env_file}")
+    else:
+        k8s_secrets(directory or Path("deploy/k8s/overlays/dev/generated"))
     return 0
 
 

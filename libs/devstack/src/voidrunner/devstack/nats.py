@@ -23,6 +23,9 @@ def nats_server_binary() -> Path:
 class NatsConfig:
     data_dir: Path
     port: int = 0
+    # A server configuration (nats_config.render): users and their permissions. Without one
+    # the server accepts any client with every right (only for tests of the client itself).
+    config_text: str | None = None
 
 
 class EmbeddedNats:
@@ -43,9 +46,16 @@ class EmbeddedNats:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         kill_leftover(self.pid_file, "nats-server")
         log = (self.config.data_dir / "nats.log").open("ab")
+        config: list[str] = []
+        if self.config.config_text is not None:
+            path = self.config.data_dir / "nats.conf"
+            path.write_text(self.config.config_text)
+            path.chmod(0o600)
+            config = ["-c", str(path)]
         self._proc = subprocess.Popen(
             [
                 str(nats_server_binary()),
+                *config,
                 "-js",
                 "-sd", str(self.config.data_dir / "jetstream"),
                 "-a", "127.0.0.1",

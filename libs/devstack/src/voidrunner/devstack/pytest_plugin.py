@@ -2,7 +2,8 @@
 
 PostgreSQL starts once per session; every service's migrations build a template database once,
 and each test gets its own database cloned from it (≈ 20 ms). NATS is cheap enough (≈ 40 ms) to
-start fresh for every test that asks for it, so streams and buckets never leak between tests.
+start fresh for every test that asks for it, so streams and buckets never leak between tests;
+`nats_later` gives a test a server it starts (and stops, and starts again) itself.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from voidrunner.common.cli import provision_role
 from voidrunner.common.migrations import Migrator
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
+from voidrunner.devstack.nats_config import render
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
 
 TEMPLATE = "voidrunner_template"
@@ -26,15 +30,15 @@ TEMPLATE = "voidrunner_template"
 SCHEMA_MODULES = ("voidrunner.auth.schema", "voidrunner.tasks.schema")
 
 
-def migrators() -> list[Migrator]:
-    """A migrator for every service that owns tables and is installed."""
+def migrators() -> list[tuple[str, Migrator]]:
+    """(service, its migrator) for every service that owns tables and is installed."""
     found = []
     for name in SCHEMA_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:
             continue
-        found.append(Migrator(module.COMPONENT, Path(module.MIGRATIONS_DIR)))
+        found.append((name.split(".")[1], Migrator(module.COMPONENT, Path(module.MIGRATIONS_DIR))))
     return found
 
 
@@ -53,21 +57,30 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture(scope="session")
-async def pg_template(pg_server: EmbeddedPostgres) -> str:
-    """The name of a database with every service's migrations applied."""
+async def pg_template(pg_server: EmbeddedPostgres, service_credentials: Credentials) -> str:
+    """The name of a database with every service's migrations applied, each as its own role
+    (so the services under test connect as they do in production)."""
     admin = await asyncpg.connect(pg_server.dsn)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
         await admin.execute(f"CREATE DATABASE {TEMPLATE}")
     finally:
         await admin.close()
-    conn = await asyncpg.connect(pg_server.dsn_for(TEMPLATE))
-    try:
-        for migrator in migrators():
-            await migrator.up(conn)
-    finally:
-        await conn.close()
+    await migrate_as_roles(pg_server.dsn_for(TEMPLATE), service_credentials)
     return TEMPLATE
+
+
+async def migrate_as_roles(admin_url: str, creds: Credentials) -> None:
+    """Provision every table-owning service's role on `admin_url`'s database and apply its
+    migrations as that role, as `migrate up` with an admin URL does."""
+    for service, migrator in migrators():
+        own_url = creds.database_url(admin_url, service)
+        await provision_role(admin_url, own_url, migrator)
+        conn = await asyncpg.connect(own_url)
+        try:
+            await migrator.up(conn)
+        finally:
+            await conn.close()
 
 
 @pytest.fixture
@@ -87,18 +100,71 @@ async def database_url(pg_server: EmbeddedPostgres, pg_template: str) -> AsyncIt
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+def service_credentials() -> Iterator[Credentials]:
+    """Every service's credentials (gRPC signing keys, NATS users), made once per session."""
+    root = Path(tempfile.mkdtemp(prefix="voidrunner-test-creds-"))
+    try:
+        yield Credentials.ensure(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_config_text(service_credentials: Credentials) -> str:
+    """The test servers' configuration: each service's NATS user with its real permissions,
+    plus an open user with every right for test code that connects without credentials."""
+    return render(service_credentials, open_user=True)
+
+
+def permission_violations(server: EmbeddedNats) -> list[str]:
+    """The server's log lines about refused publishes and subscriptions so far."""
+    log = server.config.data_dir / "nats.log"
+    if not log.exists():
+        return []
+    return [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
+
+
+def _check_permissions(request: pytest.FixtureRequest, server: EmbeddedNats) -> None:
+    # A service refused something it does is a permission missing from nats_access (or code
+    # doing what its service should not): fail the test that showed it, naming the subject.
+    if request.node.get_closest_marker("nats_refusals") is not None:
+        return
+    violations = permission_violations(server)
+    if violations:
+        pytest.fail("NATS refused a service:\n" + "\n".join(violations[:20]), pytrace=False)
+
+
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """A fresh nats-server with JetStream for this test."""
-    server = EmbeddedNats(NatsConfig(tmp_path / "nats"))
+def nats_server(
+    request: pytest.FixtureRequest, tmp_path: Path, nats_config_text: str
+) -> Iterator[EmbeddedNats]:
+    """A fresh nats-server with JetStream for this test. The test fails when the server
+    refused any client a publish or subscription (mark it `nats_refusals` to expect some)."""
+    server = EmbeddedNats(NatsConfig(tmp_path / "nats", config_text=nats_config_text))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+    _check_permissions(request, server)
 
 
 @pytest.fixture
 def nats_url(nats_server: EmbeddedNats) -> str:
     """The URL of this test's fresh NATS server."""
     return nats_server.url
+
+
+@pytest.fixture
+def nats_later(
+    request: pytest.FixtureRequest, tmp_path: Path, nats_config_text: str
+) -> Iterator[EmbeddedNats]:
+    """A nats-server for this test that is not running yet: its URL is known, and the test
+    starts it (and may stop and start it again, same port and data) with `.start()`/`.stop()`."""
+    server = EmbeddedNats(NatsConfig(tmp_path / "nats-later", config_text=nats_config_text))
+    try:
+        yield server
+    finally:
+        server.stop()
+    _check_permissions(request, server)

@@ -14,7 +14,9 @@ import asyncpg
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
+from voidrunner.devstack.nats_config import render
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
 from voidrunner.devstack.supervisor import Supervisor
 
@@ -37,6 +39,8 @@ class DevSettings(BaseSettings):
     auth_grpc_port: int = 50051
     tasks_grpc_port: int = 50052
     public_host: str = "localhost"
+    # Each service's /metrics on 127.0.0.1, from this port up in SERVICES order.
+    metrics_base_port: int = 9100
 
 
 class DevStack:
@@ -48,6 +52,8 @@ class DevStack:
         self.supervisor = Supervisor(settings.dev_run_dir.resolve())
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
+        # Generated on first start, kept across restarts (README.md, "Security").
+        self.credentials = Credentials.ensure(self.data_dir / "secrets")
 
     def start_infrastructure(self) -> tuple[str, str]:
         """Start what is not external; returns (database_url, nats_url)."""
@@ -60,7 +66,8 @@ class DevStack:
             self.supervisor.say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port}")
         nats_url = self.settings.nats_url
         if not nats_url:
-            self.nats = EmbeddedNats(NatsConfig(self.data_dir / "nats"))
+            config = render(self.credentials)  # one user per service, no anonymous access
+            self.nats = EmbeddedNats(NatsConfig(self.data_dir / "nats", config_text=config))
             nats_url = self.nats.start()
             self.supervisor.say(f"embedded NATS (JetStream) on {nats_url}")
         return database_url, nats_url
@@ -78,8 +85,30 @@ class DevStack:
         env["VOIDRUNNER_GATEWAY_PORT"] = str(self.settings.gateway_port)
         env.setdefault("VOIDRUNNER_AUTH_ADDR", f"127.0.0.1:{self.settings.auth_grpc_port}")
         env.setdefault("VOIDRUNNER_TASKS_ADDR", f"127.0.0.1:{self.settings.tasks_grpc_port}")
+        # The web UI as `make web` built it (the gateway serves the API alone without it).
+        env.setdefault("VOIDRUNNER_WEB_DIR", str(Path("web/dist").resolve()))
         env["PYTHONUNBUFFERED"] = "1"
         return env
+
+    def env_of(self, service: str, env: dict[str, str]) -> dict[str, str]:
+        """`env` plus what makes the process `service`: its keys and NATS user (for the embedded
+        NATS only: an external server has users of its own)."""
+        own = self.credentials.environment(service)
+        own["VOIDRUNNER_METRICS_HOST"] = "127.0.0.1"
+        own["VOIDRUNNER_METRICS_PORT"] = str(self.metrics_port(service))
+        if self.nats is None:
+            own.pop("VOIDRUNNER_NATS_SEED_FILE")
+        if self.postgres is not None and service in MIGRATING:
+            # The embedded database: each table owner as its own role (an external one's URL
+            # is the operator's to choose).
+            own["VOIDRUNNER_DATABASE_URL"] = self.credentials.database_url(
+                env["VOIDRUNNER_DATABASE_URL"], service
+            )
+        return {**env, **own}
+
+    def metrics_port(self, service: str) -> int:
+        """The loopback port of `service`'s /metrics."""
+        return self.settings.metrics_base_port + SERVICES.index(service)
 
     def migrate(self, env: dict[str, str]) -> None:
         """Apply every service's migrations before any service serves."""
@@ -87,8 +116,11 @@ class DevStack:
         import sys
 
         for name in MIGRATING:
+            own = self.env_of(name, env)
+            if self.postgres is not None:
+                own["VOIDRUNNER_DATABASE_ADMIN_URL"] = env["VOIDRUNNER_DATABASE_URL"]
             subprocess.run(
-                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"], env=env, check=True
+                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"], env=own, check=True
             )
 
     def stop(self) -> None:
@@ -138,10 +170,14 @@ def run(reload: bool = False) -> int:
         env = stack.service_env(database_url, nats_url)
         stack.migrate(env)
         for name in SERVICES:
-            stack.supervisor.start(name, f"voidrunner.{name}", env)
+            stack.supervisor.start(name, f"voidrunner.{name}", stack.env_of(name, env))
         base = f"http://{settings.public_host}:{settings.gateway_port}"
         if _wait_healthy(f"http://127.0.0.1:{settings.gateway_port}/health", 60, stop):
-            stack.supervisor.say(f"VoidRunner is up: {base}  (API docs: {base}/docs)  Ctrl-C stops")
+            stack.supervisor.say(
+                f"VoidRunner is up: {base}  (web UI; API docs: {base}/docs)  Ctrl-C stops"
+            )
+            ports = ", ".join(f"{n} :{stack.metrics_port(n)}" for n in SERVICES)
+            stack.supervisor.say(f"metrics on 127.0.0.1 (/metrics): {ports}")
         watcher = _start_reloader(stack, env, stop) if reload else None
         while not stop.wait(0.5):
             dead = stack.supervisor.exited()
@@ -173,7 +209,7 @@ def _start_reloader(
             stack.supervisor.say("code changed; restarting services")
             stack.supervisor.stop_all(grace=5)
             for name in SERVICES:
-                stack.supervisor.start(name, f"voidrunner.{name}", env)
+                stack.supervisor.start(name, f"voidrunner.{name}", stack.env_of(name, env))
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

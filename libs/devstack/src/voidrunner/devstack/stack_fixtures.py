@@ -1,26 +1,86 @@
 """pytest fixtures that run the real services in-process on ephemeral ports.
 
 Each service is started through its own composition root (the same code `make run` uses), on
-the per-test database and NATS server from `pytest_plugin`. The gateway is served by a real
-uvicorn on a loopback socket and reached over HTTP with httpx.
+the per-test database and NATS server from `pytest_plugin`, and handed to the test once its
+supervised loops are up (a service's start returns before its loops have bound their consumers).
+The gateway is served by a real uvicorn on a loopback socket and reached over HTTP with httpx.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from voidrunner.common.grpc_server import insecure_channel, service_channel
+from voidrunner.common.service_tokens import ServiceSigner
+from voidrunner.common.supervision import Supervisor
+from voidrunner.devstack.credentials import Credentials
 
 # Cheap argon2 for tests; production cost is the settings default.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 # Every test's requests come from 127.0.0.1: limits stay on (and counted) but out of the way;
 # rate-limit tests set strict ones through gateway_settings_overrides.
 GENEROUS_RATE_LIMIT = 100_000
+
+
+def channel_as(creds: Credentials, caller: str, target: str, audience: str) -> grpc.aio.Channel:
+    """A channel to the `audience` service at `target` whose calls come from `caller`."""
+    signer = ServiceSigner.from_file(caller, creds.service_key(caller))
+    return service_channel(target, signer, audience)
+
+
+async def until_healthy(loops: Supervisor, what: str, seconds: float = 15.0) -> None:
+    """Wait until every supervised loop of `what` is up; fail naming those that are not."""
+    deadline = time.monotonic() + seconds
+    while not loops.healthy():
+        if time.monotonic() > deadline:
+            down = {n: h.last_error for n, h in loops.health().items() if not h.up}
+            msg = f"{what}: loops not up after {seconds} s: {down}"
+            raise RuntimeError(msg)
+        await asyncio.sleep(0.01)
+
+
+async def health_of(address: str, service: str = "") -> str:
+    """The grpc.health.v1 status of `service` at `address`, by name ("SERVING", "NOT_SERVING")."""
+    channel = insecure_channel(address)
+    try:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            # Generous: on a loaded machine (coverage, two cores) the first call may be slow;
+            # the tests read the status, not the latency.
+            resp = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name
+        name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+        return name
+    finally:
+        await channel.close(None)
+
+
+async def until_health(address: str, status: str, seconds: float = 30.0, service: str = "") -> None:
+    """Wait until `address` reports `status` for `service`; fail with the last status seen."""
+    deadline = time.monotonic() + seconds
+    while (seen := await health_of(address, service)) != status:
+        if time.monotonic() > deadline:
+            msg = f"{address} still reports {seen}, not {status}, after {seconds} s"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def services_wait_for_loops() -> bool:
+    """Override with False in a module whose services start while NATS is away: the fixtures
+    then hand them over at once instead of waiting for their loops to come up."""
+    return True
 
 
 @pytest.fixture
@@ -31,7 +91,12 @@ def auth_settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def auth_addr(
-    database_url: str, nats_url: str, tmp_path: Path, auth_settings_overrides: dict[str, Any]
+    database_url: str,
+    nats_url: str,
+    service_credentials: Credentials,
+    tmp_path: Path,
+    auth_settings_overrides: dict[str, Any],
+    services_wait_for_loops: bool,
 ) -> AsyncIterator[str]:
     """A running auth service (gRPC) on an ephemeral port; yields host:port."""
     from voidrunner.auth.main import AuthApp
@@ -39,17 +104,19 @@ async def auth_addr(
 
     settings = AuthSettings(
         environment="test",
-        database_url=database_url,
+        database_url=service_credentials.database_url(database_url, "auth"),
         nats_url=nats_url,
         auth_grpc_host="127.0.0.1",
         auth_grpc_port=0,
         auth_key_file=tmp_path / "auth" / "key.pem",
         shutdown_grace_seconds=0.5,
-        **{**FAST_ARGON2, **auth_settings_overrides},
+        **{**service_credentials.identity("auth"), **FAST_ARGON2, **auth_settings_overrides},
     )
     app = AuthApp(settings)
     port = await app.start()
     try:
+        if services_wait_for_loops:
+            await until_healthy(app.loops, "auth")
         yield f"127.0.0.1:{port}"
     finally:
         await app.stop()
@@ -63,7 +130,11 @@ def tasks_settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def tasks_addr(
-    database_url: str, nats_url: str, tasks_settings_overrides: dict[str, Any]
+    database_url: str,
+    nats_url: str,
+    service_credentials: Credentials,
+    tasks_settings_overrides: dict[str, Any],
+    services_wait_for_loops: bool,
 ) -> AsyncIterator[str]:
     """A running tasks service (gRPC) on an ephemeral port; yields host:port."""
     from voidrunner.tasks.main import TasksApp
@@ -71,17 +142,19 @@ async def tasks_addr(
 
     settings = TasksSettings(
         environment="test",
-        database_url=database_url,
+        database_url=service_credentials.database_url(database_url, "tasks"),
         nats_url=nats_url,
         tasks_grpc_host="127.0.0.1",
         tasks_grpc_port=0,
         db_pool_size=4,
         shutdown_grace_seconds=0.5,
-        **tasks_settings_overrides,
+        **{**service_credentials.identity("tasks"), **tasks_settings_overrides},
     )
     app = TasksApp(settings)
     port = await app.start()
     try:
+        if services_wait_for_loops:
+            await until_healthy(app.loops, "tasks")
         yield f"127.0.0.1:{port}"
     finally:
         await app.stop()
@@ -95,9 +168,16 @@ def gateway_settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def gateway_url(
-    auth_addr: str, tasks_addr: str, nats_url: str, gateway_settings_overrides: dict[str, Any]
+    auth_addr: str,
+    tasks_addr: str,
+    nats_url: str,
+    service_credentials: Credentials,
+    gateway_settings_overrides: dict[str, Any],
+    services_wait_for_loops: bool,
+    pytestconfig: pytest.Config,
 ) -> AsyncIterator[str]:
-    """The real gateway served by uvicorn on a loopback port; yields its base URL."""
+    """The real gateway served by uvicorn on a loopback port, with the web UI as `make web`
+    built it (web/dist); yields its base URL."""
     import uvicorn
 
     from voidrunner.gateway.main import build_app, uvicorn_config
@@ -110,7 +190,12 @@ async def gateway_url(
         tasks_addr=tasks_addr,
         nats_url=nats_url,
         startup_timeout_seconds=10,
-        **{**rate_limits_at(GENEROUS_RATE_LIMIT), **gateway_settings_overrides},
+        **{
+            **service_credentials.identity("gateway"),
+            "web_dir": pytestconfig.rootpath / "web" / "dist",
+            **rate_limits_at(GENEROUS_RATE_LIMIT),
+            **gateway_settings_overrides,
+        },
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -119,7 +204,8 @@ async def gateway_url(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(build_app(settings), settings, port=port))
+    app = build_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, settings, port=port))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         for _ in range(500):
@@ -130,6 +216,8 @@ async def gateway_url(
             await task  # surfaces the start-up error
             msg = "gateway did not start"
             raise RuntimeError(msg)
+        if services_wait_for_loops:
+            await until_healthy(app.state.loops, "gateway")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
@@ -151,8 +239,18 @@ def executor_settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def scheduler_settings_overrides() -> dict[str, Any]:
+    """SchedulerSettings fields a test module sets for the pipeline's scheduler."""
+    return {}
+
+
+@pytest.fixture
 async def pipeline(
-    nats_url: str, tasks_addr: str, executor_settings_overrides: dict[str, Any]
+    nats_url: str,
+    tasks_addr: str,
+    service_credentials: Credentials,
+    executor_settings_overrides: dict[str, Any],
+    scheduler_settings_overrides: dict[str, Any],
 ) -> AsyncIterator[Any]:
     """The scheduler and one executor (bwrap sandboxes), in-process; yields the executor app."""
     from voidrunner.executor.main import ExecutorApp
@@ -168,6 +266,7 @@ async def pipeline(
             scheduler_health_host="127.0.0.1",
             scheduler_health_port=0,
             concurrency_retry_seconds=0.2,
+            **{**service_credentials.identity("scheduler"), **scheduler_settings_overrides},
         )
     )
     executor = ExecutorApp(
@@ -178,12 +277,14 @@ async def pipeline(
             executor_health_port=0,
             heartbeat_seconds=0.5,
             shutdown_grace_seconds=5,
-            **executor_settings_overrides,
+            **{**service_credentials.identity("executor"), **executor_settings_overrides},
         )
     )
     await scheduler.start()
     await executor.start()
     try:
+        await until_healthy(scheduler.loops, "scheduler")
+        await until_healthy(executor.loops, "executor")
         yield executor
     finally:
         await executor.stop()

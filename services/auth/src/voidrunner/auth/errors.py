@@ -1,6 +1,11 @@
 """The auth service's errors; each maps to a gRPC status through the common interceptor."""
 
-from voidrunner.common.errors import AlreadyExists, InvalidArgument, Unauthenticated
+from voidrunner.common.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
 
 
 class EmailTaken(AlreadyExists):
@@ -20,3 +25,8 @@ class InvalidRefreshToken(Unauthenticated):
 
 class BadRegistration(InvalidArgument):
     pass
+
+
+class WrongCurrentPassword(PermissionDenied):
+    def __init__(self) -> None:
+        super().__init__("Current password is incorrect")

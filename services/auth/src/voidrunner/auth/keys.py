@@ -12,6 +12,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ALGORITHM = "EdDSA"
 
+# Key ids of signing keys that were once committed (.env.example and the Kubernetes dev overlay
+# shipped the same one): anyone can read them in git history, so anyone could forge tokens.
+PUBLISHED_KIDS = frozenset({"6-IhLVSoJdqWXZXb"})
+
+
+class PublishedKey(ValueError):
+    """The signing key is one that was published with VoidRunner's sources."""
+
 
 class SigningKey:
     """An Ed25519 private key with its key id (a thumbprint of the public key)."""
@@ -37,7 +45,15 @@ class SigningKey:
         if not isinstance(key, Ed25519PrivateKey):
             msg = "the auth signing key must be an Ed25519 private key"
             raise TypeError(msg)
-        return cls(key)
+        loaded = cls(key)
+        if loaded.kid in PUBLISHED_KIDS:
+            msg = (
+                f"the auth signing key (kid {loaded.kid}) was published in VoidRunner's git "
+                "history, so anyone can forge tokens with it: generate your own (make up does, "
+                "or openssl genpkey -algorithm ed25519)"
+            )
+            raise PublishedKey(msg)
+        return loaded
 
     @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:

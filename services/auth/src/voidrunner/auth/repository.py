@@ -31,6 +31,43 @@ class RefreshRow:
     session_revoked_at: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+    prefix: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidKeyRow:
+    """A key as the valid-keys bucket publishes it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    scopes: tuple[str, ...]
+    secret_hash: str
+    expires_at: dt.datetime | None
+
+
+def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        scopes=tuple(row["scopes"]),
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
 def _user(row: asyncpg.Record) -> UserRecord:
     return UserRecord(
         id=row["id"],
@@ -101,4 +138,69 @@ class AuthRepository:
         self, conn: Conn, since: dt.datetime
     ) -> list[tuple[uuid.UUID, dt.datetime]]:
         rows = await conn.fetch(self._q.sessions_revoked_since, since)
+        return [(r["id"], r["revoked_at"]) for r in rows]
+
+    async def insert_api_key(
+        self,
+        conn: Conn,
+        key_id: uuid.UUID,
+        user_id: uuid.UUID,
+        name: str,
+        scopes: list[str],
+        secret_hash: str,
+        prefix: str,
+        expires_at: dt.datetime | None,
+    ) -> ApiKeyRecord:
+        row = await conn.fetchrow(
+            self._q.insert_api_key, key_id, user_id, name, scopes, secret_hash, prefix, expires_at
+        )
+        assert row is not None  # INSERT … RETURNING always returns the row
+        return _api_key(row)
+
+    async def api_keys_page(
+        self,
+        conn: Conn,
+        user_id: uuid.UUID,
+        limit: int,
+        after: tuple[dt.datetime, uuid.UUID] | None,
+    ) -> list[ApiKeyRecord]:
+        """Up to `limit` unrevoked keys, newest first, after the (created_at, id) `after`."""
+        created, key_id = after if after is not None else (None, None)
+        rows = await conn.fetch(self._q.api_keys_page, user_id, limit, created, key_id)
+        return [_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, conn: Conn, key_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """True when this call revoked the user's key."""
+        return await conn.fetchval(self._q.revoke_api_key, key_id, user_id) is not None
+
+    async def touch_api_keys(self, conn: Conn, ids: list[uuid.UUID], at: dt.datetime) -> None:
+        await conn.execute(self._q.touch_api_keys, ids, at)
+
+    async def valid_api_keys(self, conn: Conn) -> list[ValidKeyRow]:
+        rows = await conn.fetch(self._q.valid_api_keys)
+        return [
+            ValidKeyRow(
+                id=r["id"],
+                user_id=r["user_id"],
+                email=r["email"],
+                scopes=tuple(r["scopes"]),
+                secret_hash=r["secret_hash"],
+                expires_at=r["expires_at"],
+            )
+            for r in rows
+        ]
+
+    async def password_hash_of(self, conn: Conn, user_id: uuid.UUID) -> str | None:
+        """The user's password hash, or None for an unknown user."""
+        found: str | None = await conn.fetchval(self._q.password_hash_of, user_id)
+        return found
+
+    async def set_password_hash(self, conn: Conn, user_id: uuid.UUID, pw_hash: str) -> None:
+        await conn.execute(self._q.set_password_hash, user_id, pw_hash)
+
+    async def revoke_other_sessions(
+        self, conn: Conn, user_id: uuid.UUID, keep: uuid.UUID
+    ) -> list[tuple[uuid.UUID, dt.datetime]]:
+        """Revoke every session of the user but `keep`; the ones revoked, with when."""
+        rows = await conn.fetch(self._q.revoke_other_sessions, user_id, keep)
         return [(r["id"], r["revoked_at"]) for r in rows]

@@ -56,6 +56,11 @@ class KvRevocations:
 
     async def publish(self, session_id: uuid.UUID, revoked_at: dt.datetime) -> None:
         """Best effort now; the sync loop repeats it until the bucket has it."""
+        if not self._nc.is_connected:
+            _log.warning(
+                "nats unavailable; revocation left to the sync", session_id=str(session_id)
+            )
+            return
         try:
             kv = await self._store()
             await kv.put(str(session_id), revoked_at.isoformat().encode())

@@ -15,14 +15,16 @@ from voidrunner.auth.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
+    WrongCurrentPassword,
 )
 from voidrunner.auth.passwords import Passwords
 from voidrunner.auth.repository import AuthRepository, UserRecord
 from voidrunner.auth.revocation import RevocationSink
-from voidrunner.auth.tokens import TokenIssuer, TokenSubject
+from voidrunner.auth.tokens import STREAM_TTL, TokenIssuer, TokenSubject
 from voidrunner.common.db import Conn
-from voidrunner.common.errors import NotFound
+from voidrunner.common.errors import InvalidArgument, NotFound
 from voidrunner.common.logs import get_logger
+from voidrunner.common.text import is_storable_text
 
 _log = get_logger("voidrunner.auth.service")
 MAX_EMAIL = 255
@@ -80,7 +82,7 @@ class AuthService:
     async def login(self, email: str, password: str) -> Session:
         """Check the password; a wrong email and a wrong password look the same, timing included."""
         email = email.strip()
-        if len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
+        if len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD or not is_storable_text(email):
             await self._passwords.verify_dummy(password[:MAX_PASSWORD])
             raise InvalidCredentials
         async with self._pool.acquire() as conn:
@@ -137,6 +139,28 @@ class AuthService:
             if revoked:
                 await self._revocations.publish(sid, self._clock())
 
+    async def change_password(self, user_id: str, session_id: str, current: str, new: str) -> None:
+        """Replace the password; every session but `session_id` is revoked (keys are kept)."""
+        try:
+            uid, keep = uuid.UUID(user_id), uuid.UUID(session_id)
+        except ValueError:
+            raise InvalidArgument("user_id and session_id must be UUIDs") from None
+        if not (MIN_PASSWORD <= len(new) <= MAX_PASSWORD) or not is_storable_text(new):
+            raise BadRegistration("new_password must be 8 to 128 characters")
+        async with self._pool.acquire() as conn:
+            old_hash = await self._repo.password_hash_of(conn, uid)
+        if old_hash is None:
+            raise NotFound("User not found")
+        if len(current) > MAX_PASSWORD or not await self._passwords.verify(old_hash, current):
+            raise WrongCurrentPassword
+        new_hash = await self._passwords.hash(new)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._repo.set_password_hash(conn, uid, new_hash)
+            revoked = await self._repo.revoke_other_sessions(conn, uid, keep)
+        for sid, at in revoked:
+            await self._revocations.publish(sid, at)
+        _log.info("password changed", user_id=str(uid), sessions_revoked=len(revoked))
+
     async def get_user(self, user_id: str) -> UserRecord:
         """The user with `user_id`; NotFound for a malformed or unknown id."""
         try:
@@ -148,6 +172,16 @@ class AuthService:
         if user is None:
             raise NotFound("User not found")
         return user
+
+    def stream_token(self, user_id: str, execution_id: str, session_id: str) -> tuple[str, int]:
+        """(token, lifetime in seconds) for reading one execution's logs; the caller (the
+        gateway) has checked that the user may read that execution."""
+        try:
+            ids = uuid.UUID(user_id), uuid.UUID(execution_id), uuid.UUID(session_id)
+        except ValueError:
+            raise InvalidArgument("user_id, execution_id and session_id must be UUIDs") from None
+        token = self._tokens.stream_token(*ids, self._clock())
+        return token, int(STREAM_TTL.total_seconds())
 
     async def revoked_since(self, since: dt.datetime) -> list[tuple[uuid.UUID, dt.datetime]]:
         """Sessions revoked since `since` (for the revocation sync loop)."""
@@ -175,6 +209,9 @@ class AuthService:
 
 
 def _check_registration(email: str, password: str, name: str) -> None:
+    # Text columns refuse NUL: refused here as bad input, not left for the database to 500 on.
+    if not is_storable_text(email) or not is_storable_text(name):
+        raise BadRegistration("email and name must not contain NUL or invalid characters")
     if not (3 <= len(email) <= MAX_EMAIL) or "@" not in email:
         raise BadRegistration("email must be a valid address of at most 255 characters")
     if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):

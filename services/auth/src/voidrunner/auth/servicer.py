@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from voidrunner.auth.api_keys import ApiKeyService
 from voidrunner.auth.keys import ALGORITHM, SigningKey
-from voidrunner.auth.repository import UserRecord
+from voidrunner.auth.repository import ApiKeyRecord, UserRecord
 from voidrunner.auth.service import AuthService, Session
 from voidrunner.proto.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -32,6 +34,21 @@ def user_message(user: UserRecord) -> auth_pb2.User:
     )
 
 
+def _api_key(record: ApiKeyRecord) -> auth_pb2.ApiKey:
+    msg = auth_pb2.ApiKey(
+        id=str(record.id),
+        name=record.name,
+        scopes=list(record.scopes),
+        prefix=record.prefix,
+        created_at=_ts(record.created_at),
+    )
+    if record.expires_at is not None:
+        msg.expires_at.CopyFrom(_ts(record.expires_at))
+    if record.last_used_at is not None:
+        msg.last_used_at.CopyFrom(_ts(record.last_used_at))
+    return msg
+
+
 def _auth_response(session: Session) -> auth_pb2.AuthResponse:
     return auth_pb2.AuthResponse(
         access_token=session.access_token,
@@ -44,9 +61,17 @@ def _auth_response(session: Session) -> auth_pb2.AuthResponse:
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     def __init__(
-        self, service: AuthService, key: SigningKey, issuer: str, audience: str, bucket: str
+        self,
+        service: AuthService,
+        api_keys: ApiKeyService,
+        key: SigningKey,
+        issuer: str,
+        audience: str,
+        bucket: str,
+        api_keys_bucket: str,
     ) -> None:
         self._service = service
+        self._api_keys = api_keys
         self._keys = auth_pb2.GetPublicKeysResponse(
             keys=[
                 auth_pb2.PublicKey(
@@ -56,6 +81,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             issuer=issuer,
             audience=audience,
             revocation_bucket=bucket,
+            api_keys_bucket=api_keys_bucket,
         )
 
     async def Register(
@@ -90,3 +116,50 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.GetPublicKeysRequest, context: Context
     ) -> auth_pb2.GetPublicKeysResponse:
         return self._keys
+
+    async def IssueStreamToken(
+        self, request: auth_pb2.IssueStreamTokenRequest, context: Context
+    ) -> auth_pb2.StreamToken:
+        token, expires_in = self._service.stream_token(
+            request.user_id, request.execution_id, request.session_id
+        )
+        return auth_pb2.StreamToken(token=token, expires_in=expires_in)
+
+    async def CreateApiKey(
+        self, request: auth_pb2.CreateApiKeyRequest, context: Context
+    ) -> auth_pb2.CreatedApiKey:
+        expires = (
+            request.expires_at.ToDatetime(tzinfo=dt.UTC) if request.HasField("expires_at") else None
+        )
+        created = await self._api_keys.create(
+            request.user_id, request.name, list(request.scopes), expires
+        )
+        return auth_pb2.CreatedApiKey(api_key=_api_key(created.record), key=created.key)
+
+    async def ListApiKeys(
+        self, request: auth_pb2.ListApiKeysRequest, context: Context
+    ) -> auth_pb2.ListApiKeysResponse:
+        page, cursor = await self._api_keys.page(request.user_id, request.limit, request.cursor)
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=[_api_key(r) for r in page], next_cursor=cursor
+        )
+
+    async def RevokeApiKey(
+        self, request: auth_pb2.RevokeApiKeyRequest, context: Context
+    ) -> auth_pb2.RevokeApiKeyResponse:
+        await self._api_keys.revoke(request.user_id, request.id)
+        return auth_pb2.RevokeApiKeyResponse()
+
+    async def TouchApiKeys(
+        self, request: auth_pb2.TouchApiKeysRequest, context: Context
+    ) -> auth_pb2.TouchApiKeysResponse:
+        await self._api_keys.touch(list(request.ids), request.at.ToDatetime(tzinfo=dt.UTC))
+        return auth_pb2.TouchApiKeysResponse()
+
+    async def ChangePassword(
+        self, request: auth_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_pb2.ChangePasswordResponse:
+        await self._service.change_password(
+            request.user_id, request.session_id, request.current_password, request.new_password
+        )
+        return auth_pb2.ChangePasswordResponse()

@@ -12,8 +12,12 @@ from voidrunner.common.settings import BaseServiceSettings
 class AuthSettings(BaseServiceSettings):
     service_name: str = "auth"
     database_url: SecretStr = SecretStr("")
+    # `migrate up` only: an administrator's URL that provisions the role database_url names
+    # (voidrunner.common.database_roles). Unset: the role exists already.
+    database_admin_url: SecretStr = SecretStr("")
     nats_url: str = "nats://127.0.0.1:4222"
-    auth_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address  # nosec B104
+    # Loopback unless told otherwise: a container or pod sets 0.0.0.0.
+    auth_grpc_host: str = "127.0.0.1"
     auth_grpc_port: int = 50051
     # PEM of an Ed25519 private key. Required in production; in development a key is generated
     # on first start into auth_key_file.
@@ -23,7 +27,6 @@ class AuthSettings(BaseServiceSettings):
     refresh_token_ttl_seconds: int = Field(default=7 * 86_400, ge=300, le=90 * 86_400)
     token_issuer: str = "voidrunner"
     token_audience: str = "voidrunner-api"
-    revocation_bucket: str = "voidrunner_revoked_sessions"
     revocation_sync_seconds: float = 30.0
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = 3

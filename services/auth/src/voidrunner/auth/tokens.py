@@ -10,6 +10,14 @@ import jwt
 
 from voidrunner.auth.errors import InvalidRefreshToken
 from voidrunner.auth.keys import ALGORITHM, SigningKey
+from voidrunner.contracts.tokens import (
+    STREAM_TOKEN_AUDIENCE,
+    STREAM_TOKEN_EXECUTION_CLAIM,
+    STREAM_TOKEN_TTL_SECONDS,
+    STREAM_TOKEN_TYPE,
+)
+
+STREAM_TTL = dt.timedelta(seconds=STREAM_TOKEN_TTL_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,30 @@ class TokenIssuer:
             session_id=session_id,
             now=now,
             expires_at=now + self.refresh_ttl,
+        )
+
+    def stream_token(
+        self,
+        user_id: uuid.UUID,
+        execution_id: uuid.UUID,
+        session_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> str:
+        """A token good for reading one execution's log stream only (contracts.tokens)."""
+        claims = {
+            "iss": self.issuer,
+            "aud": STREAM_TOKEN_AUDIENCE,
+            "sub": str(user_id),
+            "type": STREAM_TOKEN_TYPE,
+            STREAM_TOKEN_EXECUTION_CLAIM: str(execution_id),
+            "sid": str(session_id),
+            "jti": str(uuid.uuid4()),
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + STREAM_TTL).timestamp()),
+        }
+        return jwt.encode(
+            claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
         )
 
     def read_refresh_token(self, token: str) -> RefreshClaims:

@@ -22,7 +22,7 @@ def main() -> None:
     def build(settings: ExecutorSettings) -> object:
         from voidrunner.executor.main import ExecutorApp
 
-        return ExecutorApp(settings)
+        return ExecutorApp(settings, drop_capabilities=settings.executor_drop_capabilities)
 
     if sys.version_info < (3, 12):  # 3.12 made it the default where pidfds exist
         # One pidfd per sandbox instead of one waiting thread per sandbox (ThreadedChildWatcher).

@@ -1,30 +1,29 @@
-"""Advertising this executor's runtimes (with versions and limits) in a NATS KV bucket.
+"""Advertising this executor's runtimes (availability and versions) in a NATS KV bucket.
 
-The gateway lists them at GET /api/v1/runtimes; entries expire with the bucket's TTL, so only
-live executors are listed.
+The gateway lists them at GET /api/v1/runtimes beside the tasks service's limits; entries expire
+with the bucket's TTL, so only live executors are listed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict
 
 from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
+from voidrunner.contracts.runtimes import RuntimeCatalog
 from voidrunner.contracts.topology import RUNTIMES_TTL_SECONDS
-from voidrunner.executor.sandbox.limits import cap_limits
-from voidrunner.executor.sandbox.runtimes import RuntimeCatalog
-from voidrunner.executor.sandbox.types import Limits, Sandbox
+from voidrunner.executor.sandbox.types import Sandbox
 
 _log = get_logger("voidrunner.executor.advertiser")
 
 
-def advertisements(
-    sandbox: Sandbox, catalog: RuntimeCatalog, caps: Limits, executor_id: str
-) -> dict[str, bytes]:
-    """KV entries describing every runtime of `catalog` as this executor offers it."""
+def advertisements(sandbox: Sandbox, catalog: RuntimeCatalog, executor_id: str) -> dict[str, bytes]:
+    """KV entries saying which runtimes of `catalog` this executor offers, in which version.
+
+    Limits are not advertised: a task's defaults and caps are the tasks service's, from the
+    same catalogue file (GET /runtimes asks it)."""
     entries: dict[str, bytes] = {}
     infos = {info.name: info for info in sandbox.runtimes()}
     for spec in catalog:
@@ -36,8 +35,6 @@ def advertisements(
             "available": bool(info and info.available),
             "reason": info.reason if info else "not offered by this backend",
             "backend": sandbox.name,
-            "default_limits": asdict(cap_limits(spec.default_limits, caps)),
-            "max_limits": asdict(caps),
         }
         entries[f"{spec.name}.{executor_id}"] = json.dumps(entry).encode()
     return entries

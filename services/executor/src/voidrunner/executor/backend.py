@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from voidrunner.executor.sandbox.runtimes import RuntimeCatalog, load_catalog
-from voidrunner.executor.sandbox.types import Limits, Sandbox
+from voidrunner.contracts.runtimes import RuntimeCatalog, load_catalog
+from voidrunner.executor.sandbox.types import Sandbox, SandboxError
 from voidrunner.executor.settings import ExecutorSettings
-
-MIB = 1024 * 1024
-
-
-def operator_caps(settings: ExecutorSettings) -> Limits:
-    """The caps every job's limits are lowered to."""
-    return Limits(
-        timeout_seconds=settings.cap_timeout_seconds,
-        memory_bytes=settings.cap_memory_mb * MIB,
-        cpu=settings.cap_cpu,
-        max_output_bytes=settings.cap_max_output_bytes,
-        pids=settings.cap_pids,
-        tmp_bytes=settings.cap_tmp_mb * MIB,
-        max_open_files=1024,
-    )
 
 
 def load_runtimes(settings: ExecutorSettings) -> RuntimeCatalog:
-    """The bundled runtime catalogue with the operator's override merged over it."""
+    """The bundled runtime catalogue with the operator's override merged over it (the same
+    file the tasks service reads: one source of defaults and caps)."""
     return load_catalog(settings.runtimes_file)
 
 
 def build_sandbox(settings: ExecutorSettings, catalog: RuntimeCatalog) -> Sandbox:
     """The configured backend: bubblewrap on the host, or Docker (runsc by default)."""
-    caps = operator_caps(settings)
     if settings.sandbox_backend == "docker":
         from voidrunner.executor.sandbox.docker import DockerSandbox
 
@@ -37,10 +22,20 @@ def build_sandbox(settings: ExecutorSettings, catalog: RuntimeCatalog) -> Sandbo
             docker_host=settings.docker_host,
             runtime=settings.docker_runtime,
             catalog=catalog,
-            caps=caps,
             warm_pool=settings.docker_warm_pool,
             owner=settings.docker_owner,
+            compile_output_bytes=settings.compile_output_bytes,
         )
     from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+    from voidrunner.executor.sandbox.uid_range import UidRange
 
-    return BwrapSandbox(catalog, caps=caps)
+    try:
+        uids = UidRange(settings.sandbox_uid_base, settings.executor_slots)
+    except ValueError as exc:
+        raise SandboxError(f"VOIDRUNNER_SANDBOX_UID_BASE: {exc}") from exc
+    return BwrapSandbox(
+        catalog,
+        uids=uids,
+        launcher=settings.sandbox_launcher,
+        compile_output_bytes=settings.compile_output_bytes,
+    )

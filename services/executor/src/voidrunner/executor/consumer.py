@@ -16,6 +16,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+import structlog
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -24,8 +25,10 @@ from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
+from voidrunner.contracts.execution import attempt_of
 from voidrunner.contracts.streams import lane_consumer
-from voidrunner.executor.job_runner import JobRunner, RetryLater
+from voidrunner.executor.job_runner import Finished, JobRunner, RetryLater
+from voidrunner.executor.metrics import JOB_SECONDS, JOBS, REDELIVERED, SLOTS
 from voidrunner.proto.jobs.v1 import jobs_pb2
 
 _log = get_logger("voidrunner.executor.consumer")
@@ -79,7 +82,8 @@ class JobConsumer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._subs: dict[str, JetStreamContext.PullSubscription] = {}
         self._picks = itertools.count()
-        self._loop_task: asyncio.Task[None] | None = None
+        SLOTS.labels("busy").set_function(lambda: len(self._running))
+        SLOTS.labels("free").set_function(lambda: config.slots - len(self._running))
 
     @property
     def running(self) -> int:
@@ -87,7 +91,7 @@ class JobConsumer:
         return len(self._running)
 
     async def start(self) -> None:
-        """Bind to the lane consumers, subscribe to cancels and the doorbell, start the loop."""
+        """Bind to the lane consumers, subscribe to cancels and the doorbell."""
         for lane in t.LANES:
             config = lane_consumer(
                 lane, ack_wait=self._config.ack_wait, max_deliver=self._config.max_deliver
@@ -96,9 +100,17 @@ class JobConsumer:
             self._subs[lane] = await self._js.pull_subscribe_bind(
                 durable=t.job_consumer(lane), stream=t.JOBS_STREAM
             )
-        await self._nc.subscribe(f"{t.JOB_SUBJECT_PREFIX}.*", cb=self._ring)
+        for lane in t.LANES:  # one per lane: its NATS user may hear only the lanes it serves
+            await self._nc.subscribe(t.job_subject(lane), cb=self._ring)
         await self._nc.subscribe(t.CANCEL_SUBJECT, cb=self._on_cancel)
-        self._loop_task = asyncio.create_task(self._loop(), name="job-loop")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take jobs until `stop` is set, then drain: running jobs get the grace to finish, the
+        rest are handed back. The executor's supervisor runs this loop and, after a failure,
+        runs it again on the same consumer (jobs already running carry on)."""
+        self._stopping = stop
+        await self._loop()
+        await self._drain()
 
     async def _ring(self, msg: Msg) -> None:
         self._rung.add(msg.subject.rpartition(".")[2])
@@ -186,7 +198,8 @@ class JobConsumer:
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
-            await self._slots.acquire()
+            if not await self._free_slot():
+                break
             picked = await self._next_job()
             if picked is None:
                 self._slots.release()
@@ -195,6 +208,23 @@ class JobConsumer:
             task = asyncio.create_task(self._handle(msg, lane))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _free_slot(self) -> bool:
+        """Wait for a free slot (True), or for stop (False): with every slot busy, a stop must
+        not wait for a job to end before the drain starts."""
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({acquire, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if acquire.done() and not acquire.cancelled():
+            if not self._stopping.is_set():
+                return True
+            self._slots.release()
+            return False
+        acquire.cancel()
+        return False
 
     async def _handle(self, msg: Msg, lane: str) -> None:
         try:
@@ -217,33 +247,60 @@ class JobConsumer:
             _log.error("job without execution id terminated", lane=lane)
             await msg.term()
             return
-        attempt = msg.metadata.num_delivered or 1
+        attempt = attempt_of(job.attempt, msg.metadata.num_delivered or 1)
+        if (msg.metadata.num_delivered or 1) > 1:
+            REDELIVERED.labels(lane).inc()
+        # Every line logged while this job runs names it; one line at the end sums it up.
+        with structlog.contextvars.bound_contextvars(
+            execution_id=job.execution_id, attempt=attempt, lane=lane
+        ):
+            outcome = await self._run_job(msg, job, attempt)
+            _log.info("job", outcome=outcome, runtime=job.runtime)
+
+    async def _run_job(self, msg: Msg, job: jobs_pb2.Job, attempt: int) -> str:
+        """Run one job and settle its message; returns what happened, for the job's log line."""
         if await self._was_cancelled(job.execution_id):
-            _log.info("skipping cancelled job", execution_id=job.execution_id)
             await msg.ack()
-            return
+            JOBS.labels(job.runtime, "cancelled").inc()
+            return "skipped: cancelled before it ran"
         running = _Running()
         self._running[job.execution_id] = running
         heartbeat = asyncio.create_task(self._heartbeat(msg))
+        started = asyncio.get_running_loop().time()
         try:
-            result = await self._runner.run(
-                job, attempt, running.cancel, last_attempt=attempt >= self._config.max_deliver
+            finished = await self._runner.run(
+                job,
+                attempt,
+                running.cancel,
+                last_attempt=(msg.metadata.num_delivered or 1) >= self._config.max_deliver,
             )
         except RetryLater as exc:
-            _log.warning("retrying job later", execution_id=job.execution_id, error=str(exc))
+            _log.warning("retrying job later", error=str(exc))
             await msg.nak(delay=2)
-            return
+            JOBS.labels(job.runtime, "retried").inc()
+            return "handed back: sandbox failure, retried later"
         finally:
             heartbeat.cancel()
             self._running.pop(job.execution_id, None)
         if running.handed_back:
             # Shutting down: another executor runs it again from the start.
             await msg.nak()
-            return
-        if await self._publish(result):
-            await msg.ack_sync()
-        else:
+            JOBS.labels(job.runtime, "handed_back").inc()
+            return "handed back: shutting down"
+        result = finished.result
+        if not await self._publish(finished):
             await msg.nak(delay=5)
+            JOBS.labels(job.runtime, "retried").inc()
+            return "handed back: result not published"
+        await msg.ack_sync()
+        seconds = asyncio.get_running_loop().time() - started
+        JOBS.labels(job.runtime, "ran").inc()
+        JOB_SECONDS.labels(job.runtime).observe(seconds)
+        code = result.return_code if result.HasField("return_code") else result.exit_signal
+        return (
+            f"{result.termination_reason} ({code or '-'}), {result.execution_time_ms} ms run, "
+            f"{seconds * 1000:.0f} ms in all"
+        )
 
     async def _was_cancelled(self, execution_id: str) -> bool:
         try:
@@ -258,22 +315,18 @@ class JobConsumer:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
 
-    async def _publish(self, result: jobs_pb2.ExecutionResult) -> bool:
+    async def _publish(self, finished: Finished) -> bool:
         for attempt in range(RESULT_PUBLISH_ATTEMPTS):
             try:
-                await self._runner.publish_result(result)
+                await self._runner.publish_result(finished)
                 return True
             except Exception:  # NATS briefly away: retry before giving the job back
                 _log.warning("result publish failed", attempt=attempt, exc_info=True)
                 await asyncio.sleep(0.5)
         return False
 
-    async def stop(self) -> None:
-        """Stop taking jobs; let running ones finish within the grace, hand back the rest."""
-        self._stopping.set()
-        if self._loop_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+    async def _drain(self) -> None:
+        """Let running jobs finish within the grace, hand back the rest."""
         if self._tasks:
             _done, pending = await asyncio.wait(
                 set(self._tasks), timeout=self._config.shutdown_grace

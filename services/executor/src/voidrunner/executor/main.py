@@ -1,43 +1,67 @@
-"""The executor's composition root: NATS, sandbox backend, job runner and consumer, health."""
+"""The executor's composition root: NATS, sandbox backend, job runner and consumer, health.
+
+The job loop and the advertiser run under one supervisor and wait for NATS: the executor starts
+while NATS is away and reports NOT_SERVING on grpc.health.v1 until it can take jobs (and again
+while any loop is down).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-from nats.aio.client import Client as NATS
-
 from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.logs import get_logger
-from voidrunner.common.nats_client import connect_nats, drain_nats
-from voidrunner.contracts.streams import cancelled_bucket, declare_streams, runtimes_bucket
+from voidrunner.common.metrics_endpoint import MetricsEndpoint
+from voidrunner.common.service_identity import nats_for
+from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.contracts import topology as t
+from voidrunner.contracts.identities import ServiceName, inbox_prefix
+from voidrunner.contracts.runtimes import RuntimeCatalog
+from voidrunner.contracts.streams import bind_bucket, wait_for_pipeline
 from voidrunner.executor.advertiser import advertise, advertisements
-from voidrunner.executor.backend import build_sandbox, load_runtimes, operator_caps
+from voidrunner.executor.backend import build_sandbox, load_runtimes
 from voidrunner.executor.consumer import ConsumerConfig, JobConsumer
 from voidrunner.executor.job_runner import JobRunner, RunnerConfig
+from voidrunner.executor.privileges import drop_for
 from voidrunner.executor.sandbox.types import Sandbox
 from voidrunner.executor.settings import ExecutorSettings
 
 _log = get_logger("voidrunner.executor")
+# Beyond the shutdown grace, how long handing back unfinished jobs may take (JobConsumer).
+HAND_BACK_SECONDS = 15.0
 
 
 class ExecutorApp:
     """Runs jobs from NATS in sandboxes; `start()` returns the gRPC health port."""
 
-    def __init__(self, settings: ExecutorSettings, sandbox: Sandbox | None = None) -> None:
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        sandbox: Sandbox | None = None,
+        *,
+        drop_capabilities: bool = False,
+    ) -> None:
+        """`drop_capabilities`: once set up, keep only the capabilities the backend needs
+        (privileges.py); for a process of its own, as dropping is irrevocable."""
         self.settings = settings
+        self._drop_capabilities = drop_capabilities
+        self.loops = supervisor_for(settings)
         self._sandbox = sandbox
-        self._nc: NATS | None = None
+        self._nats = nats_for(
+            settings,
+            settings.nats_url,
+            client_name=f"voidrunner-executor-{settings.executor_id}",
+            inbox_prefix=inbox_prefix(ServiceName.EXECUTOR),
+        )
         self._server: GrpcServer | None = None
+        self._catalog: RuntimeCatalog | None = None
+        self._advertised: dict[str, bytes] = {}
         self.consumer: JobConsumer | None = None
-        self._stop = asyncio.Event()
-        self._advertiser: asyncio.Task[None] | None = None
+        self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
 
     async def start(self) -> int:
         s = self.settings
-        catalog = load_runtimes(s)
+        self._catalog = load_runtimes(s)
         if self._sandbox is None:
-            self._sandbox = build_sandbox(s, catalog)
+            self._sandbox = build_sandbox(s, self._catalog)
         prepare = getattr(self._sandbox, "start", None)
         if prepare is not None:  # docker: check the engine, reap leftovers, fill the warm pool
             await prepare()
@@ -49,64 +73,83 @@ class ExecutorApp:
                 available=info.available,
                 reason=info.reason or None,
             )
-        self._nc = await connect_nats(s.nats_url, name=f"voidrunner-executor-{s.executor_id}")
-        js = self._nc.jetstream()
-        await declare_streams(js)
-        runner = JobRunner(
-            js,
-            self._sandbox,
-            catalog,
-            RunnerConfig(
-                executor_id=s.executor_id,
-                caps=operator_caps(s),
-                log_batch_bytes=s.log_batch_bytes,
-                log_batch_ms=s.log_batch_ms,
-            ),
-        )
-        self.consumer = JobConsumer(
-            self._nc,
-            js,
-            runner,
-            await cancelled_bucket(js),
-            ConsumerConfig(
-                slots=s.executor_slots,
-                ack_wait=s.ack_wait_seconds,
-                heartbeat=s.heartbeat_seconds,
-                max_deliver=s.max_deliver,
-                shutdown_grace=s.shutdown_grace_seconds,
-            ),
-        )
-        await self.consumer.start()
-        entries = advertisements(self._sandbox, catalog, operator_caps(s), s.executor_id)
-        self._advertiser = asyncio.create_task(
-            advertise(await runtimes_bucket(js), entries, self._stop), name="advertise"
-        )
+        if self._drop_capabilities:  # before any thread starts: each keeps its own
+            drop_for(self._sandbox.name)
+        self.metrics.start()  # its server thread: only once the capabilities are dropped
+        self._advertised = advertisements(self._sandbox, self._catalog, s.executor_id)
+        self.loops.add("nats", self._nats.run, signals_ready=True)
+        self.loops.add("jobs", self._take_jobs, signals_ready=True)
+        self.loops.add("advertiser", self._advertise, signals_ready=True)
+        self.loops.start()
         self._server = GrpcServer(
             host=s.executor_health_host,
             port=s.executor_health_port,
             registrations=[],
             service_names=[],
+            health=self.loops,
         )
-        port = await self._server.start()
-        _log.info(
-            "executor ready",
-            executor_id=s.executor_id,
-            backend=self._sandbox.name,
-            slots=s.executor_slots,
-        )
-        return port
+        return await self._server.start()
+
+    async def _take_jobs(self, loop: Loop) -> None:
+        if self.consumer is None:  # once: a restart keeps the consumer and its running jobs
+            s = self.settings
+            assert self._sandbox is not None
+            assert self._catalog is not None
+            nc = await self._nats.connected()
+            js = nc.jetstream()
+            if not await wait_for_pipeline(js, loop.stop):
+                return
+            runner = JobRunner(
+                js,
+                self._sandbox,
+                self._catalog,
+                RunnerConfig(
+                    executor_id=s.executor_id,
+                    caps=self._catalog.caps,
+                    log_batch_bytes=s.log_batch_bytes,
+                    log_batch_ms=s.log_batch_ms,
+                ),
+            )
+            consumer = JobConsumer(
+                nc,
+                js,
+                runner,
+                await bind_bucket(js, t.CANCELLED_BUCKET),
+                ConsumerConfig(
+                    slots=s.executor_slots,
+                    ack_wait=s.ack_wait_seconds,
+                    heartbeat=s.heartbeat_seconds,
+                    max_deliver=s.max_deliver,
+                    shutdown_grace=s.shutdown_grace_seconds,
+                ),
+            )
+            await consumer.start()
+            self.consumer = consumer
+            # Operators and the fault suites read this line: jobs are taken from now on.
+            _log.info(
+                "executor ready",
+                executor_id=s.executor_id,
+                backend=self._sandbox.name,
+                slots=s.executor_slots,
+            )
+        loop.ready()
+        await self.consumer.run(loop.stop)
+
+    async def _advertise(self, loop: Loop) -> None:
+        js = (await self._nats.connected()).jetstream()
+        if not await wait_for_pipeline(js, loop.stop):
+            return
+        kv = await bind_bucket(js, t.RUNTIMES_BUCKET)
+        loop.ready()
+        await advertise(kv, self._advertised, loop.stop)
 
     async def stop(self) -> None:
         """Drain: finish or hand back running jobs, then close everything."""
-        self._stop.set()
-        if self._advertiser is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._advertiser
+        self.metrics.stop()
         if self._server is not None:
             await self._server.stop(1.0)
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self._nc is not None:
-            await drain_nats(self._nc)
+        # The job loop drains itself once stopped (JobConsumer.run): give it that long.
+        await self.loops.stop(self.settings.shutdown_grace_seconds + HAND_BACK_SECONDS)
+        await self._nats.drain()
         if self._sandbox is not None:
             await self._sandbox.close()

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field
 
 from voidrunner.common.settings import BaseServiceSettings
+from voidrunner.contracts.output import MAX_COMPILE_OUTPUT_BYTES
+from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE, MAX_UID
 
 
 def _default_executor_id() -> str:
@@ -20,7 +22,8 @@ class ExecutorSettings(BaseServiceSettings):
     service_name: str = "executor"
     nats_url: str = "nats://127.0.0.1:4222"
     # Serves only grpc.health.v1 (for probes); the work arrives over NATS.
-    executor_health_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod address  # nosec B104
+    # Loopback unless told otherwise: a pod sets 0.0.0.0 for its probes.
+    executor_health_host: str = "127.0.0.1"
     executor_health_port: int = 50054
     executor_id: str = Field(default_factory=_default_executor_id)
     # How many sandboxes run at once in this process.
@@ -32,15 +35,20 @@ class ExecutorSettings(BaseServiceSettings):
     # Labels this executor's containers; on start it removes what an earlier process with the
     # same owner left behind (a crash). Must differ between executors sharing one engine.
     docker_owner: str = Field(default_factory=socket.gethostname)
-    # An operator's runtime catalogue override (TOML, merged over the bundled one).
+    # An operator's runtime catalogue override (TOML, merged over the bundled one); its [caps]
+    # are applied to every job whatever it asks for. Give the tasks service the same file.
     runtimes_file: Path | None = None
-    # Operator caps applied to every job, whatever it asks for.
-    cap_timeout_seconds: float = 3600
-    cap_memory_mb: int = 2048
-    cap_cpu: float = 4.0
-    cap_max_output_bytes: int = 16 * 1024 * 1024
-    cap_pids: int = 256
-    cap_tmp_mb: int = 1024
+    # bwrap, executor started as root: run i of the executor_slots at once runs as host uid and
+    # gid sandbox_uid_base + i (see sandbox/uid_range.py for the default). Executors sharing a
+    # host need disjoint ranges: bases at least executor_slots apart.
+    sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1, le=MAX_UID)
+    # Started as root, the executor process keeps only the capabilities its backend needs once
+    # it is set up (privileges.py; the kept set is logged). Off: it keeps all of root's.
+    executor_drop_capabilities: bool = True
+    # A prebuilt vr-launch for the bwrap backend (else it is compiled with the host's cc).
+    sandbox_launcher: Path | None = None
+    # The most of a compile step's output (stdout and stderr together) that is kept.
+    compile_output_bytes: int = Field(default=256 * 1024, ge=1024, le=MAX_COMPILE_OUTPUT_BYTES)
     # A job is redelivered after ack_wait without a heartbeat (sent every heartbeat_seconds).
     ack_wait_seconds: float = 30.0
     heartbeat_seconds: float = 5.0

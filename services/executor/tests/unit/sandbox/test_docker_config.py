@@ -94,8 +94,8 @@ def test_environment_layers_and_validation() -> None:
         environment({}, {"BIG": "x" * 70_000})
 
 
-def trailer(code: int | None = 0, signal: int | None = None) -> Trailer:
-    return Trailer(code, signal, 250_000_000, 40 * MiB, b"")
+def trailer(code: int | None = 0, signal: int | None = None, refused: int = 0) -> Trailer:
+    return Trailer(code, signal, 250_000_000, 40 * MiB, b"", 0, refused)
 
 
 def outcome(stop: TerminationReason, state: dict[str, Any], t: Trailer | None, **kw: Any) -> Any:
@@ -106,25 +106,42 @@ def outcome(stop: TerminationReason, state: dict[str, Any], t: Trailer | None, *
 
 def test_a_normal_exit_reports_code_and_launcher_statistics() -> None:
     result = outcome(EXIT, {"ExitCode": 3, "OOMKilled": False}, trailer(3))
-    assert (result.reason, result.exit_code) == (EXIT, 3)
+    assert (result.reason, result.return_code) == (EXIT, 3)
     assert (result.cpu_time_ns, result.peak_memory_bytes) == (250_000_000, 40 * MiB)
 
 
-def test_death_by_signal_is_an_exit_with_128_plus_the_signal() -> None:
+def test_death_by_signal_reports_the_signal_not_128_plus_it() -> None:
     result = outcome(EXIT, {"ExitCode": 139}, trailer(None, 11))
-    assert (result.reason, result.exit_code) == (EXIT, 139)
+    assert (result.reason, result.return_code, result.signal) == (EXIT, None, "SIGSEGV")
+    # A program that exits 139 by itself is told apart by the launcher.
+    own = outcome(EXIT, {"ExitCode": 139}, trailer(139))
+    assert (own.reason, own.return_code, own.signal) == (EXIT, 139, None)
+
+
+def test_seccomp_kill_is_a_security_violation() -> None:
+    result = outcome(EXIT, {"ExitCode": 159}, trailer(None, 31))
+    assert (result.reason, result.return_code, result.signal) == (
+        TerminationReason.SECURITY_VIOLATION,
+        None,
+        "SIGSYS",
+    )
+
+
+def test_a_refused_fork_is_a_pids_limit() -> None:
+    result = outcome(EXIT, {"ExitCode": 0}, trailer(0, refused=3))
+    assert (result.reason, result.return_code) == (TerminationReason.PIDS_LIMIT, 0)
 
 
 def test_our_stop_reason_wins_and_has_no_exit_code() -> None:
     for stop in (TIMEOUT, TerminationReason.CANCELLED, TerminationReason.OUTPUT_LIMIT):
         result = outcome(stop, {"ExitCode": 137, "OOMKilled": False}, trailer(None, 9))
-        assert (result.reason, result.exit_code) == (stop, None)
+        assert (result.reason, result.return_code, result.signal) == (stop, None, "SIGKILL")
         assert result.cpu_time_ns == 250_000_000  # the launcher still reported
 
 
 def test_oom_kill_is_a_memory_limit() -> None:
     runc = outcome(EXIT, {"ExitCode": 137, "OOMKilled": True}, trailer(None, 9))
-    assert (runc.reason, runc.exit_code, runc.peak_memory_bytes) == (
+    assert (runc.reason, runc.return_code, runc.peak_memory_bytes) == (
         TerminationReason.MEMORY_LIMIT,
         None,
         40 * MiB,
@@ -134,7 +151,7 @@ def test_oom_kill_is_a_memory_limit() -> None:
     assert (gvisor.reason, gvisor.peak_memory_bytes) == (TerminationReason.MEMORY_LIMIT, 128 * MiB)
     # A program that caught MemoryError and exited by itself keeps its exit code.
     caught = outcome(EXIT, {"ExitCode": 1, "OOMKilled": True}, trailer(1))
-    assert (caught.reason, caught.exit_code) == (TerminationReason.MEMORY_LIMIT, 1)
+    assert (caught.reason, caught.return_code) == (TerminationReason.MEMORY_LIMIT, 1)
 
 
 def test_gvisor_crash_exit_2_without_output_is_a_sandbox_error() -> None:
@@ -142,7 +159,7 @@ def test_gvisor_crash_exit_2_without_output_is_a_sandbox_error() -> None:
     assert crash.reason is TerminationReason.SANDBOX_ERROR
     assert "gVisor" in crash.detail
     # With a trailer, exit 2 is the program's own exit code.
-    assert outcome(EXIT, {"ExitCode": 2}, trailer(2), oci_runtime="runsc").exit_code == 2
+    assert outcome(EXIT, {"ExitCode": 2}, trailer(2), oci_runtime="runsc").return_code == 2
 
 
 def test_missing_report_or_engine_error_is_a_sandbox_error() -> None:

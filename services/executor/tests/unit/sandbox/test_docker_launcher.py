@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import secrets
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from voidrunner.executor.sandbox.build import unpack_artifact
 from voidrunner.executor.sandbox.docker_launcher import (
     LAUNCHER_ARGV,
     MARKER,
@@ -54,27 +57,28 @@ def test_splitter_passes_ordinary_output_through_at_once() -> None:
 
 def test_splitter_finds_a_trailer_split_across_chunks() -> None:
     splitter = TrailerSplitter(NONCE, max_artifact=16)
-    whole = b"err text" + MARKER + NONCE.encode() + b"\0" + b"0 0 1500000 4096 3\nart"
+    whole = b"err text" + MARKER + NONCE.encode() + b"\0" + b"0 0 1500000 4096 3 2500000 0\nart"
     out = b"".join(splitter.feed(whole[i : i + 5]) for i in range(0, len(whole), 5))
     assert out == b"err text"
     trailer = splitter.trailer()
     assert trailer is not None
     assert (trailer.exit_code, trailer.signal, trailer.cpu_time_ns) == (0, None, 1_500_000)
     assert (trailer.peak_memory_bytes, trailer.artifact) == (4096, b"art")
+    assert trailer.wall_time_ns == 2_500_000
 
 
 def test_splitter_releases_a_false_start_and_rejects_forged_nonces() -> None:
     splitter = TrailerSplitter(NONCE)
     assert splitter.feed(b"abc\0VOIDRUN") == b"abc"
     assert splitter.feed(b"NER nope") == b"\0VOIDRUNNER nope"
-    forged = MARKER + b"f" * 32 + b"\0" + b"0 0 0 0 0\n"
+    forged = MARKER + b"f" * 32 + b"\0" + b"0 0 0 0 0 0 0\n"
     assert splitter.feed(forged) == forged
     assert splitter.trailer() is None
 
 
 def test_splitter_drops_an_oversized_trailer() -> None:
     splitter = TrailerSplitter(NONCE, max_artifact=0)
-    splitter.feed(MARKER + NONCE.encode() + b"\0" + b"0 0 0 0 9000\n" + b"x" * 9000)
+    splitter.feed(MARKER + NONCE.encode() + b"\0" + b"0 0 0 0 9000 0 0\n" + b"x" * 9000)
     assert splitter.overflow
     assert splitter.trailer() is None
 
@@ -127,6 +131,18 @@ def test_the_launcher_reports_signals_missing_programs_and_artifacts(tmp_path: P
         tmp_path / "c",
         ["sh", "-c", f"printf built > {artifact}"],
         artifact=artifact,
+        max_artifact=1 << 20,
+    )
+    # The artifact comes back as a tar stream of the file (or directory) the build left.
+    match = re.search(rb"artifact=(b'.*?'), wall", trailer, re.S)
+    assert match is not None
+    files = unpack_artifact(ast.literal_eval(match.group(1).decode()), max_bytes=1 << 20)
+    assert [(f.path, f.data) for f in files] == [("out.bin", b"built")]
+    # Larger than allowed: no artifact at all, never a part of one.
+    _, _, _, small = _launch(
+        tmp_path / "d",
+        ["sh", "-c", f"printf built > {tmp_path / 'd' / 'out.bin'}"],
+        artifact=str(tmp_path / "d" / "out.bin"),
         max_artifact=100,
     )
-    assert b"artifact=b'built'" in trailer
+    assert b"artifact=b''" in small

@@ -77,6 +77,25 @@ async def test_v1_group_writes_limits_and_reads_stats(tmp_path: Path) -> None:
     assert (root / "memory/job/voidrunner").is_dir()  # the shared parent stays
 
 
+def test_prepare_creates_the_parents_before_any_run(tmp_path: Path) -> None:
+    root, self_cgroup = _v1_root(tmp_path)
+    v1 = CgroupDriver.detect(root=root, self_cgroup=self_cgroup)
+    assert v1 is not None
+    v1.prepare()
+    assert all(parent.is_dir() for parent in v1.parents.values())
+    own = tmp_path / "v2" / "svc"
+    own.mkdir(parents=True)
+    v2 = CgroupDriver(CgroupVersion.V2, {"": own / "voidrunner"})
+    v2.prepare()
+    assert (own / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    assert (own / "voidrunner" / "cgroup.subtree_control").read_text() == "+memory +pids +cpu"
+    (own / "voidrunner").rename(own / "elsewhere")
+    (own / "voidrunner").write_text("")  # a file where the parent group should be
+    again = CgroupDriver(CgroupVersion.V2, {"": own / "voidrunner"})
+    with pytest.raises(SandboxError, match="cannot set up the runs' cgroups"):
+        again.prepare()
+
+
 def test_v1_without_memory_controller_is_not_usable(tmp_path: Path) -> None:
     root, self_cgroup = _v1_root(tmp_path)
     shutil.rmtree(root / "memory")

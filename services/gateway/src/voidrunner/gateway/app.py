@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
+from voidrunner.gateway import docs
+from voidrunner.gateway.cors import JsonCORSMiddleware
 from voidrunner.gateway.deps import Backends
 from voidrunner.gateway.errors import install_error_handlers
+from voidrunner.gateway.json_bodies import JsonBodyMiddleware
 from voidrunner.gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from voidrunner.gateway.openapi import install_openapi
 from voidrunner.gateway.ratelimit import RateLimitHeaders
-from voidrunner.gateway.routes import auth, executions, health, logs, runtimes, tasks
+from voidrunner.gateway.routes import (
+    api_keys,
+    auth,
+    executions,
+    health,
+    logs,
+    runs,
+    runtimes,
+    session,
+    tasks,
+)
 from voidrunner.gateway.settings import GatewaySettings
+from voidrunner.gateway.ui import WebUI
 
 Probe = Callable[[], Awaitable[bool]]
+# Routes whose bodies may carry files (see BodyLimitMiddleware).
+FILE_ROUTES = (
+    re.compile(r"/api/v1/tasks(/[^/]+)?"),
+    re.compile(r"/api/v1/runs(/batch)?"),
+)
 EXPOSED_HEADERS = [
     "X-Request-ID",
     "RateLimit-Limit",
@@ -23,7 +44,13 @@ EXPOSED_HEADERS = [
     "RateLimit-Reset",
     "Retry-After",
     "Idempotent-Replayed",
+    "Location",
 ]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route's function name (`create_task`): short, stable ids for generated clients."""
+    return route.name
 
 
 def create_app(
@@ -36,9 +63,12 @@ def create_app(
         title="VoidRunner API",
         version=settings.version,
         description="Run untrusted code in isolated sandboxes.",
-        docs_url="/docs",
+        # /docs is our own page (docs.py): FastAPI's loads Swagger UI from a CDN.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.backends = backends
@@ -46,17 +76,31 @@ def create_app(
     app.state.started_at = time.monotonic()
     app.state.readiness_probes = dict(probes or {})
     install_error_handlers(app)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(api_keys.router)
+    app.include_router(session.router)
     app.include_router(tasks.router)
     app.include_router(executions.router)
     app.include_router(logs.router)
     app.include_router(runtimes.router)
-    # Added last = outermost: request context wraps CORS, which wraps the body limit.
+    app.include_router(runs.router)
+    install_openapi(app)
+    if settings.web_dir is not None:
+        # What no route matches: the web UI's pages and files, else the usual JSON 404.
+        app.router.default = WebUI(settings.web_dir, app.router.default)
+    # Added last = outermost: request context wraps CORS, which wraps the body limit, which
+    # reads the body (bounded) before the JSON-body rules look at its type.
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(
-        CORSMiddleware,
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger=[(pattern, settings.max_files_body_bytes) for pattern in FILE_ROUTES],
+    )
+    app.add_middleware(
+        JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=settings.cors_methods,
         allow_headers=settings.cors_headers,

@@ -16,9 +16,18 @@ import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from voidrunner.common.logs import get_logger
+from voidrunner.gateway.field_errors import (
+    field_name,
+    malformed_body,
+    parameter_error,
+    validation_items,
+)
+from voidrunner.gateway.policy import policy_violations
 
 _log = get_logger("voidrunner.gateway.errors")
 
@@ -39,22 +48,6 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.CANCELLED: 503,
 }
 _STATUS_TEXT = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
-# Fields whose values must never be echoed back in validation errors.
-_SECRET_FIELDS = frozenset({"password", "refresh_token", "access_token"})
-_TAGS = {
-    "missing": "required",
-    "string_too_short": "min",
-    "too_short": "min",
-    "string_too_long": "max",
-    "too_long": "max",
-    "greater_than_equal": "min",
-    "greater_than": "min",
-    "less_than_equal": "max",
-    "less_than": "max",
-    "literal_error": "oneof",
-    "enum": "oneof",
-    "extra_forbidden": "unknown",
-}
 
 
 class ApiError(Exception):
@@ -90,54 +83,50 @@ def error_response(
     if details:
         body["details"] = details
     body.update(extra)
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+    all_headers = dict(headers or {})
+    if status == 401:
+        # RFC 9110: a 401 names the scheme that would succeed; the API has only this one.
+        all_headers.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, headers=all_headers)
 
 
-def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Pydantic errors as the contract's validation_errors (JSON field names, rule tags)."""
-    items = []
-    for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        field = ".".join(loc) or "body"
-        value = "" if loc and loc[-1] in _SECRET_FIELDS else _as_text(err.get("input"))
-        items.append(
-            {
-                "field": field,
-                "value": value,
-                "tag": _TAGS.get(err.get("type", ""), err.get("type", "invalid")),
-                "message": _message(field, err),
-            }
-        )
-    return items
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this request's path, for a 405's Allow header.
+
+    FastAPI makes one route per method, and Starlette's 405 names only the first route whose
+    path matched; the header must list them all.
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
-def _message(field: str, err: Mapping[str, Any]) -> str:
-    msg = str(err.get("msg", "is invalid"))
-    if err.get("type") == "missing":
-        return f"{field} is required"
-    return msg.removeprefix("Value error, ")
+def items_of(errors: Sequence[Any]) -> set[str]:
+    """The top-level body fields that already failed."""
+    return {field_name(e).split(".", 1)[0] for e in errors}
 
 
-def _as_text(value: Any) -> str:
-    if value is None or isinstance(value, dict | list):
-        return ""
-    # Lone surrogates (valid JSON escapes, invalid UTF-8) would make the error body unrenderable.
-    text = str(value).encode("utf-8", "replace").decode("utf-8")
-    return text if len(text) <= 200 else text[:200] + "…"
-
-
-def _is_malformed_body(errors: Sequence[Any]) -> bool:
-    """JSON that does not parse, or a body that is not a JSON object at all."""
-    for err in errors:
-        if err.get("type") == "json_invalid":
-            return True
-        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in {
-            "model_attributes_type",
-            "dict_type",
-            "missing",
-        }:
-            return True
-    return False
+async def _policy_items(request: Request, body: Any, failed: set[str]) -> list[dict[str, str]]:
+    """The runtime policy's violations too, for bodies whose model asks for them: one answer
+    names every invalid field, though the tasks service checks the policy only for bodies that
+    passed the schema."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    models = [p.field_info.annotation for p in getattr(dependant, "body_params", ())]
+    backends = getattr(request.app.state, "backends", None)
+    policy_cache = getattr(backends, "policy", None)
+    if not any(getattr(m, "policy_checked", False) for m in models) or not isinstance(body, dict):
+        return []
+    found: list[dict[str, str]] = []
+    for model in models:
+        check = getattr(model, "body_violations", None)
+        if check is not None:
+            found += check(body, failed)
+    if policy_cache is None or (policy := await policy_cache.get()) is None:
+        return found
+    return found + policy_violations(body, policy, failed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -150,19 +139,28 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        if _is_malformed_body(errors):
-            detail = next((str(e.get("msg")) for e in errors), "body must be a JSON object")
-            return error_response(400, "Invalid request format", details=detail)
-        return error_response(400, "Validation failed", validation_errors=validation_items(errors))
+        parameter = parameter_error(errors)
+        if parameter is not None:
+            return error_response(400, parameter)
+        malformed = malformed_body(errors)
+        if malformed is not None:
+            return error_response(400, "Invalid request format", details=malformed)
+        items = validation_items(errors) + await _policy_items(request, exc.body, items_of(errors))
+        return error_response(400, "Validation failed", validation_errors=items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:  # FastAPI's own "error parsing the body" (e.g. bad UTF-8)
-            return error_response(400, "Invalid request format", details=str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": JSON not in UTF-8
+            return error_response(
+                400, "Invalid request format", details="body must be JSON encoded as UTF-8"
+            )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
         text = _STATUS_TEXT.get(exc.status_code) or str(exc.detail)
-        return error_response(exc.status_code, text, headers=exc.headers)
+        return error_response(exc.status_code, text, headers=headers)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def _rpc(_request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:

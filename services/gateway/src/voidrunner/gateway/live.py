@@ -7,27 +7,33 @@ import contextlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
+from voidrunner.contracts.execution import FINAL, StreamName
+from voidrunner.contracts.output import LogEntry, base64_text, replay_layout, text_form
 from voidrunner.contracts.topology import FINAL_SUBJECT_PREFIX, LOGS_STREAM, log_subject
+from voidrunner.gateway.log_claims import ClaimFilter, GetExecution
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
-FINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
+FINAL_STATUSES = frozenset(s.value for s in FINAL)
 # While streaming, re-read the execution this often in case a final notice was missed.
 RECHECK_SECONDS = 5.0
 # How long one wait for a chunk lasts before looking at the final notice again.
 WAKE_SECONDS = 0.5
-# The longest a finished execution's viewer waits for chunks still in flight.
+# The longest a cancelled execution's viewer waits for the run's output to be stored.
 DRAIN_SECONDS = 5.0
-_STREAM_NAMES = {jobs_pb2.STREAM_STDOUT: "stdout", jobs_pb2.STREAM_STDERR: "stderr"}
-
-GetExecution = Callable[[], Awaitable[tasks_pb2.Execution]]
+_STREAM_NAMES = {
+    jobs_pb2.STREAM_STDOUT: StreamName.STDOUT,
+    jobs_pb2.STREAM_STDERR: StreamName.STDERR,
+}
 
 
 class FinalNotices:
@@ -134,38 +140,143 @@ async def wait_for_final(
     return await get()
 
 
-def _event(name: str, data: dict[str, Any], event_id: str | None = None) -> dict[str, str]:
-    event = {"event": name, "data": json.dumps(data, ensure_ascii=False)}
-    if event_id is not None:
-        event["id"] = event_id
-    return event
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a viewer's stream stood: the last event id it saw ("<attempt>:<seq>")."""
+
+    attempt: int
+    seq: int
+
+    @classmethod
+    def parse(cls, value: str | None) -> Position | None:
+        """The position a Last-Event-ID names; None for a missing or malformed one."""
+        attempt, _, seq = (value or "").partition(":")
+        if not (attempt.isdigit() and seq.isdigit()) or len(value or "") > 32:
+            return None
+        return cls(int(attempt), int(seq))
+
+    def covers(self, attempt: int, seq: int) -> bool:
+        """True when the viewer already has chunk `seq` of `attempt` (or moved past it)."""
+        return attempt < self.attempt or (attempt == self.attempt and seq <= self.seq)
 
 
-def end_event(execution: tasks_pb2.Execution) -> dict[str, str]:
-    """The last event of a log stream: the final status and how the run ended."""
-    data: dict[str, Any] = {"status": execution.status}
-    if execution.HasField("return_code"):
-        data["exit_code"] = execution.return_code
-    if execution.HasField("termination_reason"):
-        data["termination_reason"] = execution.termination_reason
-    return _event("end", data)
+def _event(name: str, data: dict[str, Any], event_id: str) -> dict[str, str]:
+    return {"event": name, "data": json.dumps(data, ensure_ascii=False), "id": event_id}
 
 
-def stored_events(execution: tasks_pb2.Execution) -> list[dict[str, str]]:
-    """A finished execution's stored output as log events, then the end event."""
-    events = []
-    for name in ("stdout", "stderr"):
-        if execution.HasField(name) and getattr(execution, name):
-            events.append(_event(name, {"stream": name, "text": getattr(execution, name)}))
-    return [*events, end_event(execution)]
+def chunk_event(
+    attempt: int, seq: int, stream: StreamName, data: bytes, case: int = 0
+) -> dict[str, str]:
+    """One output chunk: its text, and its exact bytes in base64 when the text is not them."""
+    text, exact = text_form(data)
+    payload: dict[str, Any] = {"stream": stream.value, "seq": seq, "attempt": attempt, "text": text}
+    if case:
+        payload["case"] = case
+    if not exact:
+        payload["base64"] = base64_text(data)
+    return _event(stream.value, payload, f"{attempt}:{seq}")
+
+
+def mark_event(attempt: int, seq: int, mark: jobs_pb2.CaseMark) -> dict[str, str]:
+    """A test case's start (its name) or end (its verdict and figures; a hidden case's only
+    those)."""
+    payload: dict[str, Any] = {"case": mark.case_index, "seq": seq, "attempt": attempt}
+    if not mark.end:
+        payload["name"] = mark.name
+        return _event("case_start", payload, f"{attempt}:{seq}")
+    result = mark.result
+    payload.update(
+        verdict=result.verdict,
+        execution_time_ms=result.execution_time_ms,
+        cpu_time_ms=result.cpu_time_ms,
+        memory_usage_bytes=result.memory_usage_bytes,
+    )
+    if not result.hidden:
+        payload["termination_reason"] = result.termination_reason
+        if result.HasField("return_code"):
+            payload["return_code"] = result.return_code
+        if result.exit_signal:
+            payload["exit_signal"] = result.exit_signal
+    return _event("case_end", payload, f"{attempt}:{seq}")
+
+
+def end_event(execution: tasks_pb2.Execution, seq: int) -> dict[str, str]:
+    """The last event of a log stream: the final status and how the run ended (REST names)."""
+    data: dict[str, Any] = {"status": execution.status, "attempt": execution.attempt, "seq": seq}
+    for name in ("return_code", "exit_signal", "termination_reason", "verdict"):
+        if execution.HasField(name):
+            data[name] = getattr(execution, name)
+    if execution.total:
+        data.update(passed=execution.passed, total=execution.total)
+    return _event("end", data, f"{execution.attempt}:{seq}")
+
+
+def stored_entries(execution: tasks_pb2.Execution) -> list[LogEntry]:
+    """The stored output as the events the live log had (each stream whole if the layout is
+    lost: a replay is then one chunk per stream and case)."""
+    streams = {0: (execution.stdout, execution.stderr)}
+    streams.update({c.index: (c.stdout, c.stderr) for c in execution.cases.outputs})
+    marks = list(execution.cases.marks)
+    entries = replay_layout(list(execution.output_spans), marks, streams)
+    if entries is not None:
+        return entries
+    whole: list[LogEntry] = []
+
+    def add_streams(index: int) -> None:
+        stdout, stderr = streams.get(index, (b"", b""))
+        for stream, data in ((StreamName.STDOUT, stdout), (StreamName.STDERR, stderr)):
+            if data:
+                whole.append(LogEntry(len(whole) + 1, index, stream, data))
+
+    if not marks:
+        add_streams(0)
+    for mark in marks:
+        if mark.end:  # a case's output, whole, before its end
+            add_streams(mark.case_index)
+        whole.append(LogEntry(len(whole) + 1, mark.case_index, mark=mark))
+    return whole
+
+
+def entry_event(attempt: int, entry: LogEntry) -> dict[str, str]:
+    """The SSE event of one log entry."""
+    if entry.mark is not None:
+        return mark_event(attempt, entry.seq, entry.mark)
+    assert entry.stream is not None
+    return chunk_event(attempt, entry.seq, entry.stream, entry.data, entry.case_index)
+
+
+def stored_events(
+    execution: tasks_pb2.Execution, after: Position | None = None, sent: int = 0
+) -> list[dict[str, str]]:
+    """A finished execution's stored output as log events (those past `after` and `sent`, the
+    last seq of its attempt already delivered), then the end event."""
+    entries = stored_entries(execution)
+    attempt = execution.attempt
+    events = [
+        entry_event(attempt, entry)
+        for entry in entries
+        if entry.seq > sent and not (after is not None and after.covers(attempt, entry.seq))
+    ]
+    return [*events, end_event(execution, len(entries) + 1)]
 
 
 async def log_events(
-    nc: NATS, finals: FinalNotices, execution: tasks_pb2.Execution, get: GetExecution
+    nc: NATS,
+    finals: FinalNotices,
+    execution: tasks_pb2.Execution,
+    get: GetExecution,
+    after: Position | None = None,
 ) -> AsyncIterator[dict[str, str]]:
-    """Server-sent events for one execution: what was produced so far, live chunks, the end."""
-    if execution.status in FINAL_STATUSES:
-        for event in stored_events(execution):
+    """Server-sent events for one execution: what was produced so far, live chunks, the end.
+
+    Event ids are "<attempt>:<seq>", the same whether an event is live or replayed, so a
+    viewer that reconnects with Last-Event-ID (`after`) gets neither duplicates nor gaps. A
+    finished execution replays its stored output; a live one streams VR_LOGS and, once final,
+    completes the final attempt's chunks from the stored output (a chunk lost on the way is not
+    lost to the viewer).
+    """
+    if execution.status in FINAL_STATUSES and not execution.output_pending:
+        for event in stored_events(execution, after):
             yield event
         return
     # Chunks are pushed into our own queue: cancelling a wait on an asyncio.Queue never loses
@@ -175,22 +286,29 @@ async def log_events(
     async def on_chunk(msg: Any) -> None:
         chunks.put_nowait(msg.data)
 
+    # attempt → the last seq this viewer has of it
+    sent: dict[int, int] = {}
+    claims = ClaimFilter(execution, get)
     with finals.watch(execution.id) as notice:
         logs = await nc.jetstream().subscribe(
             log_subject(execution.id),
+            stream=LOGS_STREAM,  # named: looking it up by subject is not the gateway's right
             cb=on_chunk,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL,
         )
         try:
             idle = 0.0
-            delivered = 0
             while True:
                 data = await _next_or_final(chunks, notice)
                 if data is not None:
                     idle = 0.0
-                    delivered += 1
-                    yield _chunk_event(data)
+                    chunk = _chunk(data)
+                    if chunk is None or not await claims.accepts(chunk):
+                        continue
+                    live = _live_event(chunk, after, sent)
+                    if live is not None:
+                        yield live
                     continue
                 idle += WAKE_SECONDS
                 finished = notice.arrived()
@@ -198,32 +316,52 @@ async def log_events(
                     idle = 0.0
                     finished = (await get()).status in FINAL_STATUSES
                 if finished:
-                    # Every chunk was stored before the result was recorded: wait until all of
-                    # them reached this viewer (a busy machine delays the push), then end.
-                    stored = await _stored_chunks(nc, execution.id)
-                    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
-                    while delivered < stored and asyncio.get_running_loop().time() < deadline:
-                        try:
-                            data = await asyncio.wait_for(chunks.get(), DRAIN_SECONDS)
-                        except TimeoutError:
-                            break
-                        delivered += 1
-                        yield _chunk_event(data)
-                    yield end_event(await get())
+                    final = await _with_output(get)
+                    if final.output_pending:  # the executor never reported: what arrived is all
+                        yield end_event(final, max(sent.get(final.attempt, 0), 0) + 1)
+                        return
+                    for event in stored_events(final, after, sent.get(final.attempt, 0)):
+                        yield event
                     return
         finally:
             with contextlib.suppress(Exception):
                 await logs.unsubscribe()
 
 
-async def _stored_chunks(nc: NATS, execution_id: str) -> int:
-    """How many log chunks of the execution the stream holds."""
-    subject = log_subject(execution_id)
+def _chunk(data: bytes) -> jobs_pb2.LogChunk | None:
+    """A live log message, or None for a malformed one."""
     try:
-        info = await nc.jetstream().stream_info(LOGS_STREAM, subjects_filter=subject)
-    except Exception:  # cannot tell: end with what arrived
-        return 0
-    return int((info.state.subjects or {}).get(subject, 0))
+        return jobs_pb2.LogChunk.FromString(data)
+    except DecodeError:
+        return None
+
+
+def _live_event(
+    chunk: jobs_pb2.LogChunk, after: Position | None, sent: dict[int, int]
+) -> dict[str, str] | None:
+    """The event of a live chunk, or None for one the viewer has."""
+    stream = _STREAM_NAMES.get(chunk.stream)
+    marked = chunk.HasField("mark")
+    if (stream is None and not marked) or chunk.seq <= sent.get(chunk.attempt, 0):
+        return None
+    if after is not None and after.covers(chunk.attempt, chunk.seq):
+        return None
+    sent[chunk.attempt] = chunk.seq
+    if marked:
+        return mark_event(chunk.attempt, chunk.seq, chunk.mark)
+    assert stream is not None
+    return chunk_event(chunk.attempt, chunk.seq, stream, chunk.data, chunk.case_index)
+
+
+async def _with_output(get: GetExecution) -> tasks_pb2.Execution:
+    """The final execution, once a cancelled run's output has been stored (or waited for)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    execution = await get()
+    while execution.output_pending and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        execution = await get()
+    return execution
 
 
 async def _next_or_final(chunks: asyncio.Queue[bytes], notice: FinalNotice) -> bytes | None:
@@ -244,18 +382,3 @@ async def _next_or_final(chunks: asyncio.Queue[bytes], notice: FinalNotice) -> b
     if fetch.done() and not fetch.cancelled():
         return fetch.result()
     return None
-
-
-def _chunk_event(data: bytes) -> dict[str, str]:
-    chunk = jobs_pb2.LogChunk.FromString(data)
-    stream = _STREAM_NAMES.get(chunk.stream, "stdout")
-    return _event(
-        stream,
-        {
-            "stream": stream,
-            "seq": chunk.seq,
-            "attempt": chunk.attempt,
-            "text": chunk.data.decode("utf-8", "replace"),
-        },
-        event_id=f"{chunk.attempt}:{chunk.seq}",
-    )

@@ -1,4 +1,9 @@
-"""The gateway's composition root: channels, keys, revocation watcher, then the app."""
+"""The gateway's composition root: channels, keys, revocation watcher, then the app.
+
+The NATS connection, the revocation watch and the final-notice subscription run under one
+supervisor: the gateway starts while NATS is away and connects when it comes; GET /ready
+answers 503 naming each of them that is down, and each dependency (auth, tasks) that is.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,22 @@ import grpc
 import uvicorn
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2_grpc
-from nats.aio.client import Client as NATS
 
-from voidrunner.common.grpc_server import insecure_channel
+from voidrunner.common.grpc_server import service_channel
 from voidrunner.common.logs import configure_logging, get_logger
-from voidrunner.common.nats_client import connect_nats, drain_nats
+from voidrunner.common.metrics_endpoint import MetricsEndpoint
+from voidrunner.common.service_identity import nats_for, signer_from
+from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.contracts.identities import ServiceName, inbox_prefix
+from voidrunner.contracts.topology import RATE_LIMIT_BUCKET
+from voidrunner.gateway.api_keys import ApiKeyWatcher, supervise_api_keys
 from voidrunner.gateway.app import create_app
 from voidrunner.gateway.deps import Backends
+from voidrunner.gateway.limiter import RateLimiter
 from voidrunner.gateway.live import FinalNotices
-from voidrunner.gateway.ratelimit import RateLimiter
+from voidrunner.gateway.policy import PolicyCache
 from voidrunner.gateway.revocations import RevocationWatcher
-from voidrunner.gateway.routes.health import grpc_health_probe
+from voidrunner.gateway.routes.health import grpc_health_probe, loop_probe
 from voidrunner.gateway.settings import GatewaySettings
 from voidrunner.gateway.tokens import PublishedKeys, TokenVerifier
 from voidrunner.proto.auth.v1 import auth_pb2
@@ -33,6 +43,8 @@ if TYPE_CHECKING:
     from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceAsyncStub
 
 _log = get_logger("voidrunner.gateway")
+# How long the gateway's loops get to return on shutdown (they hold nothing to drain).
+LOOP_GRACE_SECONDS = 2.0
 
 
 async def fetch_keys(auth: AuthServiceAsyncStub, wait_seconds: float) -> PublishedKeys:
@@ -46,6 +58,7 @@ async def fetch_keys(auth: AuthServiceAsyncStub, wait_seconds: float) -> Publish
                 issuer=resp.issuer,
                 audience=resp.audience,
                 revocation_bucket=resp.revocation_bucket,
+                api_keys_bucket=resp.api_keys_bucket,
             )
         except grpc.aio.AioRpcError as exc:
             if time.monotonic() > deadline:
@@ -59,55 +72,71 @@ def build_app(settings: GatewaySettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        auth_channel = insecure_channel(settings.auth_addr)
-        tasks_channel = insecure_channel(settings.tasks_addr)
-        nc: NATS | None = None
-        watcher: RevocationWatcher | None = None
-        finals: FinalNotices | None = None
+        signer = signer_from(settings, ServiceName.GATEWAY)
+        auth_channel = service_channel(settings.auth_addr, signer, ServiceName.AUTH)
+        tasks_channel = service_channel(settings.tasks_addr, signer, ServiceName.TASKS)
+        loops = supervisor_for(settings)
+        nats = nats_for(
+            settings,
+            settings.nats_url,
+            client_name="voidrunner-gateway",
+            inbox_prefix=inbox_prefix(ServiceName.GATEWAY),
+        )
+        app.state.loops = loops
+        metrics = app.state.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
         try:
+            metrics.start()
             auth = AuthServiceStub(auth_channel)
             keys = await fetch_keys(auth, settings.startup_timeout_seconds)
-            nc = await connect_nats(settings.nats_url, name="voidrunner-gateway")
-            watcher = RevocationWatcher(nc, keys.revocation_bucket)
-            watcher.start()
-            finals = FinalNotices(nc)
-            await finals.start()
-            app.state.backends = Backends(
+            watcher = RevocationWatcher(nats.client, keys.revocation_bucket)
+            key_watcher = ApiKeyWatcher(nats.client, keys.api_keys_bucket)
+            finals = FinalNotices(nats.client)
+            tasks = TasksServiceStub(tasks_channel)
+            # `nc` and `finals` stay None (routes answer 503) until NATS is connected.
+            backends = Backends(
                 settings=settings,
                 auth=auth,
-                tasks=TasksServiceStub(tasks_channel),
-                verifier=TokenVerifier(keys, watcher),
-                nc=nc,
-                finals=finals,
+                tasks=tasks,
+                policy=PolicyCache(tasks, timeout=settings.rpc_timeout_seconds),
+                verifier=TokenVerifier(keys, watcher, api_keys=key_watcher),
                 limiter=RateLimiter(
-                    nc,
-                    bucket=settings.rate_limit_bucket,
+                    nats.client,
+                    bucket=RATE_LIMIT_BUCKET,
                     window_seconds=settings.rate_limit_window_seconds,
                     timeout_seconds=settings.rate_limit_timeout_seconds,
                 ),
             )
-            connected = nc
+            app.state.backends = backends
 
-            async def nats_ok() -> bool:
-                return connected.is_connected
+            async def watch_revocations(loop: Loop) -> None:
+                await nats.connected()
+                await watcher.watch(loop.stop, loop.ready)
 
-            async def revocations_ok() -> bool:
-                return watcher is not None and watcher.live.is_set()
+            async def follow_final_notices(loop: Loop) -> None:
+                nc = await nats.connected()
+                await finals.start()
+                backends.nc, backends.finals = nc, finals
+                loop.ready()
+                try:
+                    await loop.stop.wait()
+                finally:
+                    await finals.stop()
 
+            loops.add("nats", nats.run, signals_ready=True)
+            loops.add("revocations", watch_revocations, signals_ready=True)
+            supervise_api_keys(loops, nats.connected, key_watcher, auth, settings)
+            loops.add("final_notices", follow_final_notices, signals_ready=True)
+            loops.start()
             app.state.readiness_probes.update(
                 auth=grpc_health_probe(health_pb2_grpc.HealthStub(auth_channel)),
                 tasks=grpc_health_probe(health_pb2_grpc.HealthStub(tasks_channel)),
-                nats=nats_ok,
-                revocations=revocations_ok,
+                **{name: loop_probe(loops, name) for name in loops.health()},
             )
             yield
         finally:
-            if finals is not None:
-                await finals.stop()
-            if watcher is not None:
-                await watcher.stop()
-            if nc is not None:
-                await drain_nats(nc)
+            await loops.stop(LOOP_GRACE_SECONDS)
+            metrics.stop()
+            await nats.drain()
             await auth_channel.close(None)
             await tasks_channel.close(None)
 

@@ -1,9 +1,12 @@
-"""Pure ASGI middleware: request context + security headers + one log line, and the body limit."""
+"""Pure ASGI middleware: request context, security headers, JSON's charset and one log line per
+request; and the body limit."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -11,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voidrunner.common.logs import get_logger
 from voidrunner.common.request_context import accept_or_new, set_request_id
+from voidrunner.gateway.metrics import observe_request
 
 _log = get_logger("voidrunner.gateway.http")
 
@@ -20,19 +24,23 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
 CSP_STRICT = b"default-src 'self'"
-# Swagger UI is served from a CDN by FastAPI's docs page; only that page gets these sources.
+# The docs page loads only the gateway's own files (Swagger UI and its start-up script, see
+# docs.py), so scripts and styles stay 'self' with nothing inline; Swagger UI's stylesheet draws
+# its icons as data: URIs.
 CSP_DOCS = (
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com"
+    b"default-src 'self'; script-src 'self'; style-src 'self'; "
+    b"img-src 'self' data:; frame-ancestors 'none'"
 )
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_PATHS = ("/docs",)
+JSON = b"application/json"
+JSON_UTF8 = b"application/json; charset=utf-8"
 QUIET_PATHS = ("/health", "/ready")
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 class RequestContextMiddleware:
-    """Binds X-Request-ID, adds security headers to every response, logs one line per request."""
+    """Binds X-Request-ID, adds security headers to every response (and `charset=utf-8` to every
+    JSON one, error bodies included), logs one line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -51,22 +59,34 @@ class RequestContextMiddleware:
         csp = CSP_DOCS if path.startswith(DOCS_PATHS) else CSP_STRICT
         status = 500
         started = time.perf_counter()
+        started_response = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
-                extra = [
-                    (b"x-request-id", request_id.encode()),
-                    *SECURITY_HEADERS,
-                    (b"content-security-policy", csp),
-                ]
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = message.get("headers", [])
+                extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+                # A response with a policy of its own keeps it (the web UI's pages carry a
+                # per-response nonce, see ui.py): a second header would be enforced as well.
+                if not any(name.lower() == b"content-security-policy" for name, _ in headers):
+                    extra.append((b"content-security-policy", csp))
+                message["headers"] = [*_with_charset(headers), *extra]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette answers an unhandled error outside every middleware, so that 500 would
+            # lack X-Request-ID and the security headers: answer it here, then let it propagate
+            # to the error handler, which logs it.
+            if not started_response:
+                await _internal_error(send_with_headers)
+            raise
         finally:
+            elapsed = time.perf_counter() - started
+            observe_request(scope, status, elapsed)
             if not path.startswith(QUIET_PATHS) or status >= 400:
                 state: dict[str, Any] = scope.get("state", {})
                 _log.info(
@@ -74,23 +94,53 @@ class RequestContextMiddleware:
                     method=scope["method"],
                     path=path,
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(elapsed * 1000, 2),
                     user_id=state.get("user_id"),
                 )
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413, whether announced by Content-Length or not.
+def _with_charset(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers where a bare `application/json` content type names its charset."""
+    return [
+        (name, JSON_UTF8) if name.lower() == b"content-type" and value == JSON else (name, value)
+        for name, value in headers
+    ]
 
-    The body (at most `max_bytes`) is read here and replayed to the app, so a chunked upload
-    cannot stream past the limit.
+
+async def _internal_error(send: Send) -> None:
+    body = b'{"error":"Internal server error"}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", JSON_UTF8), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413, whether announced by Content-Length or not.
+
+    The limit is `max_bytes`, or the `larger` one of the first pattern that matches the path
+    (routes that take files). The body is read here and replayed to the app, so a chunked
+    upload cannot stream past the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[re.Pattern[str], int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = tuple(larger)
 
-    async def _too_large(self, receive: Receive, send: Send, *, more: bool) -> None:
+    def limit(self, path: str) -> int:
+        """The body limit of `path`."""
+        return next(
+            (size for pattern, size in self.larger if pattern.fullmatch(path)), self.max_bytes
+        )
+
+    async def _too_large(self, receive: Receive, send: Send, *, more: bool, limit: int) -> None:
         # Read (and drop) what the client is still sending, up to a bound, so that it gets to
         # read our 413 instead of a connection reset in the middle of its upload.
         drained = 0
@@ -101,7 +151,7 @@ class BodyLimitMiddleware:
             drained += len(message.get("body", b""))
             more = message.get("more_body", False)
         body = json.dumps(
-            {"error": f"Request body too large. Maximum size: {self.max_bytes} bytes"}
+            {"error": f"Request body too large. Maximum size: {limit} bytes"}
         ).encode()
         await send(
             {
@@ -120,11 +170,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = self.limit(scope["path"])
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             try:
-                if int(length) > self.max_bytes:
-                    await self._too_large(receive, send, more=True)
+                if int(length) > limit:
+                    await self._too_large(receive, send, more=True, limit=limit)
                     return
             except ValueError:
                 pass
@@ -136,8 +187,10 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(receive, send, more=message.get("more_body", False))
+            if size > limit:
+                await self._too_large(
+                    receive, send, more=message.get("more_body", False), limit=limit
+                )
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -11,6 +11,7 @@ same leeway) is checked again against the clock on every request, and so is revo
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,6 +21,13 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from voidrunner.contracts.api_keys import ALL_SCOPES, KEY_PREFIX, KeyEntry, Scope, effective
+from voidrunner.contracts.tokens import (
+    STREAM_TOKEN_AUDIENCE,
+    STREAM_TOKEN_EXECUTION_CLAIM,
+    STREAM_TOKEN_TYPE,
+)
 
 ALGORITHMS = ["EdDSA"]
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "type"]
@@ -42,6 +50,17 @@ class Principal:
     role: str
     session_id: str
     token_id: str
+    # What the caller may do, implied scopes included: everything for a session token.
+    scopes: frozenset[Scope] = ALL_SCOPES
+    # Set when the caller came with an API key (its id), not a session token.
+    api_key_id: str | None = None
+
+
+class ApiKeySet:
+    """What the verifier needs from the API-key watcher."""
+
+    def lookup(self, token: str, now: dt.datetime) -> tuple[str, KeyEntry] | None:
+        raise NotImplementedError
 
 
 class RevocationSet:
@@ -59,10 +78,17 @@ class PublishedKeys:
     issuer: str
     audience: str
     revocation_bucket: str
+    api_keys_bucket: str = ""
 
     @classmethod
     def from_pems(
-        cls, pems: Mapping[str, str], *, issuer: str, audience: str, revocation_bucket: str
+        cls,
+        pems: Mapping[str, str],
+        *,
+        issuer: str,
+        audience: str,
+        revocation_bucket: str,
+        api_keys_bucket: str = "",
     ) -> PublishedKeys:
         """Parse PEM public keys by kid; keys that are not Ed25519 are refused."""
         keys: dict[str, Ed25519PublicKey] = {}
@@ -72,7 +98,13 @@ class PublishedKeys:
                 msg = f"key {kid} is not an Ed25519 public key"
                 raise TypeError(msg)
             keys[kid] = key
-        return cls(keys=keys, issuer=issuer, audience=audience, revocation_bucket=revocation_bucket)
+        return cls(
+            keys=keys,
+            issuer=issuer,
+            audience=audience,
+            revocation_bucket=revocation_bucket,
+            api_keys_bucket=api_keys_bucket,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,29 +127,30 @@ class TokenVerifier:
         *,
         clock: Callable[[], float] = time.time,
         cache_size: int = CACHE_SIZE,
+        api_keys: ApiKeySet | None = None,
     ) -> None:
         if cache_size < 1:
             msg = "cache_size must be at least 1"
             raise ValueError(msg)
         self._keys = keys
         self._revocations = revocations
+        self._api_keys = api_keys
         self._clock = clock
         self._cache_size = cache_size
         # token text → what verifying it established; insertion order is age (oldest first).
         self._cache: dict[str, _Verified] = {}
 
     def verify(self, token: str) -> Principal:
-        """The caller behind `token`, or InvalidToken."""
+        """The caller behind `token` (an access token or an API key), or InvalidToken."""
+        if token.startswith(KEY_PREFIX):
+            return self._api_key(token)
         verified = self._cache.get(token)
         remembered = verified is not None
         if verified is None:
             verified = self._decode(token)
         # On every request, remembered or not: a token expires, and a session can be revoked,
         # at any moment.
-        now = self._clock()
-        if not verified.not_before <= now < verified.expires or self._revocations.is_revoked(
-            verified.principal.session_id
-        ):
+        if not self._live(verified):
             if remembered:
                 self._cache.pop(token, None)
             raise InvalidToken
@@ -125,7 +158,52 @@ class TokenVerifier:
             self._remember(token, verified)
         return verified.principal
 
-    def _decode(self, token: str) -> _Verified:
+    def _api_key(self, token: str) -> Principal:
+        """Never remembered: the watcher's copy is the live truth, and a lookup is cheap."""
+        if self._api_keys is None:
+            raise InvalidToken
+        found = self._api_keys.lookup(token, dt.datetime.fromtimestamp(self._clock(), dt.UTC))
+        if found is None:
+            raise InvalidToken
+        key_id, entry = found
+        return Principal(
+            user_id=entry.user_id,
+            email=entry.email,
+            role="user",
+            # The key stands for its session: stream tokens it asks for name it.
+            session_id=key_id,
+            token_id=key_id,
+            scopes=effective(entry.scopes),
+            api_key_id=key_id,
+        )
+
+    def verify_stream(self, token: str, execution_id: str) -> Principal:
+        """The caller behind a stream token for `execution_id`'s logs, or InvalidToken.
+
+        Never remembered: such a token is used once, to open one stream.
+        """
+        verified = self._decode(
+            token, audience=STREAM_TOKEN_AUDIENCE, kind=STREAM_TOKEN_TYPE, execution=execution_id
+        )
+        if not self._live(verified):
+            raise InvalidToken
+        return verified.principal
+
+    def _live(self, verified: _Verified) -> bool:
+        """Within its time window, and its session not revoked."""
+        now = self._clock()
+        return verified.not_before <= now < verified.expires and not self._revocations.is_revoked(
+            verified.principal.session_id
+        )
+
+    def _decode(
+        self,
+        token: str,
+        *,
+        audience: str | None = None,
+        kind: str = "access",
+        execution: str | None = None,
+    ) -> _Verified:
         """Check signature and claims (PyJWT also checks the times, on its own clock)."""
         try:
             header = jwt.get_unverified_header(token)
@@ -136,12 +214,14 @@ class TokenVerifier:
                 token,
                 key,
                 algorithms=ALGORITHMS,
-                audience=self._keys.audience,
+                audience=audience or self._keys.audience,
                 issuer=self._keys.issuer,
                 options={"require": REQUIRED_CLAIMS},
                 leeway=LEEWAY_SECONDS,
             )
-            if claims["type"] != "access":
+            if claims["type"] != kind:
+                raise InvalidToken
+            if execution is not None and claims.get(STREAM_TOKEN_EXECUTION_CLAIM) != execution:
                 raise InvalidToken
             principal = Principal(
                 user_id=uuid.UUID(str(claims["sub"])),

@@ -7,18 +7,23 @@ that carries its stream sequence. We copy the job to VR_DEAD, publish a sandbox_
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 
 from google.protobuf.message import DecodeError
-from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
+from voidrunner.contracts.execution import attempt_of
+from voidrunner.contracts.results import publish_pipeline_result, sandbox_error_result
 from voidrunner.proto.jobs.v1 import jobs_pb2
+from voidrunner.scheduler.metrics import DEAD_LETTERS
 
 _log = get_logger("voidrunner.scheduler.dead_letters")
 ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{t.JOBS_STREAM}.*"
@@ -29,9 +34,19 @@ class DeadLetters:
         self._nc = nc
         self._js = js
 
-    async def start(self) -> None:
+    async def start(self) -> Subscription:
         """Subscribe to the max-deliveries advisories of every job lane."""
-        await self._nc.subscribe(ADVISORY, cb=self.on_advisory)
+        return await self._nc.subscribe(ADVISORY, cb=self.on_advisory)
+
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+        """Handle advisories until `stop` (nats-py renews the subscription after a reconnect)."""
+        sub = await self.start()
+        ready()
+        try:
+            await stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def on_advisory(self, msg: Msg) -> None:
         try:
@@ -50,24 +65,16 @@ class DeadLetters:
             job = jobs_pb2.Job.FromString(data)
         except DecodeError:
             job = jobs_pb2.Job()
-        await self._js.publish(t.DEAD_SUBJECT, data, headers={t.MSG_ID_HEADER: f"dead:{seq}"})
+        await self._js.publish(t.DEAD_SUBJECT, data, headers={t.MSG_ID_HEADER: t.dead_msg_id(seq)})
         if job.execution_id:
-            now = Timestamp()
-            now.FromDatetime(dt.datetime.now(dt.UTC))
-            result = jobs_pb2.ExecutionResult(
+            result = sandbox_error_result(
                 execution_id=job.execution_id,
                 user_id=job.user_id,
-                attempt=deliveries,
-                executor_id="scheduler",
-                termination_reason=jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR,
-                started_at=now,
-                finished_at=now,
+                attempt=attempt_of(job.attempt, deliveries),
+                reporter="scheduler",
                 detail=f"gave up after {deliveries} delivery attempts (executors failed or died)",
             )
-            await self._js.publish(
-                t.RESULT_SUBJECT,
-                result.SerializeToString(),
-                headers={t.MSG_ID_HEADER: f"{job.execution_id}:result"},
-            )
+            await publish_pipeline_result(self._js, result)
         await self._js.delete_msg(t.JOBS_STREAM, seq)
+        DEAD_LETTERS.inc()
         _log.warning("job dead-lettered", execution_id=job.execution_id or None, seq=seq)

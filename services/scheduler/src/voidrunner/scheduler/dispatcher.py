@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
@@ -22,37 +22,71 @@ from voidrunner.scheduler.inflight import InflightTracker
 _log = get_logger("voidrunner.scheduler.dispatch")
 
 
+class Delivery(Protocol):
+    """A message from a durable consumer, to settle once handled (a nats-py Msg)."""
+
+    @property
+    def data(self) -> bytes: ...
+
+    async def ack(self) -> None: ...
+
+    async def nak(self, delay: float | None = None) -> None: ...
+
+    async def term(self) -> None: ...
+
+
+class JobPublisher(Protocol):
+    """Where dispatched jobs go (JetStream), de-duplicated by their Nats-Msg-Id header."""
+
+    async def publish(
+        self, subject: str, payload: bytes = b"", *, headers: dict[str, str] | None = None
+    ) -> object: ...
+
+
+class CancelledSet(Protocol):
+    """The bucket of executions cancelled before they ran: `get` raises for an absent id."""
+
+    async def get(self, key: str) -> object: ...
+
+
 async def pull_loop(
     js: JetStreamContext,
     stream: str,
     config: ConsumerConfig,
     handle: Callable[[Msg], Awaitable[None]],
     stop: asyncio.Event,
+    ready: Callable[[], None] = lambda: None,
 ) -> None:
-    """Fetch from a durable pull consumer and hand each message to `handle` until `stop`."""
+    """Bind a durable pull consumer (`ready()` once bound), then hand each message to `handle`
+    until `stop`.
+
+    A fetch that fails for another reason than an idle timeout (the consumer or its stream was
+    deleted, JetStream refuses) ends the loop with that error: fetching again from a consumer
+    that is gone would fail forever while looking alive. Its supervisor binds again after a
+    back-off. While NATS is disconnected a fetch only times out, and nats-py reconnects itself.
+    """
     await js.add_consumer(stream, config)
     sub = await js.pull_subscribe_bind(durable=config.durable_name, stream=stream)
-    while not stop.is_set():
-        try:
-            # One at a time: nats-py's fetch(n > 1) holds a message that arrived on an idle
-            # stream until the rest of the batch or the request's expiry (up to 1 s per job);
-            # fetch(1) returns as soon as one is there.
-            msgs = await sub.fetch(1, timeout=1.0)
-        except (TimeoutError, NatsTimeoutError):
-            continue
-        except Exception:  # NATS restarting: keep trying
-            _log.warning("fetch failed", stream=stream, exc_info=True)
-            await asyncio.sleep(0.5)
-            continue
-        for msg in msgs:
+    ready()
+    try:
+        while not stop.is_set():
             try:
-                await handle(msg)
-            except Exception:  # one bad message must not stop the loop; it is redelivered
-                _log.exception("message handling failed", stream=stream)
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=2)
-    with contextlib.suppress(Exception):
-        await sub.unsubscribe()
+                # One at a time: nats-py's fetch(n > 1) holds a message that arrived on an idle
+                # stream until the rest of the batch or the request's expiry (up to 1 s per
+                # job); fetch(1) returns as soon as one is there.
+                msgs = await sub.fetch(1, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            for msg in msgs:
+                try:
+                    await handle(msg)
+                except Exception:  # one bad message must not stop the loop; it is redelivered
+                    _log.exception("message handling failed", stream=stream)
+                    with contextlib.suppress(Exception):
+                        await msg.nak(delay=2)
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 class Dispatcher:
@@ -60,9 +94,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        js: JobPublisher,
         tracker: InflightTracker,
-        cancelled: KeyValue,
+        cancelled: CancelledSet,
         *,
         retry_delay: float,
         slot_ttl_extra: float,
@@ -85,14 +119,14 @@ class Dispatcher:
     def results_consumer(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=t.SCHEDULER_EVENTS_CONSUMER,
-            filter_subject=t.RESULT_SUBJECT,
+            filter_subjects=[t.RESULT_SUBJECT, t.PIPELINE_RESULT_SUBJECT],
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.NEW,
             ack_wait=30.0,
             max_deliver=-1,
         )
 
-    async def on_request(self, msg: Msg) -> None:
+    async def on_request(self, msg: Delivery) -> None:
         """Admit and publish one accepted execution, or ask for it again later."""
         try:
             job = jobs_pb2.Job.FromString(msg.data)
@@ -121,15 +155,16 @@ class Dispatcher:
             return
         job.attempt = max(job.attempt, 1)
         lane = t.lane_for_priority(job.priority)
+        # As it came: whoever queued the request spilled large inputs already (contracts.jobs).
         await self._js.publish(
             t.job_subject(lane),
             job.SerializeToString(),
-            headers={t.MSG_ID_HEADER: f"{job.execution_id}:{job.attempt}"},
+            headers={t.MSG_ID_HEADER: t.job_msg_id(job.execution_id, job.attempt)},
         )
         await msg.ack()
         _log.info("dispatched", execution_id=job.execution_id, lane=lane, attempt=job.attempt)
 
-    async def on_result(self, msg: Msg) -> None:
+    async def on_result(self, msg: Delivery) -> None:
         """Release the slot of a finished execution."""
         try:
             result = jobs_pb2.ExecutionResult.FromString(msg.data)

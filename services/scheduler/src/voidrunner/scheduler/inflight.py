@@ -13,22 +13,49 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 
 from voidrunner.common.jetstream import ensure_key_value
+from voidrunner.contracts.topology import INFLIGHT_BUCKET
 
-INFLIGHT_BUCKET = "vr_inflight"
+__all__ = ["INFLIGHT_BUCKET", "InflightTracker"]
 CAS_ATTEMPTS = 50
+
+
+class StoredValue(Protocol):
+    """One key's value as the bucket returns it (None for a deleted key)."""
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def revision(self) -> int | None: ...
+
+
+class SlotStore(Protocol):
+    """What the tracker needs of its bucket (a NATS KV bucket): reads and compare-and-set writes.
+
+    `get` raises KeyNotFoundError for a missing key; `create` and `update(last=...)` raise
+    KeyWrongLastSequenceError (or an APIError with code 10071) when another writer won.
+    """
+
+    async def get(self, key: str) -> StoredValue: ...
+
+    async def create(self, key: str, value: bytes) -> int: ...
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int: ...
+
+    async def delete(self, key: str) -> bool: ...
 
 
 class InflightTracker:
     """Admits an execution when its user has a free slot; releases it on the final result."""
 
-    def __init__(self, kv: KeyValue, limit: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, kv: SlotStore, limit: int, clock: Callable[[], float] = time.time) -> None:
         self._kv = kv
         self._limit = limit
         self._clock = clock

@@ -1,21 +1,28 @@
-"""The scheduler's composition root: NATS, in-flight tracker, dispatcher, dead letters, reaper."""
+"""The scheduler's composition root: NATS, in-flight tracker, dispatcher, dead letters, reaper.
+
+Every loop runs under one supervisor and waits for NATS, so the scheduler starts while NATS is
+away and reports NOT_SERVING on grpc.health.v1 until NATS is connected and every loop is bound
+(and again while any loop is down).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import grpc
-from nats.aio.client import Client as NATS
 
-from voidrunner.common.grpc_server import GrpcServer, insecure_channel
-from voidrunner.common.nats_client import connect_nats, drain_nats
+from voidrunner.common.grpc_server import GrpcServer, service_channel
+from voidrunner.common.metrics_endpoint import MetricsEndpoint
+from voidrunner.common.service_identity import nats_for, signer_from
+from voidrunner.common.supervision import Loop, supervisor_for
 from voidrunner.contracts import topology as t
-from voidrunner.contracts.streams import cancelled_bucket, declare_streams
+from voidrunner.contracts.identities import ServiceName, inbox_prefix
+from voidrunner.contracts.streams import cancelled_bucket, declare_pipeline
 from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceStub
 from voidrunner.scheduler.dead_letters import DeadLetters
 from voidrunner.scheduler.dispatcher import Dispatcher, pull_loop
 from voidrunner.scheduler.inflight import InflightTracker
+from voidrunner.scheduler.metrics import poll_lanes
 from voidrunner.scheduler.reaper import Reaper
 from voidrunner.scheduler.settings import SchedulerSettings
 
@@ -25,76 +32,102 @@ class SchedulerApp:
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings
-        self._nc: NATS | None = None
+        self.loops = supervisor_for(settings)
+        self._nats = nats_for(
+            settings,
+            settings.nats_url,
+            client_name="voidrunner-scheduler",
+            inbox_prefix=inbox_prefix(ServiceName.SCHEDULER),
+        )
         self._server: GrpcServer | None = None
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
         self._channel: grpc.aio.Channel | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._building = asyncio.Lock()
         self.reaper: Reaper | None = None
+        self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
 
     async def start(self) -> int:
+        self.metrics.start()
         s = self.settings
-        self._nc = await connect_nats(s.nats_url, name="voidrunner-scheduler")
-        js = self._nc.jetstream()
-        await declare_streams(js)
-        tracker = await InflightTracker.open(js, s.per_user_concurrency)
-        dispatcher = Dispatcher(
-            js,
-            tracker,
-            await cancelled_bucket(js),
-            retry_delay=s.concurrency_retry_seconds,
-            slot_ttl_extra=s.pending_timeout_seconds + s.reaper_grace_seconds,
-        )
-        self._tasks = [
-            asyncio.create_task(
-                pull_loop(
-                    js,
-                    t.REQUESTS_STREAM,
-                    dispatcher.requests_consumer(),
-                    dispatcher.on_request,
-                    self._stop,
-                ),
-                name="dispatch",
-            ),
-            asyncio.create_task(
-                pull_loop(
-                    js,
-                    t.EVENTS_STREAM,
-                    dispatcher.results_consumer(),
-                    dispatcher.on_result,
-                    self._stop,
-                ),
-                name="release",
-            ),
-        ]
-        await DeadLetters(self._nc, js).start()
-        self._channel = insecure_channel(s.tasks_addr)
-        self.reaper = Reaper(
-            TasksServiceStub(self._channel),
-            js,
-            pending_timeout=s.pending_timeout_seconds,
-            grace=s.reaper_grace_seconds,
-            max_requeues=s.reaper_max_requeues,
-            interval=s.reaper_interval_seconds,
-        )
-        self._tasks.append(asyncio.create_task(self.reaper.run(self._stop), name="reaper"))
+        signer = signer_from(s, ServiceName.SCHEDULER)
+        self._channel = service_channel(s.tasks_addr, signer, ServiceName.TASKS)
+        self.loops.add("nats", self._nats.run, signals_ready=True)
+        self.loops.add("dispatch", self._dispatch, signals_ready=True)
+        self.loops.add("release", self._release, signals_ready=True)
+        self.loops.add("dead_letters", self._dead_letters, signals_ready=True)
+        self.loops.add("reaper", self._reap, signals_ready=True)
+        self.loops.add("lane_metrics", self._lane_metrics, signals_ready=True)
+        self.loops.start()
         self._server = GrpcServer(
             host=s.scheduler_health_host,
             port=s.scheduler_health_port,
             registrations=[],
             service_names=[],
+            health=self.loops,
         )
         return await self._server.start()
 
+    async def _shared_dispatcher(self) -> Dispatcher:
+        """The dispatcher both pull loops use, built once NATS is there."""
+        async with self._building:
+            if self._dispatcher is None:
+                s = self.settings
+                js = (await self._nats.connected()).jetstream()
+                await declare_pipeline(js)
+                self._dispatcher = Dispatcher(
+                    js,
+                    await InflightTracker.open(js, s.per_user_concurrency),
+                    await cancelled_bucket(js),
+                    retry_delay=s.concurrency_retry_seconds,
+                    slot_ttl_extra=s.pending_timeout_seconds + s.reaper_grace_seconds,
+                )
+            return self._dispatcher
+
+    async def _dispatch(self, loop: Loop) -> None:
+        dispatcher = await self._shared_dispatcher()
+        js = (await self._nats.connected()).jetstream()
+        # Again at every restart: a stream deleted under a running scheduler comes back.
+        await declare_pipeline(js)
+        config = dispatcher.requests_consumer()
+        await pull_loop(js, t.REQUESTS_STREAM, config, dispatcher.on_request, loop.stop, loop.ready)
+
+    async def _release(self, loop: Loop) -> None:
+        dispatcher = await self._shared_dispatcher()
+        js = (await self._nats.connected()).jetstream()
+        await declare_pipeline(js)
+        config = dispatcher.results_consumer()
+        await pull_loop(js, t.EVENTS_STREAM, config, dispatcher.on_result, loop.stop, loop.ready)
+
+    async def _dead_letters(self, loop: Loop) -> None:
+        nc = await self._nats.connected()
+        await DeadLetters(nc, nc.jetstream()).run(loop.stop, loop.ready)
+
+    async def _lane_metrics(self, loop: Loop) -> None:
+        js = (await self._nats.connected()).jetstream()
+        await poll_lanes(js, loop.stop, loop.ready)
+
+    async def _reap(self, loop: Loop) -> None:
+        js = (await self._nats.connected()).jetstream()
+        if self.reaper is None:
+            s = self.settings
+            assert self._channel is not None
+            self.reaper = Reaper(
+                TasksServiceStub(self._channel),
+                js,
+                pending_timeout=s.pending_timeout_seconds,
+                grace=s.reaper_grace_seconds,
+                max_requeues=s.reaper_max_requeues,
+                interval=s.reaper_interval_seconds,
+            )
+        loop.ready()
+        await self.reaper.run(loop.stop)
+
     async def stop(self) -> None:
-        """Finish the current batch, then close."""
-        self._stop.set()
+        """Report NOT_SERVING, let the loops finish their current message, then close."""
+        self.metrics.stop()
         if self._server is not None:
             await self._server.stop(1.0)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_seconds)
+        await self.loops.stop(self.settings.shutdown_grace_seconds)
         if self._channel is not None:
             await self._channel.close(None)
-        if self._nc is not None:
-            await drain_nats(self._nc)
+        await self._nats.drain()

@@ -16,13 +16,14 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology as t
-from voidrunner.proto.jobs.v1 import jobs_pb2
+from voidrunner.contracts.jobs import publish_job
+from voidrunner.contracts.results import publish_pipeline_result, sandbox_error_result
 from voidrunner.proto.tasks.v1 import tasks_pb2
+from voidrunner.scheduler.metrics import REAPER_ACTIONS
 
 if TYPE_CHECKING:
     from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceAsyncStub
@@ -68,12 +69,15 @@ class Reaper:
                 age = (now - e.created_at.ToDatetime(tzinfo=dt.UTC)).total_seconds()
                 round_ = int(age // self._pending_timeout)
                 if round_ <= self._max_requeues:
-                    await self._js.publish(
-                        t.REQUESTS_SUBJECT,
-                        overdue.job.SerializeToString(),
-                        headers={t.MSG_ID_HEADER: f"{e.id}:requeue:{round_}"},
+                    # A fresh attempt number: its job is a new message (not de-duplicated as the
+                    # lost one), and any run of the lost job stays a separate, reported attempt.
+                    job = overdue.job
+                    job.attempt = e.attempt + round_
+                    await publish_job(
+                        self._js, t.REQUESTS_SUBJECT, job, t.requeue_msg_id(e.id, round_)
                     )
                     requeued += 1
+                    REAPER_ACTIONS.labels("requeued").inc()
                     _log.warning("pending execution queued again", execution_id=e.id, round=round_)
                     continue
                 detail = f"not picked up by any executor within {int(age)} s"
@@ -84,26 +88,19 @@ class Reaper:
                 )
             await self._end(e, detail)
             ended += 1
+            REAPER_ACTIONS.labels("ended").inc()
         return requeued, ended
 
     async def _end(self, execution: tasks_pb2.Execution, detail: str) -> None:
-        now = Timestamp()
-        now.FromDatetime(dt.datetime.now(dt.UTC))
-        result = jobs_pb2.ExecutionResult(
+        result = sandbox_error_result(
             execution_id=execution.id,
             user_id=execution.user_id,
             attempt=execution.attempt,
-            executor_id="reaper",
-            termination_reason=jobs_pb2.TERMINATION_REASON_SANDBOX_ERROR,
-            started_at=execution.started_at if execution.HasField("started_at") else now,
-            finished_at=now,
+            reporter="reaper",
             detail=detail,
+            started_at=execution.started_at if execution.HasField("started_at") else None,
         )
-        await self._js.publish(
-            t.RESULT_SUBJECT,
-            result.SerializeToString(),
-            headers={t.MSG_ID_HEADER: f"{execution.id}:result"},
-        )
+        await publish_pipeline_result(self._js, result)
         _log.warning("overdue execution ended", execution_id=execution.id, detail=detail)
 
     async def run(self, stop: asyncio.Event) -> None:

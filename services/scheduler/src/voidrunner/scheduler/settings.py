@@ -12,7 +12,8 @@ class SchedulerSettings(BaseServiceSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     tasks_addr: str = "127.0.0.1:50052"
     # Serves only grpc.health.v1 (for probes); the work arrives over NATS.
-    scheduler_health_host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod address  # nosec B104
+    # Loopback unless told otherwise: a pod sets 0.0.0.0 for its probes.
+    scheduler_health_host: str = "127.0.0.1"
     scheduler_health_port: int = 50053
     # At most this many executions of one user are dispatched (pending on executors or running).
     per_user_concurrency: int = Field(default=5, ge=1)

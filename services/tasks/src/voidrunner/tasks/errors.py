@@ -6,7 +6,8 @@ InvalidArgument
 FailedPrecondition
 ├── TaskRunning            "Cannot update running task" / "Cannot delete running task"
 ├── AlreadyRunning         "Task is already running"
-└── InvalidTransition      a final execution never changes
+├── InvalidTransition      a final execution never changes
+└── ClaimRefused           an executor's report under a claim that is not the attempt's current one
 NotFound
 ├── TaskNotFound           "Task not found" (also another user's task: no existence oracle)
 └── ExecutionNotFound      "Execution not found"
@@ -70,3 +71,12 @@ class InvalidTransition(FailedPrecondition):
 class AccessDenied(PermissionDenied):
     def __init__(self) -> None:
         super().__init__("Access denied")
+
+
+class ClaimRefused(FailedPrecondition):
+    """An executor reported under a claim that is not the execution's current one: a stale
+    executor whose attempt was taken over, or another executor's forgery."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"claim refused: {reason}")
+        self.reason = reason

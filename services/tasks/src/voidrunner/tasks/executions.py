@@ -11,29 +11,37 @@ import builtins
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from voidrunner.common.db import Conn
 from voidrunner.common.logs import get_logger
+from voidrunner.contracts.runtimes import RuntimeSpec, UnknownRuntime
 from voidrunner.proto.jobs.v1 import jobs_pb2
-from voidrunner.tasks import cursor as cursors
-from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
+from voidrunner.tasks import metrics
+from voidrunner.tasks.attempt_claims import claim_after
+from voidrunner.tasks.definition import RunDefinition, define, job_limits
 from voidrunner.tasks.errors import (
     AccessDenied,
     AlreadyRunning,
     ExecutionNotFound,
     FieldErrors,
-    InvalidCursor,
     TaskNotFound,
     Violation,
 )
 from voidrunner.tasks.notifier import Notifier
 from voidrunner.tasks.outbox import Outbox
-from voidrunner.tasks.repository import ExecutionRecord, TaskRecord, TaskRepository
-from voidrunner.tasks.service import Caller, Page, check_limit, check_offset, parse_id
+from voidrunner.tasks.policy import RuntimePolicy
+from voidrunner.tasks.repository import (
+    ExecutionRecord,
+    NewExecution,
+    TaskRecord,
+    TaskRepository,
+)
+from voidrunner.tasks.service import Caller, parse_id
 from voidrunner.tasks.state import (
     DEFAULT_REASON,
     FINAL,
@@ -43,9 +51,9 @@ from voidrunner.tasks.state import (
     check_transition,
     task_status_after,
 )
+from voidrunner.tasks.validation import TaskPatch
 
 _log = get_logger("voidrunner.tasks.executions")
-EXECUTIONS_CURSOR = "executions"
 MAX_IDEMPOTENCY_KEY = 255
 MIB = 1024 * 1024
 V = TypeVar("V")
@@ -57,8 +65,8 @@ class ExecutionUpdate:
 
     status: str | None = None
     return_code: int | None = None
-    stdout: str | None = None
-    stderr: str | None = None
+    stdout: bytes | None = None
+    stderr: bytes | None = None
     execution_time_ms: int | None = None
     memory_usage_bytes: int | None = None
     stdout_truncated: bool | None = None
@@ -68,33 +76,75 @@ class ExecutionUpdate:
     # Set by the pipeline's events: which delivery ran it, and when it really started.
     attempt: int | None = None
     started_at: dt.datetime | None = None
+    cpu_time_ms: int | None = None
+    exit_signal: str | None = None
+    compile_output: bytes | None = None
+    compile_time_ms: int | None = None
+    output_spans: list[int] | None = None
+    # From an executor's claim: when the attempt is overdue (before the reaper's grace).
+    deadline_at: dt.datetime | None = None
+    # With test cases: the verdict, the counts and every case's record.
+    verdict: str | None = None
+    passed: int | None = None
+    total: int | None = None
+    cases: jobs_pb2.CaseRecord | None = None
+    # An executor's report of how a run ended (its output may complete a cancelled execution).
+    from_run: bool = False
+    # An executor's report: the hash of the claim it carries (attempt_claims says when it may).
+    claim: bytes | None = None
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def build_job(task: TaskRecord, execution: ExecutionRecord, now: dt.datetime) -> jobs_pb2.Job:
-    """The job the scheduler publishes: a snapshot of the task as it was when the run started."""
+def task_inputs(task: TaskRecord) -> jobs_pb2.RunInputs:
+    """Everything a task gives its run: its script or files, stdin, env, arguments, cases."""
+    inputs = jobs_pb2.RunInputs()
+    inputs.CopyFrom(task.inputs)
+    inputs.source = task.script_content or ""
+    inputs.stdin = task.stdin or b""
+    inputs.env.update(task.env)
+    return inputs
+
+
+def definition_inputs(run: RunDefinition) -> jobs_pb2.RunInputs:
+    """Everything a one-shot run gives its execution (stored with it: what ran)."""
+    inputs = jobs_pb2.RunInputs()
+    inputs.CopyFrom(run.inputs)
+    inputs.source = run.script_content or ""
+    inputs.stdin = run.stdin or b""
+    inputs.env.update(run.env)
+    return inputs
+
+
+def build_job(
+    execution: ExecutionRecord,
+    runtime: str,
+    inputs: jobs_pb2.RunInputs,
+    priority: int,
+    now: dt.datetime,
+) -> jobs_pb2.Job:
+    """The job the scheduler publishes: what runs, as it was when the run started."""
     enqueued = Timestamp()
     enqueued.FromDatetime(now)
+    limits = execution.limits or {}
+    job_limit, _ = job_limits(
+        limits.get("timeout_seconds", 0),
+        limits.get("memory_limit_mb", 0),
+        limits.get("cpu_limit", 0.0),
+        limits.get("max_output_bytes", 0),
+    )
     return jobs_pb2.Job(
         execution_id=str(execution.id),
-        task_id=str(task.id),
-        user_id=str(task.user_id),
-        runtime=task.script_type,
-        source=task.script_content,
-        stdin=task.stdin or b"",
-        env=task.env,
-        limits=jobs_pb2.Limits(
-            timeout_seconds=task.timeout_seconds,
-            memory_bytes=task.memory_limit_mb * MIB,
-            cpu=task.cpu_limit,
-            max_output_bytes=task.max_output_bytes,
-        ),
-        priority=task.priority,
+        task_id=str(execution.task_id) if execution.task_id else "",
+        user_id=str(execution.user_id),
+        runtime=runtime,
+        limits=job_limit,
+        priority=priority,
         attempt=execution.attempt,
         enqueued_at=enqueued,
+        inline_inputs=inputs,
     )
 
 
@@ -107,6 +157,7 @@ class ExecutionService:
         repo: TaskRepository,
         outbox: Outbox,
         notifier: Notifier,
+        policy: RuntimePolicy,
         clock: Callable[[], dt.datetime] = _now,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
@@ -115,8 +166,18 @@ class ExecutionService:
         self._repo = repo
         self._outbox = outbox
         self._notifier = notifier
+        self._policy = policy
         self._clock = clock
         self._on_queued = on_queued
+
+    def _runtime(self, script_type: str, version: str) -> RuntimeSpec:
+        """The runtime an execution runs on now (the catalogue may have changed since)."""
+        try:
+            return self._policy.runtime(script_type, version or None)
+        except UnknownRuntime as exc:
+            raise FieldErrors(
+                [Violation("script_type", "oneof", f"no longer offered: {exc}", script_type)]
+            ) from None
 
     async def start(
         self, caller: Caller, task_id: str, idempotency_key: str | None
@@ -147,15 +208,80 @@ class ExecutionService:
                     return earlier, True
             if task.status == Status.RUNNING:
                 raise AlreadyRunning
-            execution = await self._repo.insert_execution(conn, uuid.uuid4(), task, key)
+            spec = self._runtime(task.script_type, task.version)
+            _, limits = job_limits(
+                task.timeout_seconds, task.memory_limit_mb, task.cpu_limit, task.max_output_bytes
+            )
+            new = NewExecution(
+                id=uuid.uuid4(),
+                task_id=task.id,
+                user_id=task.user_id,
+                script_type=task.script_type,
+                version=spec.version,
+                limits=limits,
+                idempotency_key=key,
+            )
+            execution = await self._repo.insert_execution(conn, new)
             if execution is None:  # the partial unique index caught what the status did not
                 raise AlreadyRunning
             await self._repo.set_task_status(conn, tid, Status.RUNNING.value)
-            await self._outbox.add(conn, execution.id, build_job(task, execution, self._clock()))
+            job = build_job(execution, spec.name, task_inputs(task), task.priority, self._clock())
+            await self._outbox.add(conn, execution.id, job)
+        metrics.accepted([execution])
         if self._on_queued is not None:
             self._on_queued()
         _log.info("execution started", task_id=str(tid), execution_id=str(execution.id))
         return execution, False
+
+    async def run(
+        self, caller: Caller, runs: Sequence[TaskPatch]
+    ) -> builtins.list[ExecutionRecord]:
+        """One-shot runs: each a pending execution without a task, queued like a task's.
+
+        Every run is checked first; one bad run starts none (its fields are named
+        `runs.<index>.<field>`).
+        """
+        if not 1 <= len(runs) <= self._policy.max_batch:
+            raise FieldErrors(
+                [Violation("runs", "max", f"runs must hold 1 to {self._policy.max_batch} runs")]
+            )
+        found: builtins.list[Violation] = []
+        definitions: builtins.list[RunDefinition] = []
+        for index, patch in enumerate(runs):
+            try:
+                definitions.append(define(patch, self._policy))
+            except FieldErrors as exc:
+                found += [replace(v, field=f"runs.{index}.{v.field}") for v in exc.violations]
+        if found:
+            raise FieldErrors(found)
+        now = self._clock()
+        created: builtins.list[ExecutionRecord] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for run, patch in zip(definitions, runs, strict=True):
+                _, limits = job_limits(
+                    run.timeout_seconds, run.memory_limit_mb, run.cpu_limit, run.max_output_bytes
+                )
+                inputs = definition_inputs(run)
+                new = NewExecution(
+                    id=uuid.uuid4(),
+                    task_id=None,
+                    user_id=caller.user_id,
+                    script_type=run.script_type,
+                    version=run.version,
+                    limits=limits,
+                    inputs=inputs,
+                )
+                execution = await self._repo.insert_execution(conn, new)
+                assert execution is not None  # without a task, nothing can conflict
+                priority = 5 if patch.priority is None else patch.priority
+                job = build_job(execution, run.spec.name, inputs, priority, now)
+                await self._outbox.add(conn, execution.id, job)
+                created.append(execution)
+        metrics.accepted(created)
+        if self._on_queued is not None:
+            self._on_queued()
+        _log.info("runs started", count=len(created))
+        return created
 
     async def get(self, caller: Caller, execution_id: str) -> ExecutionRecord:
         """The caller's execution, or ExecutionNotFound."""
@@ -168,58 +294,6 @@ class ExecutionService:
             raise ExecutionNotFound
         return found
 
-    async def list(
-        self, caller: Caller, task_id: str, limit: int, offset: int | None, cursor: str | None
-    ) -> Page[ExecutionRecord]:
-        """A page of the task's executions, newest first (offset with total, or keyset)."""
-        check_limit(limit)
-        check_offset(offset, cursor)
-        after = cursors.decode(cursor, EXECUTIONS_CURSOR) if cursor else None
-        position = None
-        if after is not None:
-            if not isinstance(after.value, dt.datetime):
-                raise InvalidCursor
-            position = (after.value, after.id)
-        tid = parse_id(task_id)
-        if tid is None:
-            raise TaskNotFound
-        async with (
-            self._pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            if await self._repo.get_task(conn, tid, caller.user_id) is None:
-                raise TaskNotFound
-            rows = await self._repo.list_executions(
-                conn,
-                tid,
-                position,
-                limit + 1,
-                0 if after else (offset or 0),
-            )
-            total = None if after else await self._repo.count_executions(conn, tid)
-        has_more = len(rows) > limit
-        items = rows[:limit]
-        next_cursor = None
-        if has_more:
-            last = items[-1]
-            next_cursor = cursors.encode(
-                Cursor(
-                    EXECUTIONS_CURSOR,
-                    SortField.CREATED_AT,
-                    SortOrder.DESC,
-                    last.created_at,
-                    last.id,
-                )
-            )
-        return Page(
-            items=items,
-            limit=limit,
-            has_more=has_more,
-            next_cursor=next_cursor,
-            total=total,
-            offset=None if after else (offset or 0),
-        )
-
     async def cancel(self, caller: Caller, execution_id: str) -> ExecutionRecord:
         """Cancel a pending (directly) or running execution; final ones are a 409."""
         eid = parse_id(execution_id)
@@ -229,7 +303,8 @@ class ExecutionService:
             found = await self._repo.get_execution(conn, eid, caller.user_id)
             if found is None:
                 raise ExecutionNotFound
-            await self._repo.lock_task(conn, found.task_id, None)
+            if found.task_id is not None:
+                await self._repo.lock_task(conn, found.task_id, None)
             current = await self._repo.lock_execution(conn, eid)
             if current is None:
                 raise ExecutionNotFound
@@ -241,11 +316,15 @@ class ExecutionService:
                     status=Status.CANCELLED.value,
                     termination_reason=TerminationReason.CANCELLED.value,
                     completed_at=self._clock(),
+                    # Its executor still reports what the run printed until the cancel landed.
+                    output_pending=status is Status.RUNNING,
                 ),
             )
-            await self._repo.set_task_status(conn, current.task_id, Status.CANCELLED.value)
+            if current.task_id is not None:
+                await self._repo.set_task_status(conn, current.task_id, Status.CANCELLED.value)
             # A pending run whose job is still in the outbox never reaches an executor.
             discarded = status is Status.PENDING and await self._outbox.discard(conn, eid) > 0
+        metrics.moved(status, cancelled)
         if not discarded:
             await self._notifier.cancelled(eid, started=status is Status.RUNNING)
         await self._notifier.final(eid)
@@ -270,14 +349,31 @@ class ExecutionService:
             )
             for eid in ids:
                 execution = await self._repo.get_execution(conn, eid, None)
-                task = (
-                    None
-                    if execution is None
-                    else await self._repo.task_any_owner(conn, execution.task_id)
-                )
-                if execution is not None and task is not None:
-                    found.append((execution, build_job(task, execution, now)))
+                if execution is None:
+                    continue
+                job = await self._job_again(conn, execution, now)
+                if job is not None:
+                    found.append((execution, job))
         return found
+
+    async def _job_again(
+        self, conn: Conn, execution: ExecutionRecord, now: dt.datetime
+    ) -> jobs_pb2.Job | None:
+        """The job of an execution to queue again: its task's, or a one-shot run's own."""
+        priority = 5
+        inputs = execution.inputs
+        if execution.task_id is not None:
+            task = await self._repo.task_any_owner(conn, execution.task_id)
+            if task is None:
+                return None
+            inputs, priority = task_inputs(task), task.priority
+        if inputs is None:
+            return None
+        try:
+            spec = self._policy.runtime(execution.script_type, execution.version or None)
+        except UnknownRuntime:
+            return None  # the reaper ends it once it is overdue for good
+        return build_job(execution, spec.name, inputs, priority, now)
 
     async def update(
         self, caller: Caller, execution_id: str, change: ExecutionUpdate
@@ -296,17 +392,27 @@ class ExecutionService:
             current = await self._repo.lock_execution(conn, eid)
             if current is None:
                 raise ExecutionNotFound
+            if change.claim is not None:
+                claim = claim_after(
+                    current.claim_hash, current.attempt, change.claim, change.attempt or 0
+                )
+                current = current.with_changes(claim_hash=claim)
             status = Status(current.status)
+            if status is Status.CANCELLED and current.output_pending and change.from_run:
+                # The run was cancelled while it ran; this is its executor's report of what it
+                # printed until then. The status stays: a final state never changes.
+                return await self._repo.update_execution(conn, _late_output(current, change))
             new_status = target or status
             if status in FINAL or new_status != status:
                 check_transition(status, new_status)
             updated = await self._repo.update_execution(
                 conn, self._apply(current, new_status, change)
             )
-            if new_status != status:
+            if new_status != status and current.task_id is not None:
                 await self._repo.set_task_status(
                     conn, current.task_id, task_status_after(new_status).value
                 )
+        metrics.moved(status, updated)
         if new_status is Status.CANCELLED:
             await self._notifier.cancelled(eid, started=status is Status.RUNNING)
         if new_status != status and new_status in FINAL:
@@ -318,38 +424,52 @@ class ExecutionService:
         reason = c.termination_reason or e.termination_reason
         if status in FINAL and reason is None:
             reason = DEFAULT_REASON[status].value
-        return e.with_changes(
+        return _with_report(e, c).with_changes(
             status=status.value,
-            return_code=_keep(c.return_code, e.return_code),
-            stdout=_clean_output(c.stdout, e.stdout),
-            stderr=_clean_output(c.stderr, e.stderr),
-            stdout_truncated=_keep(c.stdout_truncated, e.stdout_truncated),
-            stderr_truncated=_keep(c.stderr_truncated, e.stderr_truncated),
             termination_reason=reason,
-            termination_detail=_keep(c.termination_detail, e.termination_detail),
             attempt=_keep(c.attempt, e.attempt),
-            execution_time_ms=_keep(c.execution_time_ms, e.execution_time_ms),
-            memory_usage_bytes=_keep(c.memory_usage_bytes, e.memory_usage_bytes),
             started_at=e.started_at or c.started_at or (now if status is Status.RUNNING else None),
             completed_at=now if status in FINAL else e.completed_at,
+            deadline_at=_keep(c.deadline_at, e.deadline_at),
+            # An admin cancelling a running execution leaves its executor's report to come.
+            output_pending=status is Status.CANCELLED and e.status == Status.RUNNING.value,
         )
 
 
-def _newer_attempt(c: ExecutionUpdate, e: ExecutionRecord) -> bool:
-    # A redelivered job started again elsewhere: its deadline counts from the new start.
-    return c.attempt is not None and c.attempt > e.attempt
+def _with_report(e: ExecutionRecord, c: ExecutionUpdate) -> ExecutionRecord:
+    """`e` with the result fields a report carries (those it leaves out stay)."""
+    return e.with_changes(
+        return_code=_keep(c.return_code, e.return_code),
+        stdout=_keep(c.stdout, e.stdout),
+        stderr=_keep(c.stderr, e.stderr),
+        stdout_truncated=_keep(c.stdout_truncated, e.stdout_truncated),
+        stderr_truncated=_keep(c.stderr_truncated, e.stderr_truncated),
+        termination_detail=_keep(c.termination_detail, e.termination_detail),
+        execution_time_ms=_keep(c.execution_time_ms, e.execution_time_ms),
+        memory_usage_bytes=_keep(c.memory_usage_bytes, e.memory_usage_bytes),
+        cpu_time_ms=_keep(c.cpu_time_ms, e.cpu_time_ms),
+        exit_signal=_keep(c.exit_signal, e.exit_signal),
+        compile_output=_keep(c.compile_output, e.compile_output),
+        compile_time_ms=_keep(c.compile_time_ms, e.compile_time_ms),
+        output_spans=_keep(c.output_spans, e.output_spans),
+        verdict=_keep(c.verdict, e.verdict),
+        passed=_keep(c.passed, e.passed),
+        total=_keep(c.total, e.total),
+        cases=_keep(c.cases, e.cases),
+    )
+
+
+def _late_output(e: ExecutionRecord, c: ExecutionUpdate) -> ExecutionRecord:
+    """A cancelled execution completed with what its run printed before the cancel landed."""
+    return _with_report(e, c).with_changes(
+        attempt=_keep(c.attempt, e.attempt),
+        output_pending=False,
+        termination_detail=e.termination_detail or c.termination_detail,
+    )
 
 
 def _keep(value: V | None, current: V) -> V:
     return current if value is None else value
-
-
-def _clean_output(value: str | None, current: str | None) -> str | None:
-    # Program output is data, not input to reject: NUL (which text columns cannot hold) is
-    # replaced rather than refused, so a result is never lost over one byte.
-    if value is None:
-        return current
-    return value.replace("\x00", "\ufffd")
 
 
 def _check_update(change: ExecutionUpdate) -> Status | None:

@@ -1,33 +1,44 @@
-"""The tasks service's composition root: settings → pool, NATS → services → gRPC server."""
+"""The tasks service's composition root: settings → pool, NATS → services → gRPC server.
+
+The outbox relay, the event recorder and the NATS connection run under one supervisor. NATS
+carries the relay's jobs, the executors' events and best-effort cancel notices: the service
+starts without it (new work waits in the outbox) and connects when it comes, reporting
+NOT_SERVING on grpc.health.v1 meanwhile (and while any loop is down).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from voidrunner.common.db import Queries, create_pool
 from voidrunner.common.grpc_server import GrpcServer
-from voidrunner.common.logs import get_logger
-from voidrunner.common.nats_client import connect_nats, drain_nats
-from voidrunner.contracts.streams import declare_streams
+from voidrunner.common.metrics_endpoint import MetricsEndpoint
+from voidrunner.common.service_identity import access_from, nats_for
+from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.contracts.identities import ServiceName, inbox_prefix
+from voidrunner.contracts.runtimes import load_catalog
+from voidrunner.contracts.streams import declare_pipeline
 from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from voidrunner.tasks import access
+from voidrunner.tasks.execution_lists import ExecutionList
 from voidrunner.tasks.executions import ExecutionService
+from voidrunner.tasks.inputs import InputCaps
 from voidrunner.tasks.notifier import NatsNotifier
 from voidrunner.tasks.outbox import Outbox
+from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.recorder import EventRecorder
 from voidrunner.tasks.relay import JetStreamPublisher, OutboxRelay
 from voidrunner.tasks.repository import TaskRepository
 from voidrunner.tasks.schema import QUERIES_FILE
-from voidrunner.tasks.service import Defaults, TaskService
+from voidrunner.tasks.service import TaskService
 from voidrunner.tasks.servicer import TasksServicer
 from voidrunner.tasks.settings import TasksSettings
-from voidrunner.tasks.validation import Limits
 
-_log = get_logger("voidrunner.tasks")
-NATS_RETRY_SECONDS = 2.0
+# How long the loops get to return once stopped: the recorder looks at its stop event between
+# fetches of up to a second; a busy machine may need a few more.
+LOOP_GRACE_SECONDS = 5.0
 
 
 def with_custom_plans(dsn: str) -> str:
@@ -49,18 +60,25 @@ class TasksApp:
 
     def __init__(self, settings: TasksSettings) -> None:
         self.settings = settings
+        self.loops = supervisor_for(settings)
+        self._nats = nats_for(
+            settings,
+            settings.nats_url,
+            client_name="voidrunner-tasks",
+            inbox_prefix=inbox_prefix(ServiceName.TASKS),
+        )
         self._pool: asyncpg.Pool | None = None
         self._notifier = NatsNotifier(settings.cancel_subject)
+        # Notices go out over the client whenever it is connected (and are dropped otherwise).
+        self._notifier.nc = self._nats.client
         self._server: GrpcServer | None = None
-        self._stop = asyncio.Event()
-        self._nats_task: asyncio.Task[None] | None = None
-        self._relay_task: asyncio.Task[None] | None = None
         self._recorder: EventRecorder | None = None
-        self._recorder_task: asyncio.Task[None] | None = None
         self.outbox: Outbox | None = None
+        self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
 
     async def start(self) -> int:
-        """Open the pool and NATS, serve gRPC, start the relay; returns the bound port."""
+        """Open the pool, start the loops, serve gRPC; returns the bound port."""
+        self.metrics.start()
         s = self.settings
         self._pool = await create_pool(
             with_custom_plans(s.database_url.get_secret_value()), max_size=s.db_pool_size
@@ -68,22 +86,20 @@ class TasksApp:
         queries = Queries(QUERIES_FILE)
         repo = TaskRepository(queries)
         self.outbox = Outbox(self._pool, queries, s.outbox_channel)
-        limits = Limits(
-            runtimes=tuple(s.runtimes),
-            max_memory_limit_mb=s.max_memory_limit_mb,
-            max_cpu_limit=s.max_cpu_limit,
-            max_max_output_bytes=s.max_max_output_bytes,
-        )
-        defaults = Defaults(
-            memory_limit_mb=s.default_memory_limit_mb,
-            cpu_limit=s.default_cpu_limit,
-            max_output_bytes=s.default_max_output_bytes,
+        policy = RuntimePolicy(
+            load_catalog(s.runtimes_file),
+            InputCaps(
+                max_files=s.max_files,
+                max_files_bytes=s.max_files_bytes,
+                max_test_cases=s.max_test_cases,
+            ),
+            max_batch=s.max_batch,
         )
         relay = None
         if s.outbox_relay_enabled:
             relay = OutboxRelay(
                 self.outbox,
-                JetStreamPublisher(lambda: self._notifier.nc),
+                JetStreamPublisher(lambda: self._nats.client),
                 s.database_url.get_secret_value(),
                 poll_seconds=s.outbox_poll_seconds,
             )
@@ -92,14 +108,23 @@ class TasksApp:
             repo,
             self.outbox,
             self._notifier,
+            policy,
             on_queued=relay.wake if relay is not None else None,
         )
-        servicer = TasksServicer(TaskService(self._pool, repo, limits, defaults), executions)
+        servicer = TasksServicer(
+            TaskService(self._pool, repo, policy),
+            executions,
+            ExecutionList(self._pool, repo),
+            policy,
+        )
         self._recorder = EventRecorder(executions)
-        # NATS only carries best-effort cancel requests: the service starts without it and
-        # keeps trying in the background (new work goes through the outbox, not NATS).
-        if not await self._connect_nats():
-            self._nats_task = asyncio.create_task(self._nats_retry(), name="nats-connect")
+        self.loops.add("nats", self._nats.run, signals_ready=True)
+        if relay is not None:
+            # Up from the start: it keeps jobs in the outbox while NATS is away.
+            self.loops.add("outbox_relay", lambda loop: relay.run(loop.stop))
+        if s.event_recorder_enabled:
+            self.loops.add("event_recorder", self._record, signals_ready=True)
+        self.loops.start()
         self._server = GrpcServer(
             host=s.tasks_grpc_host,
             port=s.tasks_grpc_port,
@@ -107,49 +132,24 @@ class TasksApp:
                 lambda srv: tasks_pb2_grpc.add_TasksServiceServicer_to_server(servicer, srv)
             ],
             service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
+            health=self.loops,
+            access=access_from(s, ServiceName.TASKS, access.RULES),
         )
-        port = await self._server.start()
-        if relay is not None:
-            self._relay_task = asyncio.create_task(relay.run(self._stop), name="outbox-relay")
-        return port
+        return await self._server.start()
 
-    async def _connect_nats(self) -> bool:
-        try:
-            nc = await connect_nats(
-                self.settings.nats_url, name="voidrunner-tasks", connect_timeout=2.0
-            )
-            js = nc.jetstream()
-            try:
-                await declare_streams(js)
-            except Exception:
-                await nc.close()
-                raise
-            self._notifier.nc = nc
-        except Exception as exc:  # any failure to connect means "try again later"
-            _log.warning("nats unavailable at start; retrying in the background", error=str(exc))
-            return False
-        if self._recorder is not None and self.settings.event_recorder_enabled:
-            self._recorder_task = asyncio.create_task(
-                self._recorder.run(js, self._stop), name="event-recorder"
-            )
-        return True
-
-    async def _nats_retry(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), NATS_RETRY_SECONDS)
-            if self._stop.is_set() or await self._connect_nats():
-                return
+    async def _record(self, loop: Loop) -> None:
+        assert self._recorder is not None
+        js = (await self._nats.connected()).jetstream()
+        await declare_pipeline(js)
+        loop.ready()
+        await self._recorder.run(js, loop.stop)
 
     async def stop(self) -> None:
-        """Drain RPCs, stop the relay, then close NATS and the pool."""
-        self._stop.set()
+        """Drain RPCs, stop the loops, then close NATS and the pool."""
+        self.metrics.stop()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_seconds)
-        for task in (self._relay_task, self._nats_task, self._recorder_task):
-            if task is not None:
-                await task
-        if self._notifier.nc is not None:
-            await drain_nats(self._notifier.nc)
+        await self.loops.stop(LOOP_GRACE_SECONDS)
+        await self._nats.drain()
         if self._pool is not None:
             await self._pool.close()

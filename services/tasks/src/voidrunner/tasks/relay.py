@@ -22,6 +22,7 @@ from nats.aio.client import Client as NATS
 from voidrunner.common.jetstream import ensure_stream
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts import topology
+from voidrunner.contracts.jobs import INLINE_INPUT_BYTES, publish_job
 from voidrunner.contracts.streams import requests_stream
 from voidrunner.tasks.outbox import Outbox, OutboxEntry
 
@@ -52,11 +53,17 @@ class JetStreamPublisher:
         if not self._declared:
             await ensure_stream(js, requests_stream())
             self._declared = True
-        await js.publish(
-            topology.REQUESTS_SUBJECT,
-            entry.payload,
-            timeout=PUBLISH_TIMEOUT_SECONDS,
-            headers={topology.MSG_ID_HEADER: str(entry.execution_id)},
+        msg_id = topology.request_msg_id(str(entry.execution_id))
+        if len(entry.payload) <= INLINE_INPUT_BYTES:  # the common case: no need to decode
+            await js.publish(
+                topology.REQUESTS_SUBJECT,
+                entry.payload,
+                timeout=PUBLISH_TIMEOUT_SECONDS,
+                headers={topology.MSG_ID_HEADER: msg_id},
+            )
+            return
+        await publish_job(
+            js, topology.REQUESTS_SUBJECT, entry.job(), msg_id, ack_seconds=PUBLISH_TIMEOUT_SECONDS
         )
 
 

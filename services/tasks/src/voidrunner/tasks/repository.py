@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from voidrunner.common.db import Conn, Queries
+from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks.cursor import SortField, SortOrder, SortValue
 
 
@@ -24,7 +25,8 @@ class TaskRecord:
     user_id: uuid.UUID
     name: str
     description: str | None
-    script_content: str
+    # None in the many-file form (inputs.files).
+    script_content: str | None
     script_type: str
     status: str
     priority: int
@@ -35,6 +37,9 @@ class TaskRecord:
     memory_limit_mb: int
     cpu_limit: float
     max_output_bytes: int
+    version: str
+    # Files, entrypoint, arguments and test cases (source and stdin are the columns above).
+    inputs: jobs_pb2.RunInputs
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -49,27 +54,75 @@ class ExecutionRecord:
     """A row of `executions`."""
 
     id: uuid.UUID
-    task_id: uuid.UUID
+    task_id: uuid.UUID | None
     user_id: uuid.UUID
     status: str
     attempt: int
     return_code: int | None
-    stdout: str | None
-    stderr: str | None
+    stdout: bytes | None
+    stderr: bytes | None
     stdout_truncated: bool
     stderr_truncated: bool
     termination_reason: str | None
     termination_detail: str | None
     execution_time_ms: int | None
     memory_usage_bytes: int | None
+    cpu_time_ms: int | None
+    exit_signal: str | None
+    compile_output: bytes | None
+    compile_time_ms: int | None
+    # The live log's chunk layout (jobs.v1.RunOutput.spans); None when unknown.
+    output_spans: list[int] | None
+    deadline_at: dt.datetime | None
+    output_pending: bool
+    script_type: str
+    version: str
+    # {timeout_seconds, memory_limit_mb, cpu_limit, max_output_bytes} of the run.
+    limits: dict[str, Any] | None
+    # A one-shot run's own inputs (None for a task's execution, and in list summaries).
+    inputs: jobs_pb2.RunInputs | None
+    verdict: str | None
+    passed: int
+    total: int
+    cases: jobs_pb2.CaseRecord | None
     idempotency_key: str | None
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     created_at: dt.datetime
+    # The hash of the current attempt's claim (contracts.claims); only single-execution reads
+    # carry it (None in lists).
+    claim_hash: bytes | None = None
 
     def with_changes(self, **changes: Any) -> ExecutionRecord:
         """A copy with some fields replaced."""
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class NewExecution:
+    """What an execution starts with: whose it is, what runs, with which limits."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID | None
+    user_id: uuid.UUID
+    script_type: str
+    version: str
+    limits: dict[str, Any]
+    # A one-shot run's inputs (a task's are on the task).
+    inputs: jobs_pb2.RunInputs | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    """Filters of the list of a user's executions; None means "any"."""
+
+    status: str | None = None
+    script_type: str | None = None
+    task_id: uuid.UUID | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+    ids: list[uuid.UUID] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +140,24 @@ _EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
 
 def _task(row: asyncpg.Record) -> TaskRecord:
-    return TaskRecord(**{name: row[name] for name in _TASK_FIELDS})
+    values = {name: row[name] for name in _TASK_FIELDS}
+    values["inputs"] = jobs_pb2.RunInputs.FromString(row["inputs"] or b"")
+    return TaskRecord(**values)
 
 
 def _execution(row: asyncpg.Record) -> ExecutionRecord:
-    return ExecutionRecord(**{name: row[name] for name in _EXECUTION_FIELDS})
+    values = {name: row[name] for name in _EXECUTION_FIELDS if name in row}
+    raw_inputs, raw_cases = row["inputs"], row["cases"]
+    values["inputs"] = None if raw_inputs is None else jobs_pb2.RunInputs.FromString(raw_inputs)
+    values["cases"] = None if raw_cases is None else jobs_pb2.CaseRecord.FromString(raw_cases)
+    return ExecutionRecord(**values)
+
+
+def _blob(message: jobs_pb2.RunInputs | jobs_pb2.CaseRecord | None) -> bytes | None:
+    """A message as stored: None for none (or an empty one)."""
+    if message is None or message.ByteSize() == 0:
+        return None
+    return message.SerializeToString()
 
 
 class TaskRepository:
@@ -124,6 +190,8 @@ class TaskRepository:
             task.memory_limit_mb,
             task.cpu_limit,
             task.max_output_bytes,
+            task.version,
+            _blob(task.inputs),
         )
         assert row is not None  # INSERT ... RETURNING always returns the row
         return _task(row)
@@ -146,8 +214,10 @@ class TaskRepository:
         return None if row is None else _task(row)
 
     async def lock_task_of_execution(self, conn: Conn, execution_id: uuid.UUID) -> bool:
-        """Row-lock the task of an execution until the transaction ends; False if none."""
-        return await conn.fetchval(self._q.lock_task_of_execution, execution_id) is not None
+        """Row-lock the task of an execution (if it has one) until the transaction ends;
+        False when there is no such execution."""
+        row = await conn.fetchrow(self._q.lock_task_of_execution, execution_id)
+        return bool(row is not None and row["found"])
 
     async def update_task(self, conn: Conn, task: TaskRecord) -> TaskRecord:
         """Write every editable field of `task` and bump updated_at."""
@@ -166,6 +236,8 @@ class TaskRepository:
             task.memory_limit_mb,
             task.cpu_limit,
             task.max_output_bytes,
+            task.version,
+            _blob(task.inputs),
         )
         assert row is not None  # the caller holds the row lock
         return _task(row)
@@ -219,13 +291,19 @@ class TaskRepository:
     async def insert_execution(
         self,
         conn: Conn,
-        execution_id: uuid.UUID,
-        task: TaskRecord,
-        idempotency_key: str | None,
+        new: NewExecution,
     ) -> ExecutionRecord | None:
-        """A new pending execution; None when the task already has an active one."""
+        """A new pending execution; None when its task already has an active one."""
         row = await conn.fetchrow(
-            self._q.insert_execution, execution_id, task.id, task.user_id, idempotency_key
+            self._q.insert_execution,
+            new.id,
+            new.task_id,
+            new.user_id,
+            new.idempotency_key,
+            new.script_type,
+            new.version,
+            new.limits,
+            _blob(new.inputs),
         )
         return None if row is None else _execution(row)
 
@@ -269,6 +347,18 @@ class TaskRepository:
             e.completed_at,
             e.attempt,
             e.termination_detail,
+            e.cpu_time_ms,
+            e.exit_signal,
+            e.compile_output,
+            e.compile_time_ms,
+            e.output_spans,
+            e.deadline_at,
+            e.output_pending,
+            e.verdict,
+            e.passed,
+            e.total,
+            _blob(e.cases),
+            e.claim_hash,
         )
         assert row is not None  # the caller holds the row lock
         return _execution(row)
@@ -305,7 +395,42 @@ class TaskRepository:
         rows = await conn.fetch(self._q.list_executions, task_id, stamp, row_id, limit, offset)
         return [_execution(r) for r in rows]
 
+    async def list_user_executions(
+        self,
+        conn: Conn,
+        user_id: uuid.UUID,
+        filters: ExecutionFilter,
+        after: tuple[dt.datetime, uuid.UUID] | None,
+        limit: int,
+        offset: int,
+    ) -> list[ExecutionRecord]:
+        """One page of the user's executions (tasks and runs), newest first, as summaries."""
+        stamp, row_id = after if after is not None else (None, None)
+        rows = await conn.fetch(
+            self._q.list_user_executions,
+            user_id,
+            *_execution_filters(filters),
+            stamp,
+            row_id,
+            limit,
+            offset,
+        )
+        return [_execution(r) for r in rows]
+
+    async def count_user_executions(
+        self, conn: Conn, user_id: uuid.UUID, filters: ExecutionFilter
+    ) -> int:
+        """How many of the user's executions match (the offset-mode total)."""
+        count: int = await conn.fetchval(
+            self._q.count_user_executions, user_id, *_execution_filters(filters)
+        )
+        return count
+
     async def count_executions(self, conn: Conn, task_id: uuid.UUID) -> int:
         """How many executions the task has had."""
         count: int = await conn.fetchval(self._q.count_executions, task_id)
         return count
+
+
+def _execution_filters(f: ExecutionFilter) -> tuple[Any, ...]:
+    return (f.status, f.script_type, f.task_id, f.created_after, f.created_before, f.ids)

@@ -16,8 +16,11 @@ import asyncpg
 
 from voidrunner.common.errors import InvalidArgument
 from voidrunner.common.text import is_storable_text as clean_text
+from voidrunner.contracts.runtimes import RuntimeSpec, UnknownRuntime
+from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks import cursor as cursors
 from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
+from voidrunner.tasks.definition import define
 from voidrunner.tasks.errors import (
     FieldErrors,
     InvalidCursor,
@@ -25,6 +28,7 @@ from voidrunner.tasks.errors import (
     TaskRunning,
     Violation,
 )
+from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
 from voidrunner.tasks.state import Status
 from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_metadata
@@ -50,15 +54,6 @@ class Caller:
     def privileged(self) -> bool:
         """Service and admin callers may report execution progress."""
         return self.role in PRIVILEGED_ROLES
-
-
-@dataclass(frozen=True, slots=True)
-class Defaults:
-    """Operator defaults for the resource fields a task may leave out."""
-
-    memory_limit_mb: int
-    cpu_limit: float
-    max_output_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,46 +113,34 @@ def escape_like(text: str) -> str:
 class TaskService:
     """Owns tasks."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, repo: TaskRepository, limits: Limits, defaults: Defaults
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, repo: TaskRepository, policy: RuntimePolicy) -> None:
         self._pool = pool
         self._repo = repo
-        self._limits = limits
-        self._defaults = defaults
+        self._limits = policy.limits
+        self._policy = policy
 
     async def create_task(self, caller: Caller, patch: TaskPatch) -> TaskRecord:
         """A new pending task of the caller, with defaults for what the patch leaves out."""
-        name, script, runtime = patch.name, patch.script_content, patch.script_type
-        if name is None or script is None or runtime is None:
-            missing = [
-                Violation(field, "required", f"{field} is required")
-                for field in ("name", "script_content", "script_type")
-                if getattr(patch, field) is None
-            ]
-            try:
-                check_patch(patch, self._limits)
-            except FieldErrors as exc:
-                missing.extend(exc.violations)
-            raise FieldErrors(missing)
-        check_patch(patch, self._limits)
-        d = self._defaults
+        run = define(patch, self._policy, required=("name",))
+        assert patch.name is not None
         task = TaskRecord(
             id=uuid.uuid4(),
             user_id=caller.user_id,
-            name=name,
+            name=patch.name,
             description=patch.description,
-            script_content=script,
-            script_type=runtime,
+            script_content=run.script_content,
+            script_type=run.script_type,
             status=Status.PENDING.value,
             priority=5 if patch.priority is None else patch.priority,
-            timeout_seconds=300 if patch.timeout_seconds is None else patch.timeout_seconds,
+            timeout_seconds=run.timeout_seconds,
             metadata={} if patch.metadata is None else patch.metadata,
-            stdin=None if patch.stdin is None else patch.stdin.encode(),
-            env={} if patch.env is None else patch.env,
-            memory_limit_mb=_or(patch.memory_limit_mb, d.memory_limit_mb),
-            cpu_limit=_or(patch.cpu_limit, d.cpu_limit),
-            max_output_bytes=_or(patch.max_output_bytes, d.max_output_bytes),
+            stdin=run.stdin,
+            env=run.env,
+            memory_limit_mb=run.memory_limit_mb,
+            cpu_limit=run.cpu_limit,
+            max_output_bytes=run.max_output_bytes,
+            version=run.version,
+            inputs=run.inputs,
             created_at=_NO_TIME,
             updated_at=_NO_TIME,
         )
@@ -187,7 +170,7 @@ class TaskService:
                 raise TaskNotFound
             if task.status == Status.RUNNING:
                 raise TaskRunning("Cannot update running task")
-            merged = _merge(task, patch)
+            merged = _merge(task, patch, self._policy)
             if merged == task:
                 return task
             return await self._repo.update_task(conn, merged)
@@ -251,16 +234,42 @@ def _or(value: N | None, default: N) -> N:
     return default if value is None else value
 
 
-def _merge(task: TaskRecord, p: TaskPatch) -> TaskRecord:
+def _merge(task: TaskRecord, p: TaskPatch, policy: RuntimePolicy) -> TaskRecord:
     keep = task.description if p.description is None else p.description
     description = None if p.clear_description else keep
-    stdin = None if p.clear_stdin else (task.stdin if p.stdin is None else p.stdin.encode())
+    stdin = None if p.clear_stdin else (task.stdin if p.stdin is None else p.stdin)
+    inputs = jobs_pb2.RunInputs()
+    inputs.CopyFrom(task.inputs)
+    script = task.script_content
+    if p.script_content is not None:  # back to the one-file form
+        script = p.script_content
+        del inputs.files[:]
+        inputs.entrypoint = ""
+    if p.files is not None:
+        script = None
+        del inputs.files[:]
+        inputs.files.extend(p.files)
+        inputs.entrypoint = p.entrypoint or ""
+    elif p.entrypoint is not None:
+        inputs.entrypoint = p.entrypoint
+    if p.args is not None:
+        del inputs.args[:]
+        inputs.args.extend(p.args)
+    if p.test_cases is not None:
+        del inputs.test_cases[:]
+        inputs.test_cases.extend(p.test_cases)
+    if p.stop_on_first_failure is not None:
+        inputs.stop_on_first_failure = p.stop_on_first_failure
+    spec = None
+    if p.script_type is not None or p.version is not None:
+        spec = _resolved(policy, p.script_type or task.script_type, p.version)
     return replace(
         task,
         name=_or_keep(p.name, task.name),
         description=description,
-        script_content=_or_keep(p.script_content, task.script_content),
-        script_type=_or_keep(p.script_type, task.script_type),
+        script_content=script,
+        script_type=spec.language if spec is not None else task.script_type,
+        version=spec.version if spec is not None else task.version,
         priority=_or(p.priority, task.priority),
         timeout_seconds=_or(p.timeout_seconds, task.timeout_seconds),
         metadata=task.metadata if p.metadata is None else p.metadata,
@@ -269,7 +278,16 @@ def _merge(task: TaskRecord, p: TaskPatch) -> TaskRecord:
         memory_limit_mb=_or(p.memory_limit_mb, task.memory_limit_mb),
         cpu_limit=_or(p.cpu_limit, task.cpu_limit),
         max_output_bytes=_or(p.max_output_bytes, task.max_output_bytes),
+        inputs=inputs,
     )
+
+
+def _resolved(policy: RuntimePolicy, script_type: str, version: str | None) -> RuntimeSpec:
+    try:
+        return policy.runtime(script_type, version)
+    except UnknownRuntime as exc:
+        field = "version" if version else "script_type"
+        raise FieldErrors([Violation(field, "oneof", str(exc), version or script_type)]) from None
 
 
 def _or_keep(value: str | None, current: str) -> str:
@@ -286,8 +304,10 @@ def _filters(query: ListQuery, limits: Limits) -> TaskFilter:
         raise InvalidArgument("script_type filter is invalid")
     pattern = None
     if query.q:
-        if len(query.q) > MAX_QUERY or not clean_text(query.q):
-            raise InvalidArgument(f"q must be at most {MAX_QUERY} characters of text")
+        if not clean_text(query.q):
+            raise InvalidArgument("q must not contain NUL or invalid characters")
+        if len(query.q) > MAX_QUERY:
+            raise InvalidArgument(f"q must be at most {MAX_QUERY} characters")
         pattern = f"%{escape_like(query.q)}%"
     metadata = None
     if query.metadata:

@@ -15,9 +15,13 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from voidrunner.contracts.claims import claim_tag
+from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from voidrunner.tasks.errors import FieldErrors, Violation
+from voidrunner.tasks.execution_lists import ExecutionList, ExecutionQuery
 from voidrunner.tasks.executions import ExecutionService, ExecutionUpdate
+from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import ExecutionRecord, TaskRecord
 from voidrunner.tasks.service import Caller, ListQuery, Page, TaskService
 from voidrunner.tasks.validation import TaskPatch, parse_metadata
@@ -64,6 +68,13 @@ def _opt(msg: Any, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
+def _time(msg: Any, name: str) -> dt.datetime | None:
+    if not msg.HasField(name):
+        return None
+    value: dt.datetime = getattr(msg, name).ToDatetime(tzinfo=dt.UTC)
+    return value
+
+
 def task_patch(f: tasks_pb2.TaskFields) -> TaskPatch:
     """The domain form of the given task fields."""
     patch = TaskPatch(
@@ -80,6 +91,13 @@ def task_patch(f: tasks_pb2.TaskFields) -> TaskPatch:
         memory_limit_mb=_opt(f, "memory_limit_mb"),
         cpu_limit=_opt(f, "cpu_limit"),
         max_output_bytes=_opt(f, "max_output_bytes"),
+        version=_opt(f, "version"),
+        files=list(f.files) if f.has_files else None,
+        entrypoint=_opt(f, "entrypoint"),
+        args=list(f.args) if f.has_args else None,
+        test_cases=list(f.test_cases) if f.has_test_cases else None,
+        stop_on_first_failure=_opt(f, "stop_on_first_failure"),
+        early=[Violation(v.field, v.tag, v.message, v.value) for v in f.early],
     )
     if f.HasField("metadata_json"):
         patch.metadata, problem = parse_metadata(f.metadata_json)
@@ -95,27 +113,42 @@ def task_message(t: TaskRecord) -> tasks_pb2.Task:
         user_id=str(t.user_id),
         name=t.name,
         description=t.description,
-        script_content=t.script_content,
+        script_content=t.script_content or "",
         script_type=t.script_type,
         status=t.status,
         priority=t.priority,
         timeout_seconds=t.timeout_seconds,
         metadata_json=json.dumps(t.metadata, separators=(",", ":"), ensure_ascii=False),
-        stdin=None if t.stdin is None else t.stdin.decode("utf-8", "replace"),
+        stdin=t.stdin,
         env=t.env,
         memory_limit_mb=t.memory_limit_mb,
         cpu_limit=t.cpu_limit,
         max_output_bytes=t.max_output_bytes,
         created_at=_ts(t.created_at),
         updated_at=_ts(t.updated_at),
+        version=t.version,
+        files=t.inputs.files,
+        entrypoint=t.inputs.entrypoint,
+        args=t.inputs.args,
+        test_cases=t.inputs.test_cases,
+        stop_on_first_failure=t.inputs.stop_on_first_failure,
     )
 
 
-def execution_message(e: ExecutionRecord) -> tasks_pb2.Execution:
-    """The protobuf form of an execution."""
+# How long a cancelled execution is said to be waiting for its run's output; an executor that
+# never reports (it died) does not keep it waiting forever.
+OUTPUT_WAIT = dt.timedelta(seconds=60)
+
+
+def execution_message(
+    e: ExecutionRecord, *, with_layout: bool = False, now: dt.datetime | None = None
+) -> tasks_pb2.Execution:
+    """The protobuf form of an execution (its output layout only when asked for)."""
+    now = now or dt.datetime.now(dt.UTC)
+    pending = e.output_pending and (e.completed_at is None or now - e.completed_at < OUTPUT_WAIT)
     return tasks_pb2.Execution(
         id=str(e.id),
-        task_id=str(e.task_id),
+        task_id=str(e.task_id) if e.task_id else "",
         user_id=str(e.user_id),
         status=e.status,
         return_code=e.return_code,
@@ -123,6 +156,12 @@ def execution_message(e: ExecutionRecord) -> tasks_pb2.Execution:
         stderr=e.stderr,
         execution_time_ms=e.execution_time_ms,
         memory_usage_bytes=e.memory_usage_bytes,
+        cpu_time_ms=e.cpu_time_ms,
+        exit_signal=e.exit_signal,
+        compile_output=e.compile_output,
+        compile_time_ms=e.compile_time_ms,
+        output_spans=(e.output_spans or []) if with_layout else [],
+        output_pending=pending,
         started_at=_ts(e.started_at),
         completed_at=_ts(e.completed_at),
         created_at=_ts(e.created_at),
@@ -131,6 +170,26 @@ def execution_message(e: ExecutionRecord) -> tasks_pb2.Execution:
         termination_reason=e.termination_reason,
         termination_detail=e.termination_detail,
         attempt=e.attempt,
+        script_type=e.script_type,
+        version=e.version,
+        limits=_limits(e.limits),
+        inputs=e.inputs,
+        verdict=e.verdict,
+        passed=e.passed,
+        total=e.total,
+        cases=e.cases,
+        claim_tag=claim_tag(e.claim_hash) if e.claim_hash else "",
+    )
+
+
+def _limits(limits: dict[str, Any] | None) -> jobs_pb2.Limits | None:
+    if not limits:
+        return None
+    return jobs_pb2.Limits(
+        timeout_seconds=int(limits.get("timeout_seconds", 0)),
+        memory_bytes=int(limits.get("memory_limit_mb", 0)) * 1024 * 1024,
+        cpu=float(limits.get("cpu_limit", 0.0)),
+        max_output_bytes=int(limits.get("max_output_bytes", 0)),
     )
 
 
@@ -141,9 +200,17 @@ def _pagination(page: Page[Any]) -> tasks_pb2.Pagination:
 class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     """Each RPC: request → domain call → response (see tasks.proto for the contract)."""
 
-    def __init__(self, tasks: TaskService, executions: ExecutionService) -> None:
+    def __init__(
+        self,
+        tasks: TaskService,
+        executions: ExecutionService,
+        lists: ExecutionList,
+        policy: RuntimePolicy,
+    ) -> None:
         self._tasks = tasks
         self._executions = executions
+        self._lists = lists
+        self._policy = policy
 
     async def CreateTask(
         self, request: tasks_pb2.CreateTaskRequest, context: Context
@@ -214,19 +281,24 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     ) -> tasks_pb2.Execution:
         with field_violations(context):
             execution = await self._executions.get(_caller(request.caller), request.id)
-        return execution_message(execution)
+        return execution_message(execution, with_layout=request.with_output_layout)
 
     async def ListExecutions(
         self, request: tasks_pb2.ListExecutionsRequest, context: Context
     ) -> tasks_pb2.ListExecutionsResponse:
+        query = ExecutionQuery(
+            limit=request.limit,
+            offset=_opt(request, "offset"),
+            cursor=_opt(request, "cursor"),
+            task_id=request.task_id or None,
+            status=_opt(request, "status"),
+            script_type=_opt(request, "script_type"),
+            created_after=_time(request, "created_after"),
+            created_before=_time(request, "created_before"),
+            ids=tuple(request.ids),
+        )
         with field_violations(context):
-            page = await self._executions.list(
-                _caller(request.caller),
-                request.task_id,
-                request.limit,
-                _opt(request, "offset"),
-                _opt(request, "cursor"),
-            )
+            page = await self._lists.list(_caller(request.caller), query)
         return tasks_pb2.ListExecutionsResponse(
             executions=[execution_message(e) for e in page.items],
             total=page.total,
@@ -234,6 +306,15 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             offset=page.offset,
             pagination=_pagination(page),
         )
+
+    async def CreateRuns(
+        self, request: tasks_pb2.CreateRunsRequest, context: Context
+    ) -> tasks_pb2.CreateRunsResponse:
+        with field_violations(context):
+            created = await self._executions.run(
+                _caller(request.caller), [task_patch(f) for f in request.runs]
+            )
+        return tasks_pb2.CreateRunsResponse(executions=[execution_message(e) for e in created])
 
     async def CancelExecution(
         self, request: tasks_pb2.CancelExecutionRequest, context: Context
@@ -261,11 +342,12 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
     async def UpdateExecution(
         self, request: tasks_pb2.UpdateExecutionRequest, context: Context
     ) -> tasks_pb2.Execution:
+        stdout, stderr = _opt(request, "stdout"), _opt(request, "stderr")
         change = ExecutionUpdate(
             status=_opt(request, "status"),
             return_code=_opt(request, "return_code"),
-            stdout=_opt(request, "stdout"),
-            stderr=_opt(request, "stderr"),
+            stdout=None if stdout is None else stdout.encode(),
+            stderr=None if stderr is None else stderr.encode(),
             execution_time_ms=_opt(request, "execution_time_ms"),
             memory_usage_bytes=_opt(request, "memory_usage_bytes"),
             stdout_truncated=_opt(request, "stdout_truncated"),
@@ -275,3 +357,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         with field_violations(context):
             execution = await self._executions.update(_caller(request.caller), request.id, change)
         return execution_message(execution)
+
+    async def ListRuntimes(
+        self, request: tasks_pb2.ListRuntimesRequest, context: Context
+    ) -> tasks_pb2.ListRuntimesResponse:
+        return self._policy.message()

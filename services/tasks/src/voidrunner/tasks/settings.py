@@ -1,12 +1,15 @@
 """The tasks service's settings (environment variables prefixed VOIDRUNNER_).
 
-Resource fields of a task default to the operator's defaults and may not exceed the operator's
-caps; the gateway checks only the static lower bounds of the public contract.
+Resource fields of a task default to its runtime's limits and may not exceed the operator's caps,
+both from the runtime catalogue (`runtimes_file`); the gateway checks the same policy through
+ListRuntimes.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 
 from voidrunner.common.settings import BaseServiceSettings
 from voidrunner.contracts import topology
@@ -15,17 +18,22 @@ from voidrunner.contracts import topology
 class TasksSettings(BaseServiceSettings):
     service_name: str = "tasks"
     database_url: SecretStr = SecretStr("")
+    # `migrate up` only: an administrator's URL that provisions the role database_url names
+    # (voidrunner.common.database_roles). Unset: the role exists already.
+    database_admin_url: SecretStr = SecretStr("")
     nats_url: str = "nats://127.0.0.1:4222"
-    tasks_grpc_host: str = "0.0.0.0"  # noqa: S104 - a service listens on its pod/container address  # nosec B104
+    # Loopback unless told otherwise: a container or pod sets 0.0.0.0.
+    tasks_grpc_host: str = "127.0.0.1"
     tasks_grpc_port: int = 50052
-    # The languages a task may use; operators add runtimes they installed on the executors.
-    runtimes: list[str] = Field(default_factory=lambda: ["python", "javascript", "bash", "go"])
-    default_memory_limit_mb: int = Field(default=256, ge=16)
-    max_memory_limit_mb: int = Field(default=2048, ge=16)
-    default_cpu_limit: float = Field(default=1.0, ge=0.1)
-    max_cpu_limit: float = Field(default=4.0, ge=0.1)
-    default_max_output_bytes: int = Field(default=1_048_576, ge=1024)
-    max_max_output_bytes: int = Field(default=10 * 1_048_576, ge=1024)
+    # The runtime catalogue's operator override (TOML merged over the bundled one): the
+    # languages tasks may use, the limits a task gets by default, and the caps. Executors load
+    # the same file, so what a task is given is what runs.
+    runtimes_file: Path | None = None
+    # The operator's caps on a task's or run's files and test cases, and on a batch of runs.
+    max_files: int = Field(default=100, ge=1, le=10_000)
+    max_files_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_test_cases: int = Field(default=100, ge=1, le=10_000)
+    max_batch: int = Field(default=20, ge=1, le=1000)
     # Core NATS subject on which executors listen for CancelRequest messages.
     cancel_subject: str = topology.CANCEL_SUBJECT
     # Postgres NOTIFY channel raised (on commit) when an outbox row is written.
@@ -39,19 +47,3 @@ class TasksSettings(BaseServiceSettings):
     shutdown_grace_seconds: float = 10.0
 
     secret_fields: tuple[str, ...] = ("database_url",)
-
-    @model_validator(mode="after")
-    def _defaults_within_caps(self) -> TasksSettings:
-        pairs = (
-            ("default_memory_limit_mb", "max_memory_limit_mb"),
-            ("default_cpu_limit", "max_cpu_limit"),
-            ("default_max_output_bytes", "max_max_output_bytes"),
-        )
-        for default, cap in pairs:
-            if getattr(self, default) > getattr(self, cap):
-                msg = f"{default} must not exceed {cap}"
-                raise ValueError(msg)
-        if not self.runtimes:
-            msg = "runtimes must list at least one language"
-            raise ValueError(msg)
-        return self

@@ -11,34 +11,29 @@ follows its latest execution: `running` while that execution is active, then its
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 
+from voidrunner.contracts.execution import (
+    ACTIVE,
+    DEFAULT_REASON,
+    FINAL,
+    Status,
+    TerminationReason,
+)
 from voidrunner.tasks.errors import InvalidTransition
 
-
-class Status(enum.StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
-
-
-class TerminationReason(enum.StrEnum):
-    EXIT = "exit"
-    TIMEOUT = "timeout"
-    MEMORY_LIMIT = "memory_limit"
-    OUTPUT_LIMIT = "output_limit"
-    CANCELLED = "cancelled"
-    SANDBOX_ERROR = "sandbox_error"
-
-
-FINAL: frozenset[Status] = frozenset(
-    {Status.COMPLETED, Status.FAILED, Status.TIMEOUT, Status.CANCELLED}
-)
-ACTIVE: frozenset[Status] = frozenset({Status.PENDING, Status.RUNNING})
+__all__ = [
+    "ACTIVE",
+    "DEFAULT_REASON",
+    "FINAL",
+    "TRANSITIONS",
+    "Status",
+    "TerminationReason",
+    "can_transition",
+    "check_cancel",
+    "check_transition",
+    "task_status_after",
+]
 
 TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED, Status.TIMEOUT}),
@@ -46,14 +41,6 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
         {Status.RUNNING, Status.COMPLETED, Status.FAILED, Status.TIMEOUT, Status.CANCELLED}
     ),
     **{s: frozenset() for s in FINAL},
-}
-
-# The reason a final status implies when the reporter did not give one.
-DEFAULT_REASON: Mapping[Status, TerminationReason] = {
-    Status.COMPLETED: TerminationReason.EXIT,
-    Status.FAILED: TerminationReason.EXIT,
-    Status.TIMEOUT: TerminationReason.TIMEOUT,
-    Status.CANCELLED: TerminationReason.CANCELLED,
 }
 
 

@@ -10,11 +10,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from voidrunner.common.text import is_storable_text as clean_text
+from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks.errors import FieldErrors, Violation
+from voidrunner.tasks.inputs import (
+    DEFAULT_CAPS,
+    InputCaps,
+    check_args,
+    check_files,
+    check_test_cases,
+)
 
 NAME_FORBIDDEN = frozenset("<>\"'&;|`$(){}[]\\/:*?\n\r\t")
 MAX_NAME = 255
@@ -24,6 +33,7 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 MAX_STDIN_BYTES = 1_048_576
 MAX_ENV = 64
+MAX_TIMEOUT = 3600
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -32,9 +42,13 @@ class Limits:
     """The operator's configuration a task's fields are checked against."""
 
     runtimes: tuple[str, ...]
+    max_timeout_seconds: int
     max_memory_limit_mb: int
     max_cpu_limit: float
     max_max_output_bytes: int
+    inputs: InputCaps = DEFAULT_CAPS
+    # Why (script_type, version) names no runtime ('' when it does); None: names only.
+    resolve: Callable[[str, str | None], str] | None = None
 
 
 @dataclass(slots=True)
@@ -49,12 +63,18 @@ class TaskPatch:
     priority: int | None = None
     timeout_seconds: int | None = None
     metadata: dict[str, Any] | None = None
-    stdin: str | None = None
+    stdin: bytes | None = None
     clear_stdin: bool = False
     env: dict[str, str] | None = None
     memory_limit_mb: int | None = None
     cpu_limit: float | None = None
     max_output_bytes: int | None = None
+    version: str | None = None
+    files: list[jobs_pb2.File] | None = None
+    entrypoint: str | None = None
+    args: list[str] | None = None
+    test_cases: list[jobs_pb2.TestCase] | None = None
+    stop_on_first_failure: bool | None = None
     # Violations found while decoding the request (e.g. metadata that is not JSON).
     early: list[Violation] = field(default_factory=list)
 
@@ -105,14 +125,15 @@ def check_patch(patch: TaskPatch, limits: Limits) -> None:
         c.text("description", patch.description, 0, MAX_DESCRIPTION, blank_ok=True)
     if patch.script_content is not None:
         c.text("script_content", patch.script_content, 1, MAX_SCRIPT)
-    if patch.script_type is not None and patch.script_type not in limits.runtimes:
-        allowed = ", ".join(limits.runtimes)
-        c.fail("script_type", "oneof", f"script_type must be one of: {allowed}", patch.script_type)
+    if patch.script_content is not None and patch.files is not None:
+        c.fail("files", "excluded", "give script_content or files, not both")
+    _check_runtime(c, patch, limits)
     if patch.metadata is not None:
         _check_metadata(c, patch.metadata)
     # stdin is stored as bytes, so NUL is fine there.
-    if patch.stdin is not None and len(patch.stdin.encode("utf-8", "replace")) > MAX_STDIN_BYTES:
+    if patch.stdin is not None and len(patch.stdin) > MAX_STDIN_BYTES:
         c.fail("stdin", "max", f"stdin must be at most {MAX_STDIN_BYTES} bytes")
+    _check_inputs(c, patch, limits)
     if patch.env is not None:
         _check_env(c, patch.env)
     _check_resources(c, patch, limits)
@@ -120,12 +141,44 @@ def check_patch(patch: TaskPatch, limits: Limits) -> None:
         raise FieldErrors(c.found)
 
 
+def _check_inputs(c: _Checker, patch: TaskPatch, limits: Limits) -> None:
+    if patch.files is not None:
+        check_files(c.fail, patch.files, patch.entrypoint, limits.inputs)
+    elif patch.entrypoint is not None and patch.script_content is not None:
+        c.fail("entrypoint", "excluded", "entrypoint goes with files, not script_content")
+    if patch.args is not None:
+        check_args(c.fail, "args", patch.args)
+    if patch.test_cases is not None:
+        max_output = patch.max_output_bytes or limits.max_max_output_bytes
+        check_test_cases(c.fail, patch.test_cases, limits.inputs, max_output)
+
+
+def _check_runtime(c: _Checker, patch: TaskPatch, limits: Limits) -> None:
+    if patch.script_type is None:
+        if patch.version is not None:
+            c.fail("version", "required_with", "version goes with script_type", patch.version)
+        return
+    if limits.resolve is None:
+        if patch.script_type not in limits.runtimes:
+            allowed = ", ".join(limits.runtimes)
+            c.fail(
+                "script_type", "oneof", f"script_type must be one of: {allowed}", patch.script_type
+            )
+        return
+    problem = limits.resolve(patch.script_type, patch.version)
+    if problem.startswith("unknown version"):
+        c.fail("version", "oneof", problem, patch.version or "")
+    elif problem:
+        allowed = ", ".join(limits.runtimes)
+        c.fail("script_type", "oneof", f"script_type must be one of: {allowed}", patch.script_type)
+
+
 def _check_resources(c: _Checker, patch: TaskPatch, limits: Limits) -> None:
     if patch.priority is not None:
         c.number("priority", patch.priority, 0, 10)
-    if patch.timeout_seconds is not None:
-        c.number("timeout_seconds", patch.timeout_seconds, 1, 3600)
     cap = " (operator cap)"
+    if patch.timeout_seconds is not None:
+        c.number("timeout_seconds", patch.timeout_seconds, 1, limits.max_timeout_seconds, cap)
     if patch.memory_limit_mb is not None:
         c.number("memory_limit_mb", patch.memory_limit_mb, 16, limits.max_memory_limit_mb, cap)
     if patch.cpu_limit is not None:

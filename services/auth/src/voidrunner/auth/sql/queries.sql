@@ -39,3 +39,42 @@ SELECT id, revoked_at FROM auth_sessions WHERE revoked_at >= $1;
 
 -- name: session_revoked
 SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1;
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, user_id, name, scopes, secret_hash, prefix, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, user_id, name, scopes, prefix, created_at, expires_at, last_used_at;
+
+-- name: api_keys_page
+-- Newest first; ($3, $4) is the (created_at, id) of the previous page's last key, or NULLs.
+SELECT id, user_id, name, scopes, prefix, created_at, expires_at, last_used_at
+FROM api_keys
+WHERE user_id = $1 AND revoked_at IS NULL
+  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $2;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = now()
+WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+RETURNING id;
+
+-- name: touch_api_keys
+UPDATE api_keys SET last_used_at = greatest(last_used_at, $2)
+WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL;
+
+-- name: valid_api_keys
+SELECT k.id, k.user_id, u.email, k.scopes, k.secret_hash, k.expires_at
+FROM api_keys k JOIN users u ON u.id = k.user_id
+WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
+
+-- name: password_hash_of
+SELECT password_hash FROM users WHERE id = $1;
+
+-- name: set_password_hash
+UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1;
+
+-- name: revoke_other_sessions
+UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'password changed'
+WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL
+RETURNING id, revoked_at;

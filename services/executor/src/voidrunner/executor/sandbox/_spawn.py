@@ -28,8 +28,10 @@ def sealed_memfd(name: str, data: bytes) -> int:
 
 
 # Reads one line from the gate, closes it and becomes the command; without the line (end-of-file:
-# the executor died before opening it) it ends without starting anything.
-_GATE_SCRIPT = 'read -r -u {fd} _ || exit 125; exec {fd}<&-; exec "$@"'
+# the executor died before opening it) it ends without starting anything. `exec -c`: bash exports
+# PWD and SHLVL even when started with no environment, and bwrap's init (pid 1 in the sandbox,
+# whose /proc/1/environ the code reads) would show the executor's working directory.
+_GATE_SCRIPT = 'read -r -u {fd} _ || exit 125; exec {fd}<&-; exec -c "$@"'
 
 
 class Gate:

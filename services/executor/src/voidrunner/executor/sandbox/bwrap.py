@@ -8,17 +8,29 @@ quota), plus safe rlimits (core, nofile, fsize, cpu — never AS). bwrap is star
 (see _spawn.Gate): the executor moves the waiting process into the cgroup and only then lets it
 become bwrap, so everything bwrap starts is created inside the cgroup, and nothing starts (or is
 left waiting) if the executor dies first.
-When the executor is root, bwrap itself is started as an unprivileged host uid (65534 by default):
-started as root, its user namespace would map the sandbox's uid onto host root. util-linux's
-prlimit and setpriv set the rlimits and drop the uid in front of bwrap, so spawning needs no
-pre-exec hook in the executor (whose fork costs milliseconds; without a hook Python vforks).
-Setting rlimits from outside would need CAP_SYS_RESOURCE, which containers rarely have.
+When the executor is root, bwrap itself is started as an unprivileged host uid: started as root,
+its user namespace would map the sandbox's uid onto host root. Each run leases one uid of the
+executor's range (uid_range.py, uid_pool.py: one per slot, as isolate has one per box) for all
+its steps, so no two runs ever share a host uid (nor its per-user limits and accounting), and a
+uid is leased again only once no process of it is left. util-linux's prlimit and setpriv set
+the rlimits and drop the uid in front of bwrap, so spawning needs no pre-exec hook in the
+executor (whose fork costs milliseconds; without a hook Python vforks). Setting rlimits from
+outside would need CAP_SYS_RESOURCE, which containers rarely have. Started as another user, the
+executor cannot switch uids: its sandboxes map onto that user. Either way bwrap needs
+unprivileged user namespaces, which start-up checks (userns.py).
 
 The host never writes into a directory the sandbox can write: the source, stdin, the seccomp program
 and a compiled artifact travel in sealed memfds (`--ro-bind-data`, stdin), so no host code ever
 follows a path the sandboxed code could have turned into a symlink. A compile step (Go) runs in its
 own sandbox with the runtime's compile limits; its artifact comes back over a pipe (capped at the
 compile tmp size) and goes into the run sandbox as /sandbox/<artifact>, read-only and executable.
+
+Inside, the command is vr-launch (launcher.c, bound read-only like an artifact), which runs the
+program as its child and reports over a pipe whether it exited or was killed by a signal: bwrap
+itself reports a signal N as exit status 128+N. SIGSYS means the seccomp filter killed it
+(security_violation); the pids cgroup's `max` event means it hit its process limit (pids_limit).
+A compile step's output (stdout and stderr together) and duration are reported apart from the
+run's; its failure is a compile_error, and the run's time, CPU and memory are the run's alone.
 
 Ending a run: SIGKILL to bwrap (its pid-namespace init dies with it, taking every process in the
 namespace along), then SIGKILL to whatever is still in the cgroup, then rmdir of the cgroup.
@@ -36,9 +48,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path, PurePosixPath
 
+from voidrunner.common.logs import get_logger
+from voidrunner.contracts.execution import signal_name
+from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -46,10 +62,19 @@ from voidrunner.executor.sandbox._spawn import (
     read_capped,
     sealed_memfd,
 )
+from voidrunner.executor.sandbox.build import (
+    ARTIFACT_ROOT,
+    Prepared,
+    compile_failure,
+    failed_build,
+    paths_for,
+    unpack_artifact,
+    work_files,
+)
 from voidrunner.executor.sandbox.cgroups import CgroupDriver, CgroupStats, RunCgroup
+from voidrunner.executor.sandbox.launcher import LaunchReport, launcher_binary, parse_report
 from voidrunner.executor.sandbox.limits import cap_limits
 from voidrunner.executor.sandbox.output import OutputCollector
-from voidrunner.executor.sandbox.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
 from voidrunner.executor.sandbox.seccomp import filter_bpf
 from voidrunner.executor.sandbox.types import (
     CancelToken,
@@ -62,25 +87,25 @@ from voidrunner.executor.sandbox.types import (
     SandboxError,
     StreamName,
     TerminationReason,
+    catalog_spec,
 )
+from voidrunner.executor.sandbox.uid_pool import LOCK_PATH, UidPool
+from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE, UidRange, check_range
+from voidrunner.executor.sandbox.userns import check_userns
 
-__all__ = ["DEFAULT_CAPS", "BwrapSandbox"]
+__all__ = ["DEFAULT_SLOTS", "BwrapSandbox"]
 
-DEFAULT_CAPS = Limits(
-    timeout_seconds=60.0,
-    memory_bytes=1024**3,
-    cpu=2.0,
-    max_output_bytes=16 * 1024**2,
-    pids=256,
-    tmp_bytes=1024**3,
-    max_open_files=1024,
-)
+_log = get_logger("voidrunner.executor.sandbox")
+
 # Run cgroups older than this with no process inside belong to a dead executor.
 STALE_CGROUP_SECONDS = 60.0
 RESOLVE_SECONDS = 30.0
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 WORKDIR = "/tmp"  # noqa: S108 - inside the sandbox: its own size-capped tmpfs  # nosec B108
-SOURCE_DIR = "/sandbox"
+LAUNCHER_PATH = "/sandbox/.vr-launch"
+COMPILE_OUTPUT_BYTES = 256 * 1024
+# Sandbox uids of a BwrapSandbox built without a range (the executor passes one per slot).
+DEFAULT_SLOTS = 8
 _NOBODY = "65534"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
@@ -98,11 +123,12 @@ _PRIORITY = (
 @dataclass(slots=True)
 class _Step:
     reason: TerminationReason
-    exit_code: int | None
+    return_code: int | None
     cpu_ns: int
     peak: int
     detail: str = ""
     artifact: bytes | None = None
+    signal: str | None = None
 
 
 class BwrapSandbox:
@@ -114,42 +140,56 @@ class BwrapSandbox:
         self,
         catalog: RuntimeCatalog | None = None,
         *,
-        caps: Limits = DEFAULT_CAPS,
+        caps: Limits | None = None,
         cgroups: CgroupDriver | None = None,
         bwrap_path: str | None = None,
         ro_paths: Sequence[str] = ("/usr", "/etc/alternatives"),
-        host_uid: int = 65534,
+        uids: UidRange | None = None,
+        uid_lock: Path = LOCK_PATH,
+        launcher: Path | None = None,
+        compile_output_bytes: int = COMPILE_OUTPUT_BYTES,
     ) -> None:
-        """Raises SandboxError when bwrap or usable cgroups (memory + pids) are missing here.
+        """Raises SandboxError when bwrap, usable cgroups (memory + pids) or unprivileged user
+        namespaces are missing here, or when `uids` clash with the host's.
 
-        `host_uid`: the unprivileged host uid (and gid) bwrap runs as when the executor is root;
-        the sandbox's uid 65534 maps to it. Never 0: bwrap started as root maps the sandbox's uid
-        to host root, whose processes pass the owner checks of /proc/sys (kernel.core_pattern!)
-        without any capability.
+        `launcher`: a prebuilt vr-launch (see launcher.py); compiled from source when None.
+        `compile_output_bytes`: the most of a compile step's output that is kept.
+        `uids`: the unprivileged host uids (each also the gid) runs lease when the executor is
+        root, one per slot (DEFAULT_SLOTS from DEFAULT_UID_BASE when None); the sandbox's uid
+        65534 maps to the run's. Never 0: bwrap started as root maps the sandbox's uid to host
+        root, whose processes pass the owner checks of /proc/sys (kernel.core_pattern!) without
+        any capability. `uid_lock`: the lock file every executor of this host shares.
         """
-        if host_uid == 0:
-            raise SandboxError("host_uid 0 would map the sandbox user to host root")
         prlimit, setpriv = shutil.which("prlimit"), shutil.which("setpriv")
         if prlimit is None or setpriv is None:
             raise SandboxError("prlimit and setpriv (util-linux) are needed to start bwrap")
         self._prlimit = prlimit
-        self._drop: list[str] = []
-        if os.geteuid() == 0:
-            uid = str(host_uid)
-            self._drop = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-        self._catalog = catalog if catalog is not None else load_catalog()
-        self._caps = caps
+        self._setpriv = setpriv
         found = bwrap_path or shutil.which("bwrap")
         if found is None:
             raise SandboxError("bubblewrap (bwrap) is not installed")
         self._bwrap = found
+        self._pool: UidPool | None = None
+        probe, who = [found], f"uid {os.geteuid()}"
+        if os.geteuid() == 0:
+            uids = uids if uids is not None else UidRange(DEFAULT_UID_BASE, DEFAULT_SLOTS)
+            check_range(uids)
+            self._pool = UidPool(uids, lock_path=uid_lock)
+            _warn_about(self._pool)
+            probe, who = [*self._drop(uids.base), found], f"uid {uids.base} (of {uids})"
+        check_userns(probe, as_uid=who)
+        self._catalog = catalog if catalog is not None else load_catalog()
+        self._caps = caps if caps is not None else self._catalog.caps
         driver = cgroups if cgroups is not None else CgroupDriver.detect()
         if driver is None:
             raise SandboxError("no usable cgroups (memory, pids): limits cannot be enforced")
         self._cgroups = driver
+        driver.prepare()
         self._ro_paths = tuple(ro_paths)
         self._resolved: dict[str, tuple[float, str | None]] = {}
         self._seccomp = filter_bpf()
+        self._vr_launch = launcher_binary(launcher)
+        self._compile_output_bytes = compile_output_bytes
         self._last_reap = 0.0
         self.reap_stale_cgroups()
 
@@ -164,6 +204,17 @@ class BwrapSandbox:
     @property
     def cgroups(self) -> CgroupDriver:
         return self._cgroups
+
+    @property
+    def uid_pool(self) -> UidPool | None:
+        """The sandbox uids runs lease, or None when the executor is not root (no uid switch)."""
+        return self._pool
+
+    def _drop(self, uid: int | None) -> list[str]:
+        """setpriv down to `uid` (and its gid, no supplementary groups), in front of bwrap."""
+        if uid is None:
+            return []
+        return [self._setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
 
     # -- runtimes -------------------------------------------------------------------------------
 
@@ -230,70 +281,106 @@ class BwrapSandbox:
         on_output: OnOutput | None = None,
         cancel: CancelToken | None = None,
     ) -> RunResult:
+        prepared = await self.prepare(request, cancel=cancel)
+        if prepared.failed is not None:
+            return prepared.failed
+        return await self.execute(
+            prepared, stdin=request.stdin, args=request.args, on_output=on_output, cancel=cancel
+        )
+
+    async def prepare(self, request: RunRequest, *, cancel: CancelToken | None = None) -> Prepared:
         self.reap_stale_cgroups()
-        spec = self._catalog.get(request.runtime)
+        spec = catalog_spec(self._catalog, request.runtime)
         missing = self._missing(spec)
         if missing:
             raise RuntimeUnavailable(
                 f"runtime {spec.name!r} is unavailable: not installed on this host: "
                 + ", ".join(missing)
             )
-        limits = cap_limits(request.limits, self._caps)
-        env = self._environment(spec, request.env)
-        try:
-            source = request.source.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise SandboxError(f"source is not valid UTF-8 text: {exc}") from exc
-        collector = OutputCollector(limits.max_output_bytes, on_output)
-        source_path = f"{SOURCE_DIR}/{spec.source_file}"
-        files = [(source_path, source, "0444")]
-        started = time.monotonic()
-        cpu_ns = peak = 0
-        detail = ""
+        files, entry = work_files(request, spec)
+        artifact = f"{ARTIFACT_ROOT}/{spec.compile.artifact}" if spec.compile else ""
+        prepared = Prepared(
+            request=request,
+            spec=spec,
+            limits=cap_limits(request.limits, self._caps),
+            env=self._environment(spec, request.env),
+            files=files,
+            paths=paths_for(spec, files, entry, WORKDIR, artifact),
+        )
         if spec.compile is not None:
-            artifact_out = f"{WORKDIR}/{spec.compile.artifact}"
-            argv = spec.compile.argv(source=source_path, artifact=artifact_out, workdir=WORKDIR)
-            step = await self._step(
-                request, argv, spec.compile.limits, env, files, b"", collector, cancel, artifact_out
-            )
-            cpu_ns, peak = step.cpu_ns, step.peak
-            if step.reason is not TerminationReason.EXIT or step.exit_code != 0:
-                detail = f"compile step: {step.detail or 'failed'}"
-                return self._result(collector, step, started, cpu_ns, peak, detail)
-            assert step.artifact is not None
-            artifact_path = f"{SOURCE_DIR}/{spec.compile.artifact}"
-            files.append((artifact_path, step.artifact, "0555"))
-        else:
-            artifact_path = ""
-        argv = spec.run_argv(source=source_path, artifact=artifact_path, workdir=WORKDIR)
-        step = await self._step(request, argv, limits, env, files, request.stdin, collector, cancel)
+            await self._compile(prepared, cancel)
+        return prepared
+
+    async def _compile(self, prepared: Prepared, cancel: CancelToken | None) -> None:
+        """The compile step in its own sandbox, with the runtime's (operator's) compile limits."""
+        spec = prepared.spec
+        assert spec.compile is not None
+        limits = cap_limits(spec.compile.limits, self._caps)
+        out = f"{WORKDIR}/{spec.compile.artifact}"
+        argv = spec.compile.argv(replace(prepared.paths, artifact=out))
+        # The compiler's stdout and stderr together, in order: one text for the user.
+        output = OutputCollector(self._compile_output_bytes, enforce=False)
+        started = time.monotonic()
+        step = await self._step(
+            prepared.request.run_id,
+            argv,
+            limits,
+            prepared.env,
+            _work(prepared),
+            [],
+            b"",
+            output,
+            cancel,
+            out,
+        )
+        prepared.compile_output = output.stdout + output.stderr
+        prepared.compile_time_ms = int((time.monotonic() - started) * 1000)
+        if step.reason is TerminationReason.EXIT and step.return_code == 0:
+            try:
+                prepared.artifact = unpack_artifact(
+                    step.artifact or b"", max_bytes=limits.tmp_bytes
+                )
+                return
+            except SandboxError as exc:
+                step.reason, step.detail = TerminationReason.SANDBOX_ERROR, str(exc)
+        reason, detail = compile_failure(
+            step.reason, step.return_code, step.signal, step.detail, limits
+        )
+        prepared.failed = failed_build(
+            reason, detail, prepared.compile_output, prepared.compile_time_ms
+        )
+
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        stdin: bytes,
+        args: Sequence[str],
+        on_output: OnOutput | None = None,
+        cancel: CancelToken | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        run_limits = cap_limits(limits, self._caps) if limits is not None else prepared.limits
+        collector = OutputCollector(run_limits.max_output_bytes, on_output)
+        argv = [*prepared.spec.run_argv(prepared.paths), *args]
+        readonly = [
+            (f"{ARTIFACT_ROOT}/{a.path}", a.data, "0555" if a.executable else "0444")
+            for a in prepared.artifact
+        ]
+        work = _work(prepared)
+        run_id = prepared.request.run_id
+        started = time.monotonic()
+        step = await self._step(
+            run_id, argv, run_limits, prepared.env, work, readonly, stdin, collector, cancel
+        )
         if _never_started(step, collector):
             # bwrap died before it started the code (seen rarely on a loaded host, with no
             # message): the code never ran, so one more attempt has no side effect to repeat.
+            started = time.monotonic()
             step = await self._step(
-                request, argv, limits, env, files, request.stdin, collector, cancel
+                run_id, argv, run_limits, prepared.env, work, readonly, stdin, collector, cancel
             )
-        detail = step.detail
-        return self._result(
-            collector, step, started, cpu_ns + step.cpu_ns, max(peak, step.peak), detail
-        )
-
-    @staticmethod
-    def _result(
-        collector: OutputCollector, step: _Step, started: float, cpu_ns: int, peak: int, detail: str
-    ) -> RunResult:
-        return RunResult(
-            termination_reason=step.reason,
-            exit_code=step.exit_code,
-            stdout=collector.stdout,
-            stderr=collector.stderr,
-            stdout_truncated=collector.stdout_truncated,
-            stderr_truncated=collector.stderr_truncated,
-            wall_time_ms=int((time.monotonic() - started) * 1000),
-            cpu_time_ms=cpu_ns // 1_000_000,
-            peak_memory_bytes=peak,
-            detail=detail,
-        )
+        return prepared.finish(_result(collector, step, started))
 
     def _environment(self, spec: RuntimeSpec, extra: dict[str, str]) -> dict[str, str]:
         env = {"PATH": SANDBOX_PATH, "HOME": WORKDIR, "TMPDIR": WORKDIR, "LANG": "C.UTF-8"}
@@ -313,10 +400,11 @@ class BwrapSandbox:
         argv: list[str],
         limits: Limits,
         env: dict[str, str],
-        files: list[tuple[str, int, str]],
+        binds: list[tuple[str, str, int, str]],
         seccomp_fd: int,
         status_fd: int,
         gate: Gate,
+        uid: int | None,
     ) -> list[str]:
         args = [self._bwrap, "--unshare-all", "--unshare-user"]
         args += ["--disable-userns"]
@@ -327,16 +415,22 @@ class BwrapSandbox:
             args += ["--symlink", f"usr/{link}", f"/{link}"]
         args += ["--proc", "/proc", "--dev", "/dev"]
         args += ["--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", WORKDIR]
-        for path, fd, perms in files:
-            args += ["--perms", perms, "--ro-bind-data", str(fd), path]
+        made = {WORKDIR}
+        for option, path, fd, perms in binds:
+            # A file in a subdirectory of the (fresh, empty) work dir needs its directories.
+            for parent in reversed(PurePosixPath(path).parents):
+                if str(parent).startswith(WORKDIR + "/") and str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--dir", str(parent)]
+            args += ["--perms", perms, option, str(fd), path]
         args += ["--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
         for key, value in env.items():
             args += ["--setenv", key, value]
         args += ["--uid", _NOBODY, "--gid", _NOBODY, "--cap-drop", "ALL", "--hostname", "sandbox"]
         args += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd)]
-        return [*self._launcher(limits), *gate.command(_BASH, [*args, "--", *argv])]
+        return [*self._launcher(limits, uid), *gate.command(_BASH, [*args, "--", *argv])]
 
-    def _launcher(self, limits: Limits) -> list[str]:
+    def _launcher(self, limits: Limits, uid: int | None) -> list[str]:
         """prlimit (safe rlimits: core, nofile, fsize, cpu — never AS), then setpriv if root."""
         rlimits = {
             "core": 0,
@@ -348,25 +442,31 @@ class BwrapSandbox:
             self._prlimit,
             *(f"--{name}={value}:{value}" for name, value in rlimits.items()),
             "--",
-            *self._drop,
+            *self._drop(uid),
         ]
 
     async def _step(
         self,
-        request: RunRequest,
+        run_id: str,
         argv: list[str],
         limits: Limits,
         env: dict[str, str],
-        files: list[tuple[str, bytes, str]],
+        work: list[tuple[str, bytes]],
+        readonly: list[tuple[str, bytes, str]],
         stdin: bytes,
         collector: OutputCollector,
         cancel: CancelToken | None,
         artifact_out: str | None = None,
     ) -> _Step:
-        """One bwrap process from spawn to cleanup; everything it started is gone on return."""
+        """One bwrap process from spawn to cleanup; everything it started is gone on return.
+
+        `work` files are writable copies in the work dir; `readonly` ones (path, data, mode)
+        are bound read-only, like the launcher itself."""
         if not argv[0].startswith("/"):
             argv = [self._resolve(argv[0]) or argv[0], *argv[1:]]
-        name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", request.run_id)[:32]
+        # Before the cgroup: a wait for a free uid holds nothing.
+        uid = await self._pool.lease() if self._pool is not None else None
+        name = "run-" + re.sub(r"[^A-Za-z0-9_-]", "", run_id)[:32]
         group = self._cgroups.create(f"{name}-{secrets.token_hex(4)}", limits)
         # The gated process moves into the group moments from now: have the kernel's wait for that
         # (an RCU grace period after an idle spell) start at once, overlapping the set-up below.
@@ -376,22 +476,35 @@ class BwrapSandbox:
         gate: Gate | None = None
         try:
             gate = Gate()
-            data_files = []
-            for path, data, perms in files:
+            binds: list[tuple[str, str, int, str]] = []
+            for path, data in work:
                 child_fds.append(sealed_memfd("voidrunner-file", data))
-                data_files.append((path, child_fds[-1], perms))
+                binds.append(("--file", path, child_fds[-1], "0644"))
+            for path, data, perms in [(LAUNCHER_PATH, self._vr_launch, "0555"), *readonly]:
+                child_fds.append(sealed_memfd("voidrunner-file", data))
+                binds.append(("--ro-bind-data", path, child_fds[-1], perms))
             seccomp_fd = sealed_memfd("voidrunner-seccomp", self._seccomp)
             stdin_fd = sealed_memfd("voidrunner-stdin", stdin)
             status_r, status_w = os.pipe2(os.O_CLOEXEC)
             child_fds += [seccomp_fd, stdin_fd, status_w]
             readers.append(asyncio.create_task(read_capped(status_r, 2**16)))
+            report_r, report_w = os.pipe2(os.O_CLOEXEC)
+            child_fds.append(report_w)
+            readers.append(asyncio.create_task(read_capped(report_r, 256)))
             if artifact_out is not None:
                 art_r, art_w = os.pipe2(os.O_CLOEXEC)
                 child_fds.append(art_w)
                 readers.append(asyncio.create_task(read_capped(art_r, limits.tmp_bytes)))
-                script = f'"$@" && exec cat -- "$0" >&{art_w}'
+                # The build's stdout and stderr as one text, then the artifact (a file or a
+                # directory) as a tar stream over its pipe; tar stores links as links, which
+                # unpack_artifact refuses: nothing is followed.
+                script = (
+                    f'exec 2>&1; "$@" && cd -- "${{0%/*}}" && exec tar -cf - -- "${{0##*/}}" '
+                    f">&{art_w}"
+                )
                 argv = [_BASH, "-c", script, artifact_out, *argv]
-            full = self._bwrap_argv(argv, limits, env, data_files, seccomp_fd, status_w, gate)
+            argv = [LAUNCHER_PATH, str(report_w), *argv]
+            full = self._bwrap_argv(argv, limits, env, binds, seccomp_fd, status_w, gate, uid)
             return await self._supervise(
                 full, limits, group, stdin_fd, child_fds, gate, collector, cancel, readers
             )
@@ -476,9 +589,10 @@ class BwrapSandbox:
         reason = min(fired, key=_PRIORITY.index, default=TerminationReason.EXIT)
         stats = group.stats()
         reported = await readers[0]
-        artifact = await readers[1] if len(readers) > 1 else None
+        launch = parse_report(await readers[1])
+        artifact = await readers[2] if len(readers) > 2 else None
         return _classify(
-            reason, exited.result(), stats, reported, artifact, len(readers) > 1, limits
+            reason, exited.result(), stats, reported, launch, artifact, len(readers) > 2, limits
         )
 
     @staticmethod
@@ -501,6 +615,23 @@ class BwrapSandbox:
         gate.open()
 
 
+def _warn_about(pool: UidPool) -> None:
+    """Log what makes this executor's uid range less than its own (never less safe)."""
+    if pool.overlap is not None:
+        _log.warning(
+            "sandbox uids overlap another executor's on this host: they take turns (never "
+            "sharing one), so each gets fewer than its slots; give each executor its own "
+            "VOIDRUNNER_SANDBOX_UID_BASE",
+            uids=str(pool.uids),
+            overlap=str(pool.overlap),
+        )
+    if pool.strays:
+        _log.warning(
+            "processes run as sandbox uids of this executor: those uids wait until they end",
+            pids={uid: pids[:5] for uid, pids in pool.strays.items()},
+        )
+
+
 def _never_started(step: _Step, collector: OutputCollector) -> bool:
     return (
         step.reason is TerminationReason.SANDBOX_ERROR
@@ -515,23 +646,63 @@ def _classify(
     code: int,
     stats: CgroupStats,
     status: bytes | None,
+    launch: LaunchReport | None,
     artifact: bytes | None,
     wants_artifact: bool,
     limits: Limits,
 ) -> _Step:
-    """The step's outcome from how it was stopped, bwrap's status and the cgroup's accounting."""
+    """The step's outcome from how it was stopped, bwrap's status, the launcher's report and the
+    cgroup's accounting."""
     step = _Step(reason, None, stats.cpu_time_ns or 0, stats.peak_memory_bytes or 0)
     if reason is not TerminationReason.EXIT:
-        step.detail = f"ended by the sandbox: {reason.value}"
-    elif stats.oom_killed and code != 0:
+        # We ended it: SIGKILL to everything in its cgroup.
+        step.detail, step.signal = f"ended by the sandbox: {reason.value}", "SIGKILL"
+        return step
+    if launch is not None and launch.signal is not None:
+        step.signal = signal_name(launch.signal)
+    elif launch is not None:
+        step.return_code = launch.return_code
+    if stats.oom_killed and code != 0:
         step.reason = TerminationReason.MEMORY_LIMIT
-        step.exit_code = code if 0 <= code < 128 else None
+        step.signal = step.signal or "SIGKILL"
         step.detail = f"out of memory (limit {limits.memory_bytes} bytes)"
     elif (error := bwrap_failure(status)) is not None:
         step.reason, step.detail = TerminationReason.SANDBOX_ERROR, f"{error} (bwrap status {code})"
+        step.return_code = step.signal = None
     elif wants_artifact and code == 0 and artifact is None:
         step.reason = TerminationReason.SANDBOX_ERROR
         step.detail = f"build artifact larger than {limits.tmp_bytes} bytes"
+    elif launch is None:
+        # The program killed its launcher (or the launcher failed): bwrap's status is all
+        # there is, and 128+N cannot be told from a real exit status.
+        step.return_code, step.artifact = code, artifact
+    elif step.signal == "SIGSYS":
+        step.reason = TerminationReason.SECURITY_VIOLATION
+        step.detail = "killed by the sandbox's seccomp filter (a forbidden system call)"
+    elif stats.pids_limited:
+        step.reason = TerminationReason.PIDS_LIMIT
+        step.detail = f"reached the limit of {limits.pids} processes"
     else:
-        step.exit_code, step.artifact = code, artifact
+        step.artifact = artifact
     return step
+
+
+def _work(prepared: Prepared) -> list[tuple[str, bytes]]:
+    return [(f"{WORKDIR}/{f.path}", f.data) for f in prepared.files]
+
+
+def _result(collector: OutputCollector, step: _Step, started: float) -> RunResult:
+    """The run's result from its (last) run step."""
+    return RunResult(
+        termination_reason=step.reason,
+        return_code=step.return_code,
+        stdout=collector.stdout,
+        stderr=collector.stderr,
+        stdout_truncated=collector.stdout_truncated,
+        stderr_truncated=collector.stderr_truncated,
+        execution_time_ms=int((time.monotonic() - started) * 1000),
+        cpu_time_ms=step.cpu_ns // 1_000_000,
+        memory_usage_bytes=step.peak,
+        termination_detail=step.detail,
+        exit_signal=step.signal,
+    )

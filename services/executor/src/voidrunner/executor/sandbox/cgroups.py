@@ -47,6 +47,8 @@ class CgroupStats:
     peak_memory_bytes: int | None
     cpu_time_ns: int | None
     oom_killed: bool
+    # A fork or clone failed because the group reached pids.max.
+    pids_limited: bool = False
 
 
 def _read(path: Path) -> str | None:
@@ -150,7 +152,14 @@ class RunCgroup:
             usec = _keyed(group / "cpu.stat", "usage_usec")
             cpu = usec * 1000 if usec is not None else None
             oom = _keyed(group / "memory.events", "oom_kill")
-        return CgroupStats(peak_memory_bytes=peak, cpu_time_ns=cpu, oom_killed=bool(oom))
+        pids_events = self._file("pids", "pids.events")
+        refused = _keyed(pids_events, "max") if pids_events is not None else None
+        return CgroupStats(
+            peak_memory_bytes=peak,
+            cpu_time_ns=cpu,
+            oom_killed=bool(oom),
+            pids_limited=bool(refused),
+        )
 
     async def kill_all(self, *, sparing: Collection[int] = (), within: float = 5.0) -> None:
         """SIGKILL every process in the group but `sparing` until none is left (pidfds: no
@@ -251,6 +260,20 @@ class CgroupDriver:
             _write(self._warm_path, str(os.getpid()))
         except OSError:
             self._warm_path = None
+
+    def prepare(self) -> None:
+        """Create the runs' parent groups now (delegating the controllers on v2), while setting
+        up: an executor whose own group is a hierarchy's root creates them in that root's
+        directory, which is read-only (0555) without CAP_DAC_OVERRIDE, a capability the
+        executor drops once set up. Raises SandboxError when that fails."""
+        try:
+            if self.version is CgroupVersion.V2:
+                self._delegate()
+            else:
+                for parent in set(self.parents.values()):
+                    parent.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise SandboxError(f"cannot set up the runs' cgroups: {exc}") from exc
 
     def create(self, name: str, limits: Limits) -> RunCgroup:
         """A new group called `name` with `limits` applied; SandboxError when that fails."""

@@ -31,16 +31,24 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import aiodocker
 import aiohttp
 
+from voidrunner.contracts.runtimes import RuntimeCatalog, load_catalog
+from voidrunner.executor.sandbox.build import (
+    ARTIFACT_ROOT,
+    Prepared,
+    compile_failure,
+    failed_build,
+    paths_for,
+    unpack_artifact,
+    work_files,
+)
 from voidrunner.executor.sandbox.docker_config import (
-    DEFAULT_CAPS,
-    SANDBOX_DIR,
     WORKDIR,
     Outcome,
     PoolKey,
@@ -53,7 +61,6 @@ from voidrunner.executor.sandbox.docker_container import reap_processes, supervi
 from voidrunner.executor.sandbox.docker_launcher import PayloadFile, TrailerSplitter, encode_payload
 from voidrunner.executor.sandbox.limits import cap_limits
 from voidrunner.executor.sandbox.output import OutputCollector
-from voidrunner.executor.sandbox.runtimes import RuntimeCatalog, load_catalog
 from voidrunner.executor.sandbox.types import (
     CancelToken,
     Limits,
@@ -65,13 +72,11 @@ from voidrunner.executor.sandbox.types import (
     SandboxError,
     StreamName,
     TerminationReason,
+    catalog_spec,
 )
 from voidrunner.executor.sandbox.warm_pool import WarmPool
 
-if TYPE_CHECKING:
-    from voidrunner.executor.sandbox.conformance import Backend
-
-__all__ = ["DockerSandbox", "EngineFacts", "conformance_backend", "probe_engine"]
+__all__ = ["DockerSandbox", "EngineFacts", "probe_engine"]
 
 _log = logging.getLogger(__name__)
 LABEL_OWNER = "voidrunner.owner"
@@ -110,10 +115,11 @@ class DockerSandbox:
         *,
         images: Mapping[str, str] | None = None,
         warm_pool: int = 0,
-        caps: Limits = DEFAULT_CAPS,
+        caps: Limits | None = None,
         owner: str | None = None,
         facts: EngineFacts | None = None,
         kill_grace: float = 1.0,
+        compile_output_bytes: int = 256 * 1024,
     ) -> None:
         """`runtime` is the OCI runtime ("runsc" or "runc"); `images` overrides the catalogue's
         image per runtime name; `warm_pool` is how many started containers to keep ready per
@@ -126,11 +132,12 @@ class DockerSandbox:
         self._catalog = catalog if catalog is not None else load_catalog()
         self._images = {spec.name: spec.image for spec in self._catalog}
         self._images.update(images or {})
-        self._caps = caps
+        self._caps = caps if caps is not None else self._catalog.caps
         self._reap_owner = owner is not None
         self._owner = owner or f"{self.name}-{os.getpid()}-{secrets.token_hex(4)}"
         self._facts = facts
         self._kill_grace = kill_grace
+        self._compile_output_bytes = compile_output_bytes
         self._docker: aiodocker.Docker | None = None
         self._started = False
         self._pool: WarmPool[PoolKey] = WarmPool(
@@ -273,7 +280,15 @@ class DockerSandbox:
         on_output: OnOutput | None = None,
         cancel: CancelToken | None = None,
     ) -> RunResult:
-        spec = self._catalog.get(request.runtime)
+        prepared = await self.prepare(request, cancel=cancel)
+        if prepared.failed is not None:
+            return prepared.failed
+        return await self.execute(
+            prepared, stdin=request.stdin, args=request.args, on_output=on_output, cancel=cancel
+        )
+
+    async def prepare(self, request: RunRequest, *, cancel: CancelToken | None = None) -> Prepared:
+        spec = catalog_spec(self._catalog, request.runtime)
         image = self._images[spec.name]
         await self.start()
         assert self._facts is not None
@@ -281,74 +296,96 @@ class DockerSandbox:
             raise RuntimeUnavailable(
                 f"runtime {spec.name!r} is unavailable: image {image} is not present in the engine"
             )
-        limits = cap_limits(request.limits, self._caps)
-        env = environment(spec.environment(workdir=WORKDIR), request.env)
-        try:
-            source = request.source.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise SandboxError(f"source is not valid UTF-8 text: {exc}") from exc
-        collector = OutputCollector(limits.max_output_bytes, on_output)
-        started = time.monotonic()
-        run_id = re.sub(r"[^A-Za-z0-9_.-]", "", request.run_id)[:64]
-        source_path = f"{SANDBOX_DIR}/{spec.source_file}"
-        files = [PayloadFile(source_path, source)]
-        cpu_ns = peak = 0
+        files, entry = work_files(request, spec)
+        artifact = f"{ARTIFACT_ROOT}/{spec.compile.artifact}" if spec.compile else ""
+        prepared = Prepared(
+            request=request,
+            spec=spec,
+            limits=cap_limits(request.limits, self._caps),
+            env=environment(spec.environment(workdir=WORKDIR), request.env),
+            files=files,
+            paths=paths_for(spec, files, entry, WORKDIR, artifact),
+            extra={"image": image, "run_id": re.sub(r"[^A-Za-z0-9_.-]", "", request.run_id)[:64]},
+        )
         if cancel is not None and cancel.is_set():
-            return _result(collector, Outcome(TerminationReason.CANCELLED, None, 0, 0), started)
-        artifact_path = ""
-        if spec.compile is not None:
-            compile_limits = cap_limits(spec.compile.limits, self._caps)
-            out = f"{WORKDIR}/{spec.compile.artifact}"
-            argv = spec.compile.argv(source=source_path, artifact=out, workdir=WORKDIR)
-            step, artifact = await self._step(
-                image, compile_limits, argv, env, files, b"", collector, cancel, run_id, out
+            prepared.failed = _result(
+                OutputCollector(0),
+                Outcome(TerminationReason.CANCELLED, None, 0, 0, signal="SIGKILL"),
+                time.monotonic(),
             )
-            cpu_ns, peak = step.cpu_time_ns, step.peak_memory_bytes
-            if step.reason is not TerminationReason.EXIT or step.exit_code != 0:
-                detail = f"compile step: {step.detail or 'failed'}"
-                return _result(collector, step, started, cpu_ns, peak, detail)
-            if not artifact:
-                failed = Outcome(TerminationReason.SANDBOX_ERROR, None, cpu_ns, peak)
-                detail = (
-                    f"compile step produced no artifact of at most {compile_limits.tmp_bytes} bytes"
-                )
-                return _result(collector, failed, started, cpu_ns, peak, detail)
-            artifact_path = f"{SANDBOX_DIR}/{spec.compile.artifact}"
-            files.append(PayloadFile(artifact_path, artifact, 0o555))
-        argv = spec.run_argv(source=source_path, artifact=artifact_path, workdir=WORKDIR)
-        step, _ = await self._step(
-            image, limits, argv, env, files, request.stdin, collector, cancel, run_id
+        elif spec.compile is not None:
+            await self._compile(prepared, cancel)
+        return prepared
+
+    async def _compile(self, prepared: Prepared, cancel: CancelToken | None) -> None:
+        """The compile step in its own container, with the runtime's (operator's) limits."""
+        spec = prepared.spec
+        assert spec.compile is not None
+        limits = cap_limits(spec.compile.limits, self._caps)
+        out = f"{WORKDIR}/{spec.compile.artifact}"
+        # The compiler's stdout and stderr as one text, in order.
+        argv = ["/bin/sh", "-c", 'exec 2>&1; exec "$@"', "sh"]
+        argv += spec.compile.argv(replace(prepared.paths, artifact=out))
+        output = OutputCollector(self._compile_output_bytes, enforce=False)
+        started = time.monotonic()
+        step, artifact = await self._step(
+            prepared, limits, argv, _payload(prepared), b"", output, cancel, out
         )
-        return _result(
-            collector,
-            step,
-            started,
-            cpu_ns + step.cpu_time_ns,
-            max(peak, step.peak_memory_bytes),
-            step.detail,
+        prepared.compile_output = output.stdout + output.stderr
+        prepared.compile_time_ms = int((time.monotonic() - started) * 1000)
+        reason, detail = step.reason, step.detail
+        if reason is TerminationReason.EXIT and step.return_code == 0:
+            try:
+                prepared.artifact = unpack_artifact(artifact, max_bytes=limits.tmp_bytes)
+                return
+            except SandboxError as exc:
+                reason, detail = TerminationReason.SANDBOX_ERROR, str(exc)
+        reason, detail = compile_failure(reason, step.return_code, step.signal, detail, limits)
+        prepared.failed = failed_build(
+            reason, detail, prepared.compile_output, prepared.compile_time_ms
         )
+
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        stdin: bytes,
+        args: Sequence[str],
+        on_output: OnOutput | None = None,
+        cancel: CancelToken | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        run_limits = cap_limits(limits, self._caps) if limits is not None else prepared.limits
+        collector = OutputCollector(run_limits.max_output_bytes, on_output)
+        files = _payload(prepared) + [
+            PayloadFile(f"{ARTIFACT_ROOT}/{a.path}", a.data, 0o555 if a.executable else 0o444)
+            for a in prepared.artifact
+        ]
+        argv = [*prepared.spec.run_argv(prepared.paths), *args]
+        started = time.monotonic()
+        step, _ = await self._step(prepared, run_limits, argv, files, stdin, collector, cancel)
+        return prepared.finish(_result(collector, step, started))
 
     async def _step(
         self,
-        image: str,
+        prepared: Prepared,
         limits: Limits,
         argv: list[str],
-        env: dict[str, str],
         files: list[PayloadFile],
         stdin: bytes,
         collector: OutputCollector,
         cancel: CancelToken | None,
-        run_id: str,
         artifact: str = "",
     ) -> tuple[Outcome, bytes]:
         """One container from creation (or the warm pool) to removal."""
+        image, run_id = str(prepared.extra["image"]), str(prepared.extra["run_id"])
         key = pool_key(image, limits)
         nonce = secrets.token_hex(16)
         max_artifact = limits.tmp_bytes if artifact else 0
         payload = encode_payload(
             nonce=nonce,
             argv=argv,
-            env=env,
+            env=prepared.env,
             files=files,
             cwd=WORKDIR,
             artifact=artifact,
@@ -388,7 +425,12 @@ class DockerSandbox:
         had_output = any(collector.bytes_seen(s) for s in StreamName)
         trailer = splitter.trailer()
         outcome = interpret(
-            stop, state, trailer, oci_runtime=self._runtime, limits=limits, had_output=had_output
+            stop,
+            state,
+            trailer,
+            oci_runtime=self._runtime,
+            limits=limits,
+            had_output=had_output,
         )
         # The container has ended and been inspected: the result need not wait for its removal
         # (35-55 ms of a 240 ms gVisor run here). A failed run's leftover processes are reaped
@@ -397,30 +439,27 @@ class DockerSandbox:
         return outcome, trailer.artifact if trailer else b""
 
 
-def _result(
-    collector: OutputCollector,
-    outcome: Outcome,
-    started: float,
-    cpu_ns: int | None = None,
-    peak: int | None = None,
-    detail: str | None = None,
-) -> RunResult:
+def _payload(prepared: Prepared) -> list[PayloadFile]:
+    """The run's work files, as the launcher creates them (writable, in the work dir)."""
+    return [PayloadFile(f"{WORKDIR}/{f.path}", f.data, 0o644) for f in prepared.files]
+
+
+def _result(collector: OutputCollector, outcome: Outcome, started: float) -> RunResult:
     return RunResult(
         termination_reason=outcome.reason,
-        exit_code=outcome.exit_code,
+        return_code=outcome.return_code,
         stdout=collector.stdout,
         stderr=collector.stderr,
         stdout_truncated=collector.stdout_truncated,
         stderr_truncated=collector.stderr_truncated,
-        wall_time_ms=max(1, int((time.monotonic() - started) * 1000)),
-        cpu_time_ms=(outcome.cpu_time_ns if cpu_ns is None else cpu_ns) // 1_000_000,
-        peak_memory_bytes=outcome.peak_memory_bytes if peak is None else peak,
-        detail=outcome.detail if detail is None else detail,
+        execution_time_ms=max(
+            1,
+            outcome.wall_time_ns // 1_000_000
+            if outcome.wall_time_ns
+            else int((time.monotonic() - started) * 1000),
+        ),
+        cpu_time_ms=outcome.cpu_time_ns // 1_000_000,
+        memory_usage_bytes=outcome.peak_memory_bytes,
+        termination_detail=outcome.detail,
+        exit_signal=outcome.signal,
     )
-
-
-def conformance_backend(oci_runtime: str, catalog: RuntimeCatalog, host: str) -> Backend:
-    """This backend as the conformance suite wants it (skips naming what is missing here)."""
-    from voidrunner.executor.sandbox.docker_probe import conformance_backend as make
-
-    return make(oci_runtime, catalog, host)

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from voidrunner.contracts.execution import signal_name
 from voidrunner.executor.sandbox.docker_launcher import LAUNCHER_ARGV, Trailer
 from voidrunner.executor.sandbox.types import Limits, SandboxError, TerminationReason
 
 __all__ = [
-    "DEFAULT_CAPS",
     "GVISOR_MIN_PIDS",
     "SANDBOX_DIR",
     "SANDBOX_PATH",
@@ -38,15 +38,6 @@ __all__ = [
     "pool_key",
 ]
 
-DEFAULT_CAPS = Limits(
-    timeout_seconds=60.0,
-    memory_bytes=1024**3,
-    cpu=2.0,
-    max_output_bytes=16 * 1024**2,
-    pids=256,
-    tmp_bytes=1024**3,
-    max_open_files=1024,
-)
 WORKDIR = "/tmp"  # noqa: S108 - the path inside the container, a private tmpfs  # nosec B108
 SANDBOX_DIR = "/sandbox"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -222,10 +213,13 @@ class Outcome:
     """How one container's run ended, as the result contract states it."""
 
     reason: TerminationReason
-    exit_code: int | None
+    return_code: int | None
     cpu_time_ns: int
     peak_memory_bytes: int
     detail: str = ""
+    signal: str | None = None
+    # The program's own wall time, when the launcher measured it (not the container's start).
+    wall_time_ns: int | None = None
 
 
 def interpret(
@@ -244,17 +238,20 @@ def interpret(
     cpu = trailer.cpu_time_ns if trailer else 0
     peak = trailer.peak_memory_bytes if trailer else 0
     code = int(state.get("ExitCode", -1))
+    signal = signal_name(trailer.signal) if trailer and trailer.signal else None
     if stop is not TerminationReason.EXIT:
-        return Outcome(stop, None, cpu, peak, f"ended by the sandbox: {stop.value}")
+        detail = f"ended by the sandbox: {stop.value}"
+        return Outcome(stop, None, cpu, peak, detail, signal or "SIGKILL")
     if state.get("OOMKilled") and code != 0:
         # gVisor dies as a whole (no trailer): it did reach the limit, so that is its peak.
-        exit_code = trailer.exit_code if trailer else None
+        return_code = trailer.exit_code if trailer else None
         return Outcome(
             TerminationReason.MEMORY_LIMIT,
-            exit_code if exit_code is not None and 0 <= exit_code < 128 else None,
+            return_code if return_code is not None and 0 <= return_code < 128 else None,
             cpu,
             peak or limits.memory_bytes,
             f"out of memory (limit {limits.memory_bytes} bytes)",
+            signal or "SIGKILL",
         )
     error = str(state.get("Error") or "")
     if error:
@@ -265,4 +262,20 @@ def interpret(
         else:
             detail = f"the launcher ended without a report (exit {code})"
         return Outcome(TerminationReason.SANDBOX_ERROR, None, cpu, peak, detail)
-    return Outcome(TerminationReason.EXIT, code, cpu, peak)
+    return _ended_by_itself(trailer, limits)
+
+
+def _ended_by_itself(trailer: Trailer, limits: Limits) -> Outcome:
+    """The launcher's own view: the engine's exit code cannot tell a signal from 128+N."""
+    cpu, peak, wall = trailer.cpu_time_ns, trailer.peak_memory_bytes, trailer.wall_time_ns
+    signal = signal_name(trailer.signal) if trailer.signal else None
+    reason, detail, code = TerminationReason.EXIT, "", trailer.exit_code
+    if signal == "SIGSYS":
+        reason = TerminationReason.SECURITY_VIOLATION
+        detail = "killed by the sandbox's seccomp filter (a forbidden system call)"
+    elif trailer.refused_forks > 0:
+        reason, detail = (
+            TerminationReason.PIDS_LIMIT,
+            f"reached the limit of {limits.pids} processes",
+        )
+    return Outcome(reason, code, cpu, peak, detail, signal, wall or None)

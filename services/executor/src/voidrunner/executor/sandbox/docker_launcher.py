@@ -14,7 +14,9 @@ tmpfs (/sandbox), forks and execs the program in /tmp with exactly the header's 
 for it with wait4 (CPU time and peak RSS come from its rusage), kills whatever the program left
 behind (`kill(-1)` as the namespace's pid 1), and then writes a trailer to its stderr:
 
-    MARKER nonce NUL b"exit signal cpu_ns maxrss_bytes artifact_len\\n" artifact
+    MARKER nonce NUL b"exit signal cpu_ns maxrss_bytes artifact_len wall_ns refused\\n" artifact
+
+(`refused`: forks the container's pids cgroup refused at its limit, where the runtime shows it.)
 
 The nonce travels only on stdin, which the launcher has consumed before the program starts, so the
 program cannot forge a trailer without guessing 128 random bits. The trailer only carries the
@@ -41,9 +43,10 @@ __all__ = [
 MARKER = b"\0VOIDRUNNER-TRAILER:"
 _NONCE = re.compile(rb"[0-9a-f]{32}")
 
-# Kept free of imports beyond os/signal: every import costs start-up time, ~20x more under gVisor.
+# Kept free of imports beyond built-in modules (os, signal, time) on the run path: every import
+# costs start-up time, ~20x more under gVisor.
 _LAUNCHER = r"""
-import os, signal
+import os, signal, time
 def readn(n):
     buf = bytearray()
     while len(buf) < n:
@@ -64,6 +67,9 @@ i = 5
 for _ in range(nfiles):
     path, mode, size = fields[i], int(fields[i + 1], 8), int(fields[i + 2])
     i += 3
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     writeall(fd, readn(size))
     os.close(fd)
@@ -80,6 +86,7 @@ def stop(signum, frame):
     except OSError:
         pass
 signal.signal(signal.SIGTERM, stop)
+began = time.monotonic_ns()
 pid = os.fork()
 if pid == 0:
     try:
@@ -89,6 +96,7 @@ if pid == 0:
         os.write(2, b"cannot run " + argv[0] + b": " + (exc.strerror or "").encode() + b"\n")
     os._exit(127)
 _, status, usage = os.wait4(pid, 0)
+wall_ns = time.monotonic_ns() - began
 stop(0, None)
 while True:
     try:
@@ -98,21 +106,41 @@ while True:
 code = os.waitstatus_to_exitcode(status)
 data = b""
 if artifact and code == 0:
+    # The artifact (a file or a directory) as a tar stream; links stay links, which the host
+    # refuses: nothing is followed. Imported only here, for compile steps.
+    import io, tarfile
+    buffer = io.BytesIO()
     try:
-        fd = os.open(artifact, os.O_RDONLY | os.O_NOFOLLOW)
-        while len(data) <= max_artifact:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            data += chunk
-        os.close(fd)
-    except OSError:
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            name = os.fsdecode(artifact)
+            archive.add(name, arcname=os.path.basename(name))
+        data = buffer.getvalue()
+    except (OSError, tarfile.TarError):
         data = b""
     if len(data) > max_artifact:
         data = b""
+def refused_forks():
+    # The container's own pids cgroup (runc mounts it read-only; gVisor has none): forks that
+    # failed at the limit. A kernel file: the program cannot forge it.
+    for path in ("/sys/fs/cgroup/pids/pids.events", "/sys/fs/cgroup/pids.events"):
+        try:
+            with open(path) as events:
+                for line in events:
+                    key, _, value = line.partition(" ")
+                    if key == "max":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
 cpu_ns = int((usage.ru_utime + usage.ru_stime) * 1e9)
-stats = "%d %d %d %d %d\n" % (
-    code if code >= 0 else -1, -code if code < 0 else 0, cpu_ns, usage.ru_maxrss * 1024, len(data)
+stats = "%d %d %d %d %d %d %d\n" % (
+    code if code >= 0 else -1,
+    -code if code < 0 else 0,
+    cpu_ns,
+    usage.ru_maxrss * 1024,
+    len(data),
+    wall_ns,
+    refused_forks(),
 )
 writeall(2, b"\0VOIDRUNNER-TRAILER:" + nonce + b"\0" + stats.encode() + data)
 os._exit(code if code >= 0 else 128 - code)
@@ -177,6 +205,10 @@ class Trailer:
     cpu_time_ns: int
     peak_memory_bytes: int
     artifact: bytes
+    # From the program's start to its end: the run alone, without the container's start.
+    wall_time_ns: int = 0
+    # Forks refused at the pids limit (0 where the runtime does not say, e.g. gVisor).
+    refused_forks: int = 0
 
 
 class TrailerSplitter:
@@ -230,9 +262,9 @@ class TrailerSplitter:
             return None
         line, sep, rest = bytes(self._trailer).partition(b"\n")
         parts = line.split()
-        if not sep or len(parts) != 5 or not all(p.lstrip(b"-").isdigit() for p in parts):
+        if not sep or len(parts) != 7 or not all(p.lstrip(b"-").isdigit() for p in parts):
             return None
-        code, sig, cpu_ns, peak, size = (int(p) for p in parts)
+        code, sig, cpu_ns, peak, size, wall_ns, refused = (int(p) for p in parts)
         if size != len(rest):
             return None
         return Trailer(
@@ -241,4 +273,6 @@ class TrailerSplitter:
             cpu_time_ns=cpu_ns,
             peak_memory_bytes=peak,
             artifact=rest,
+            wall_time_ns=wall_ns,
+            refused_forks=refused,
         )

@@ -39,11 +39,16 @@ class _Stream:
 class OutputCollector:
     """Collects stdout and stderr of one run; see the module docstring for the policy."""
 
-    def __init__(self, max_bytes: int, on_output: OnOutput | None = None) -> None:
+    def __init__(
+        self, max_bytes: int, on_output: OnOutput | None = None, *, enforce: bool = True
+    ) -> None:
+        """`enforce=False` keeps the cap and the truncated flags but never asks for the run to
+        be ended (a compile step's chatter is cut, not fatal)."""
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
         self._max = max_bytes
         self._on_output = on_output
+        self._enforce = enforce
         self._streams = {StreamName.STDOUT: _Stream(), StreamName.STDERR: _Stream()}
         self._lock = asyncio.Lock()
         self._exceeded = asyncio.Event()
@@ -63,7 +68,8 @@ class OutputCollector:
         keep = data[:room] if room > 0 else b""
         if len(keep) < len(data):
             state.truncated = True
-            self._exceeded.set()
+            if self._enforce:
+                self._exceeded.set()
         if not keep:
             return
         state.kept += keep

@@ -8,26 +8,32 @@ Every backend (bwrap, docker) implements `Sandbox` and passes the same conforman
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from voidrunner.contracts.execution import StreamName, TerminationReason
+from voidrunner.contracts.runtimes import Limits, RuntimeCatalog, RuntimeSpec, UnknownRuntime
 
-class TerminationReason(enum.StrEnum):
-    """Why a run ended. Values are the public API's `termination_reason` texts."""
+if TYPE_CHECKING:
+    from voidrunner.executor.sandbox.build import Prepared
 
-    EXIT = "exit"
-    TIMEOUT = "timeout"
-    MEMORY_LIMIT = "memory_limit"
-    OUTPUT_LIMIT = "output_limit"
-    CANCELLED = "cancelled"
-    SANDBOX_ERROR = "sandbox_error"
-
-
-class StreamName(enum.StrEnum):
-    STDOUT = "stdout"
-    STDERR = "stderr"
+__all__ = [
+    "CancelToken",
+    "Limits",
+    "OnOutput",
+    "OutputChunk",
+    "RunRequest",
+    "RunResult",
+    "RuntimeInfo",
+    "RuntimeUnavailable",
+    "Sandbox",
+    "SandboxError",
+    "SourceFile",
+    "StreamName",
+    "TerminationReason",
+    "catalog_spec",
+]
 
 
 class SandboxError(Exception):
@@ -42,30 +48,40 @@ class RuntimeUnavailable(SandboxError):
     """The requested runtime is unknown or its toolchain is missing on this host."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Resource limits for one run, already capped by operator settings."""
+def catalog_spec(catalog: RuntimeCatalog, name: str) -> RuntimeSpec:
+    """The runtime `name` of `catalog`; RuntimeUnavailable when it has none of that name."""
+    try:
+        return catalog.get(name)
+    except UnknownRuntime as exc:
+        raise RuntimeUnavailable(str(exc)) from exc
 
-    timeout_seconds: float = 10.0
-    memory_bytes: int = 256 * 1024 * 1024
-    cpu: float = 1.0
-    max_output_bytes: int = 1024 * 1024
-    pids: int = 64
-    tmp_bytes: int = 64 * 1024 * 1024
-    max_open_files: int = 256
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file the run's work dir starts with (`path` follows contracts.files)."""
+
+    path: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    """What to run: the runtime name (e.g. "python"), the source, its stdin and environment."""
+    """What to run: the runtime name (e.g. "python"), its files, stdin, arguments, environment.
+
+    `source` is the one-file form (it becomes the runtime's source file); `files` with an
+    `entrypoint` (default: the first file) the many-file one.
+    """
 
     runtime: str
-    source: str
+    source: str = ""
     stdin: bytes = b""
     env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     # Used for naming cgroups/containers and in logs; backends must not trust it for paths.
     run_id: str = ""
+    files: tuple[SourceFile, ...] = ()
+    entrypoint: str = ""
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +94,26 @@ class OutputChunk:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """Exactly what happened. `exit_code` is None when the process did not exit by itself."""
+    """Exactly what happened, in the public API's names.
+
+    `return_code` is None when the program did not exit by itself (then `exit_signal` names the
+    signal that ended it, when one did). Time, CPU and memory describe the run step alone; a
+    compiled runtime's build is reported in `compile_output` and `compile_time_ms`.
+    """
 
     termination_reason: TerminationReason
-    exit_code: int | None
+    return_code: int | None
     stdout: bytes
     stderr: bytes
     stdout_truncated: bool
     stderr_truncated: bool
-    wall_time_ms: int
+    execution_time_ms: int
     cpu_time_ms: int
-    peak_memory_bytes: int
-    detail: str = ""
+    memory_usage_bytes: int
+    termination_detail: str = ""
+    exit_signal: str | None = None
+    compile_output: bytes = b""
+    compile_time_ms: int | None = None
 
 
 OnOutput = Callable[[OutputChunk], Awaitable[None]]
@@ -104,9 +128,34 @@ class CancelToken(Protocol):
 
 
 class Sandbox(Protocol):
-    """A backend that runs untrusted code in isolation."""
+    """A backend that runs untrusted code in isolation.
+
+    `run` is `prepare` then one `execute`; a run with test cases prepares (compiles) once and
+    executes once per case, each in a fresh sandbox.
+    """
 
     name: str
+
+    async def prepare(self, request: RunRequest, *, cancel: CancelToken | None = None) -> Prepared:
+        """Check the runtime and files and, for a compiled runtime, build once.
+
+        A failed build is not an exception: `Prepared.failed` holds the run's result.
+        Raises RuntimeUnavailable and SandboxError as `run` does.
+        """
+        ...
+
+    async def execute(
+        self,
+        prepared: Prepared,
+        *,
+        stdin: bytes,
+        args: Sequence[str],
+        on_output: OnOutput | None = None,
+        cancel: CancelToken | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        """One run of a prepared program in a fresh sandbox (with `limits` if given)."""
+        ...
 
     async def run(
         self,

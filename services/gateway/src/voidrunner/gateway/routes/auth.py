@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Response
 
-from voidrunner.gateway.deps import CurrentUser, Deps, OptionalUser
+from voidrunner.gateway.deps import CurrentUser, Deps, OptionalUser, no_store
 from voidrunner.gateway.ratelimit import per_ip
 from voidrunner.gateway.schemas.auth import (
     AuthResponse,
@@ -18,10 +18,16 @@ from voidrunner.gateway.schemas.auth import (
     RegisterRequest,
     User,
 )
-from voidrunner.gateway.schemas.common import ERROR_RESPONSES, ErrorBody, MessageBody
+from voidrunner.gateway.schemas.common import (
+    ERROR_RESPONSES,
+    NO_STORE_HEADER,
+    ErrorBody,
+    MessageBody,
+)
 from voidrunner.proto.auth.v1 import auth_pb2
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
+_TOKENS: dict[str, object] = {"headers": {"Cache-Control": NO_STORE_HEADER}}
 
 
 def user_body(user: auth_pb2.User) -> User:
@@ -49,19 +55,28 @@ def _auth_body(resp: auth_pb2.AuthResponse) -> AuthResponse:
     "/register",
     status_code=201,
     response_model=AuthResponse,
-    responses={409: {"model": ErrorBody, "description": "Email already registered"}},
-    dependencies=[per_ip("register")],
+    responses={
+        201: _TOKENS,
+        409: {"model": ErrorBody, "description": "Email already registered"},
+    },
+    dependencies=[per_ip("register"), Depends(no_store)],
 )
-async def register(body: RegisterRequest, deps: Deps) -> AuthResponse:
-    """Create an account and sign in."""
+async def register(body: RegisterRequest, response: Response, deps: Deps) -> AuthResponse:
+    """Create an account and sign in; `Location` names the new user's `/me`."""
     resp = await deps.auth.Register(
         auth_pb2.RegisterRequest(email=body.email, password=body.password, name=body.name),
         timeout=deps.settings.rpc_timeout_seconds,
     )
+    response.headers["Location"] = f"{router.prefix}/me"
     return _auth_body(resp)
 
 
-@router.post("/login", response_model=AuthResponse, dependencies=[per_ip("login")])
+@router.post(
+    "/login",
+    response_model=AuthResponse,
+    responses={200: _TOKENS},
+    dependencies=[per_ip("login"), Depends(no_store)],
+)
 async def login(body: LoginRequest, deps: Deps) -> AuthResponse:
     """Sign in with email and password."""
     resp = await deps.auth.Login(
@@ -71,7 +86,12 @@ async def login(body: LoginRequest, deps: Deps) -> AuthResponse:
     return _auth_body(resp)
 
 
-@router.post("/refresh", response_model=AuthResponse, dependencies=[per_ip("refresh")])
+@router.post(
+    "/refresh",
+    response_model=AuthResponse,
+    responses={200: _TOKENS},
+    dependencies=[per_ip("refresh"), Depends(no_store)],
+)
 async def refresh(body: RefreshRequest, deps: Deps) -> AuthResponse:
     """Exchange a refresh token (single use) for a new access and refresh token."""
     resp = await deps.auth.Refresh(
@@ -83,7 +103,7 @@ async def refresh(body: RefreshRequest, deps: Deps) -> AuthResponse:
 
 @router.post("/logout", response_model=MessageBody)
 async def logout(
-    request: Request, deps: Deps, principal: OptionalUser, body: LogoutRequest | None = None
+    deps: Deps, principal: OptionalUser, body: LogoutRequest | None = None
 ) -> MessageBody:
     """Revoke the refresh token's session and/or the bearer token's session. Always 200."""
     refresh_token = body.refresh_token if body and body.refresh_token else ""

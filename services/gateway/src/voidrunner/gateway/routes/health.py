@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import BaseModel
 
+from voidrunner.common.supervision import Supervisor
 from voidrunner.gateway.schemas.common import MessageBody
 
 router = APIRouter(tags=["health"])
@@ -45,7 +46,8 @@ async def health(request: Request) -> HealthBody:
 
 @router.get("/ready", response_model=ReadyBody, responses={503: {"model": ReadyBody}})
 async def ready(request: Request) -> Any:
-    """Readiness: every backend's gRPC health check and NATS answer."""
+    """Readiness: the gateway's own loops (NATS, revocations, final notices) are up and every
+    backend's gRPC health check answers SERVING; 503 names each check that failed."""
     probes: dict[str, Any] = request.app.state.readiness_probes
     names = list(probes)
     results = await asyncio.gather(*(probes[n]() for n in names), return_exceptions=True)
@@ -69,5 +71,14 @@ def grpc_health_probe(stub: health_pb2_grpc.HealthStub, timeout: float = 1.0) ->
     async def probe() -> bool:
         resp = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+
+    return probe
+
+
+def loop_probe(loops: Supervisor, name: str) -> Any:
+    """A readiness probe: is the gateway's supervised loop `name` up."""
+
+    async def probe() -> bool:
+        return loops.health()[name].up
 
     return probe

@@ -1,30 +1,34 @@
-"""GET /api/v1/runtimes: the languages this deployment's executors offer, with their limits."""
+"""GET /api/v1/runtimes: the languages tasks may use, their limits, what live executors offer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from voidrunner.contracts.topology import RUNTIMES_BUCKET
-from voidrunner.gateway.deps import CurrentUser, Deps
+from voidrunner.gateway.deps import Backends, CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.ratelimit import per_user
+from voidrunner.gateway.routes.tasks import call
 from voidrunner.gateway.schemas.common import ERROR_RESPONSES
+from voidrunner.proto.tasks.v1 import tasks_pb2
 
 router = APIRouter(prefix="/api/v1", tags=["runtimes"], responses=ERROR_RESPONSES)
 
 
 class RuntimeLimits(BaseModel):
-    timeout_seconds: float
-    memory_mb: int
-    cpu: float
+    """Limits named as the task fields they fill."""
+
+    timeout_seconds: int
+    memory_limit_mb: int
+    cpu_limit: float
     max_output_bytes: int
-    pids: int
-    tmp_mb: int
 
 
 class Runtime(BaseModel):
@@ -33,51 +37,55 @@ class Runtime(BaseModel):
     version: str
     available: bool
     executors: int
-    default_limits: RuntimeLimits
-    max_limits: RuntimeLimits
+    default_limits: RuntimeLimits = Field(
+        description="What a task that leaves these fields out gets (stored on the task)"
+    )
+    max_limits: RuntimeLimits = Field(description="The most a task may ask for")
 
 
 class RuntimeList(BaseModel):
     runtimes: list[Runtime]
 
 
-def _limits(raw: dict[str, Any]) -> RuntimeLimits:
-    mib = 1024 * 1024
+def _limits(msg: tasks_pb2.RuntimeLimits) -> RuntimeLimits:
     return RuntimeLimits(
-        timeout_seconds=raw["timeout_seconds"],
-        memory_mb=int(raw["memory_bytes"]) // mib,
-        cpu=raw["cpu"],
-        max_output_bytes=raw["max_output_bytes"],
-        pids=raw["pids"],
-        tmp_mb=int(raw["tmp_bytes"]) // mib,
+        timeout_seconds=msg.timeout_seconds,
+        memory_limit_mb=msg.memory_limit_mb,
+        cpu_limit=msg.cpu_limit,
+        max_output_bytes=msg.max_output_bytes,
     )
 
 
-def merge_advertisements(entries: list[dict[str, Any]]) -> list[Runtime]:
-    """One runtime per name: available when any live executor offers it."""
-    by_name: dict[str, Runtime] = {}
+def merge_runtimes(
+    policies: Sequence[tasks_pb2.RuntimePolicy], entries: list[dict[str, Any]]
+) -> list[Runtime]:
+    """The tasks service's runtimes (limits as tasks get them) with what live executors offer.
+
+    A runtime is available when any live executor offers it; its version is the executors'
+    when they report one.
+    """
+    offered: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
-        name = entry["name"]
-        seen = by_name.get(name)
-        offers = bool(entry.get("available"))
-        if seen is None or (offers and not seen.available):
-            by_name[name] = Runtime(
-                name=name,
-                language=entry.get("language", name),
-                version=entry.get("version", ""),
-                available=offers,
-                executors=(seen.executors if seen else 0) + int(offers),
-                default_limits=_limits(entry["default_limits"]),
-                max_limits=_limits(entry["max_limits"]),
+        offered.setdefault(str(entry.get("name")), []).append(entry)
+    runtimes = []
+    for policy in policies:
+        live = [e for e in offered.get(policy.name, []) if e.get("available")]
+        versions = sorted({str(e["version"]) for e in live if e.get("version")})
+        runtimes.append(
+            Runtime(
+                name=policy.name,
+                language=policy.language,
+                version=versions[-1] if versions else policy.version,
+                available=bool(live),
+                executors=len(live),
+                default_limits=_limits(policy.defaults),
+                max_limits=_limits(policy.max),
             )
-        elif offers:
-            seen.executors += 1
-    return sorted(by_name.values(), key=lambda r: r.name)
+        )
+    return sorted(runtimes, key=lambda r: r.name)
 
 
-@router.get("/runtimes", response_model=RuntimeList, dependencies=[per_user("tasks")])
-async def runtimes(_principal: CurrentUser, deps: Deps) -> RuntimeList:
-    """Languages with versions, availability and default and maximum limits."""
+async def _advertisements(deps: Backends) -> list[dict[str, Any]]:
     if deps.nc is None:
         raise ApiError(503, "Service temporarily unavailable")
     js = deps.nc.jetstream()
@@ -85,7 +93,7 @@ async def runtimes(_principal: CurrentUser, deps: Deps) -> RuntimeList:
         kv = await js.key_value(RUNTIMES_BUCKET)
         keys = await kv.keys()
     except (BucketNotFoundError, NoKeysError):
-        return RuntimeList(runtimes=[])
+        return []
     entries = []
     for key in keys:
         try:
@@ -94,4 +102,14 @@ async def runtimes(_principal: CurrentUser, deps: Deps) -> RuntimeList:
             entry = None
         if entry is not None and entry.value:
             entries.append(json.loads(entry.value))
-    return RuntimeList(runtimes=merge_advertisements(entries))
+    return entries
+
+
+@router.get("/runtimes", response_model=RuntimeList, dependencies=[per_user("tasks")])
+async def runtimes(_principal: CurrentUser, deps: Deps) -> RuntimeList:
+    """Languages with versions, availability, and the default and maximum limits of a task."""
+    policies, entries = await asyncio.gather(
+        call(deps.tasks.ListRuntimes, tasks_pb2.ListRuntimesRequest(), deps),
+        _advertisements(deps),
+    )
+    return RuntimeList(runtimes=merge_runtimes(policies.runtimes, entries))

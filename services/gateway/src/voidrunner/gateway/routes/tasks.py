@@ -1,7 +1,7 @@
 """/api/v1/tasks: create, list, read, update and delete tasks — forwarded to the tasks service.
 
-Also the helpers the execution routes share: the caller sent with every call, path id parsing,
-and `call`, which turns the tasks service's structured field errors into validation_errors.
+Also the helpers the execution routes share: the caller sent with every call, and `call`,
+which turns the tasks service's structured field errors into validation_errors.
 """
 
 from __future__ import annotations
@@ -10,17 +10,38 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Response
 from google.protobuf.message import Message
 
+from voidrunner.contracts.output import base64_text, text_form
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
+from voidrunner.gateway.params import (
+    Cursor,
+    Limit,
+    MetadataFilter,
+    Offset,
+    ScriptTypeFilter,
+    SearchText,
+    SortFieldParam,
+    SortOrderParam,
+    StatusFilter,
+    TaskId,
+)
 from voidrunner.gateway.ratelimit import per_user
 from voidrunner.gateway.schemas.common import ERROR_RESPONSES, ErrorBody, MessageBody
-from voidrunner.gateway.schemas.tasks import Pagination, Task, TaskCreate, TaskList, TaskUpdate
+from voidrunner.gateway.schemas.inputs import bytes_of, file_body, test_case_body
+from voidrunner.gateway.schemas.tasks import (
+    Pagination,
+    RunFields,
+    Task,
+    TaskCreate,
+    TaskList,
+    TaskUpdate,
+)
 from voidrunner.gateway.tokens import Principal
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
@@ -28,21 +49,12 @@ router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=ERROR_RESPO
 
 # Set by the tasks service next to INVALID_ARGUMENT (see FieldViolations in tasks.proto).
 VIOLATIONS_KEY = "voidrunner-field-violations-bin"
-INT32_MAX = 2**31 - 1
 R = TypeVar("R")
 
 
 def caller(principal: Principal) -> tasks_pb2.Caller:
     """Who the tasks service acts for."""
     return tasks_pb2.Caller(user_id=str(principal.user_id), role=principal.role)
-
-
-def parse_id(value: str, error: str) -> str:
-    """The canonical form of a path UUID; 400 with `error` otherwise."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ApiError(400, error) from None
 
 
 async def call(method: Callable[..., Awaitable[R]], request: Message, deps: Deps) -> R:
@@ -77,13 +89,19 @@ def task_body(t: tasks_pb2.Task) -> Task:
         user_id=uuid.UUID(t.user_id),
         name=t.name,
         description=t.description if t.HasField("description") else None,
-        script_content=t.script_content,
+        script_content=None if t.files else t.script_content,
         script_type=t.script_type,
+        version=t.version or None,
+        files=[file_body(f) for f in t.files] or None,
+        entrypoint=t.entrypoint or None,
+        args=list(t.args) or None,
+        test_cases=[test_case_body(c) for c in t.test_cases] or None,
+        stop_on_first_failure=t.stop_on_first_failure if t.test_cases else None,
         status=t.status,
         priority=t.priority,
         timeout_seconds=t.timeout_seconds,
         metadata=json.loads(t.metadata_json or "{}"),
-        stdin=t.stdin if t.HasField("stdin") else None,
+        **_stdin(t),
         env=dict(t.env),
         memory_limit_mb=t.memory_limit_mb,
         cpu_limit=t.cpu_limit,
@@ -93,34 +111,70 @@ def task_body(t: tasks_pb2.Task) -> Task:
     )
 
 
-def _fields(body: TaskCreate | TaskUpdate, given: set[str]) -> tasks_pb2.TaskFields:
+def _stdin(t: tasks_pb2.Task) -> dict[str, str]:
+    if not t.HasField("stdin"):
+        return {}
+    text, exact = text_form(t.stdin, nul=True)
+    return {"stdin": text} if exact else {"stdin_base64": base64_text(t.stdin)}
+
+
+_SCALARS = (
+    "name",
+    "script_content",
+    "script_type",
+    "version",
+    "entrypoint",
+    "priority",
+    "timeout_seconds",
+    "memory_limit_mb",
+    "cpu_limit",
+    "max_output_bytes",
+    "stop_on_first_failure",
+)
+
+
+def fields_of(body: RunFields | TaskUpdate, given: set[str]) -> tasks_pb2.TaskFields:
+    """The given fields of a task or run body, as the tasks service takes them."""
     f = tasks_pb2.TaskFields()
-    for name in (
-        "name",
-        "script_content",
-        "script_type",
-        "priority",
-        "timeout_seconds",
-        "memory_limit_mb",
-        "cpu_limit",
-        "max_output_bytes",
-    ):
-        value = getattr(body, name)
+    for name in _SCALARS:
+        value = getattr(body, name, None)
         if name in given and value is not None:
             setattr(f, name, value)
-    for name, clear in (("description", "clear_description"), ("stdin", "clear_stdin")):
-        if name in given:
-            value = getattr(body, name)
-            if value is None:
-                setattr(f, clear, True)
-            else:
-                setattr(f, name, value)
-    if "metadata" in given and body.metadata is not None:
-        f.metadata_json = json.dumps(body.metadata, separators=(",", ":"), ensure_ascii=False)
+    if "description" in given:
+        description = getattr(body, "description", None)
+        if description is None:
+            f.clear_description = True
+        else:
+            f.description = description
+    if given & {"stdin", "stdin_base64"}:
+        stdin = bytes_of(body.stdin, body.stdin_base64)
+        if stdin is None:
+            f.clear_stdin = True
+        else:
+            f.stdin = stdin
+    metadata = getattr(body, "metadata", None)
+    if "metadata" in given and metadata is not None:
+        f.metadata_json = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    _add_collections(f, body, given)
+    return f
+
+
+def _add_collections(
+    f: tasks_pb2.TaskFields, body: RunFields | TaskUpdate, given: set[str]
+) -> None:
+    """Env, files, args and test cases: each replaces the whole collection when given."""
     if "env" in given and body.env is not None:
         f.env.update(body.env)
         f.has_env = True
-    return f
+    if "files" in given and body.files is not None:
+        f.files.extend(item.message() for item in body.files)
+        f.has_files = True
+    if "args" in given and body.args is not None:
+        f.args.extend(body.args)
+        f.has_args = True
+    if "test_cases" in given and body.test_cases is not None:
+        f.test_cases.extend(case.message() for case in body.test_cases)
+        f.has_test_cases = True
 
 
 @router.post(
@@ -130,24 +184,15 @@ def _fields(body: TaskCreate | TaskUpdate, given: set[str]) -> tasks_pb2.TaskFie
     response_model_exclude_none=True,
     dependencies=[per_user("task_create")],
 )
-async def create_task(body: TaskCreate, principal: CurrentUser, deps: Deps) -> Task:
+async def create_task(
+    body: TaskCreate, response: Response, principal: CurrentUser, deps: Deps
+) -> Task:
     """Create a task (status `pending`); resource fields default to the operator's defaults."""
     given = {n for n in TaskCreate.model_fields if getattr(body, n) is not None}
-    request = tasks_pb2.CreateTaskRequest(caller=caller(principal), fields=_fields(body, given))
-    return task_body(await call(deps.tasks.CreateTask, request, deps))
-
-
-def query_int(value: str | None, default: int, lo: int, hi: int, error: str) -> int:
-    """An integer query parameter in lo..hi; 400 with the contract's `error` otherwise."""
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApiError(400, error) from None
-    if not lo <= number <= hi:
-        raise ApiError(400, error)
-    return number
+    request = tasks_pb2.CreateTaskRequest(caller=caller(principal), fields=fields_of(body, given))
+    task = task_body(await call(deps.tasks.CreateTask, request, deps))
+    response.headers["Location"] = f"{router.prefix}/{task.id}"
+    return task
 
 
 @router.get(
@@ -156,29 +201,25 @@ def query_int(value: str | None, default: int, lo: int, hi: int, error: str) -> 
 async def list_tasks(
     principal: CurrentUser,
     deps: Deps,
-    limit: Annotated[str | None, Query(description="1 to 100, default 20")] = None,
-    offset: Annotated[str | None, Query(description="≥ 0; not with cursor")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    sort_field: Annotated[
-        str | None, Query(description="created_at (default), updated_at, priority or name")
-    ] = None,
-    sort_order: Annotated[str | None, Query(description="asc or desc (default)")] = None,
-    status: Annotated[str | None, Query()] = None,
-    script_type: Annotated[str | None, Query()] = None,
-    q: Annotated[str | None, Query(description="substring of name or description")] = None,
-    metadata: Annotated[
-        str | None, Query(description='JSON object the metadata must contain, e.g. {"team":"a"}')
-    ] = None,
+    limit: Limit = 20,
+    offset: Offset = None,
+    cursor: Cursor = None,
+    sort_field: SortFieldParam = None,
+    sort_order: SortOrderParam = None,
+    status: StatusFilter = None,
+    script_type: ScriptTypeFilter = None,
+    q: SearchText = None,
+    metadata: MetadataFilter = None,
 ) -> TaskList:
     """The caller's tasks, a page at a time: by offset (with total) or by keyset cursor."""
     request = tasks_pb2.ListTasksRequest(
         caller=caller(principal),
-        limit=query_int(limit, 20, 1, 100, "limit must be between 1 and 100"),
+        limit=limit,
         sort_field=sort_field or "",
         sort_order=sort_order or "",
     )
     if offset is not None:
-        request.offset = query_int(offset, 0, 0, INT32_MAX, "offset must be a non-negative integer")
+        request.offset = offset
     for name, value in (
         ("cursor", cursor),
         ("status", status),
@@ -218,11 +259,9 @@ _RUNNING: dict[int | str, dict[str, Any]] = {
     responses=_NOT_FOUND,
     dependencies=[per_user("tasks")],
 )
-async def get_task(task_id: str, principal: CurrentUser, deps: Deps) -> Task:
+async def get_task(task_id: TaskId, principal: CurrentUser, deps: Deps) -> Task:
     """One of the caller's tasks."""
-    request = tasks_pb2.GetTaskRequest(
-        caller=caller(principal), id=parse_id(task_id, "Invalid task ID format")
-    )
+    request = tasks_pb2.GetTaskRequest(caller=caller(principal), id=str(task_id))
     return task_body(await call(deps.tasks.GetTask, request, deps))
 
 
@@ -233,12 +272,14 @@ async def get_task(task_id: str, principal: CurrentUser, deps: Deps) -> Task:
     responses={**_NOT_FOUND, **_RUNNING},
     dependencies=[per_user("tasks")],
 )
-async def update_task(task_id: str, body: TaskUpdate, principal: CurrentUser, deps: Deps) -> Task:
+async def update_task(
+    task_id: TaskId, body: TaskUpdate, principal: CurrentUser, deps: Deps
+) -> Task:
     """Change the given fields (`null` clears description or stdin); refused while running."""
     request = tasks_pb2.UpdateTaskRequest(
         caller=caller(principal),
-        id=parse_id(task_id, "Invalid task ID format"),
-        fields=_fields(body, set(body.model_fields_set)),
+        id=str(task_id),
+        fields=fields_of(body, set(body.model_fields_set)),
     )
     return task_body(await call(deps.tasks.UpdateTask, request, deps))
 
@@ -249,10 +290,8 @@ async def update_task(task_id: str, body: TaskUpdate, principal: CurrentUser, de
     responses={**_NOT_FOUND, **_RUNNING},
     dependencies=[per_user("tasks")],
 )
-async def delete_task(task_id: str, principal: CurrentUser, deps: Deps) -> MessageBody:
+async def delete_task(task_id: TaskId, principal: CurrentUser, deps: Deps) -> MessageBody:
     """Delete a task and its executions; refused while running."""
-    request = tasks_pb2.DeleteTaskRequest(
-        caller=caller(principal), id=parse_id(task_id, "Invalid task ID format")
-    )
+    request = tasks_pb2.DeleteTaskRequest(caller=caller(principal), id=str(task_id))
     await call(deps.tasks.DeleteTask, request, deps)
     return MessageBody(message="Task deleted successfully")

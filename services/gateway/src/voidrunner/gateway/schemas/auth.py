@@ -7,10 +7,23 @@ import uuid
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from voidrunner.common.text import is_storable_text
+
 SPECIALS = frozenset("!@#$%^&*()_+-=[]{};':\"\\|,.<>/?~`")
+
+
+def _text(value: str, info: ValidationInfo) -> str:
+    # NUL and lone surrogates can be neither stored nor looked up: refused before any backend call.
+    if not is_storable_text(value):
+        raise PydanticCustomError(
+            "format",
+            "{field} must not contain NUL or invalid characters",
+            {"field": info.field_name},
+        )
+    return value
 
 
 def _email(value: str) -> str:
@@ -48,9 +61,9 @@ def _name(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_email)]
-Password = Annotated[str, AfterValidator(_password)]
-Name = Annotated[str, AfterValidator(_name)]
+Email = Annotated[str, AfterValidator(_text), AfterValidator(_email)]
+Password = Annotated[str, AfterValidator(_text), AfterValidator(_password)]
+Name = Annotated[str, AfterValidator(_text), AfterValidator(_name)]
 _strict = ConfigDict(extra="ignore", strict=True)
 
 
@@ -63,8 +76,12 @@ class RegisterRequest(BaseModel):
 
 class LoginRequest(BaseModel):
     model_config = _strict
-    email: str = Field(min_length=1, max_length=1024, examples=["ada@example.com"])
-    password: str = Field(min_length=1, max_length=1024, examples=["Sup3r-secret!"])
+    email: Annotated[str, AfterValidator(_text)] = Field(
+        min_length=1, max_length=1024, examples=["ada@example.com"]
+    )
+    password: Annotated[str, AfterValidator(_text)] = Field(
+        min_length=1, max_length=1024, examples=["Sup3r-secret!"]
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -94,4 +111,13 @@ class AuthResponse(BaseModel):
 
 
 class MeResponse(BaseModel):
+    user: User
+
+
+class SessionResponse(BaseModel):
+    """A browser session's sign-in: the access token only (the refresh token is in a cookie)."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
     user: User

@@ -12,12 +12,28 @@ import json
 import math
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from voidrunner.common.text import is_storable_text as is_text
+from voidrunner.gateway.schemas.inputs import (
+    Args,
+    Base64,
+    FileOut,
+    Files,
+    TestCaseOut,
+    TestCases,
+)
 
 NAME_FORBIDDEN = frozenset("<>\"'&;|`$(){}[]\\/:*?\n\r\t")
 MAX_METADATA_BYTES = 64 * 1024
@@ -28,17 +44,24 @@ INT32_MAX = 2**31 - 1
 # Far above any operator cap, low enough that no number overflows on its way to the service.
 MAX_OUTPUT_SANE = 2**40
 MAX_CPU_SANE = 1024.0
+TaskStatus = Literal["pending", "running", "completed", "failed", "timeout", "cancelled"]
 
 
-def _text(value: str) -> str:
+def _text(value: str, info: ValidationInfo) -> str:
     if not is_text(value):
-        raise PydanticCustomError("format", "must not contain NUL or invalid characters")
+        raise PydanticCustomError(
+            "format",
+            "{field} must not contain NUL or invalid characters",
+            {"field": info.field_name},
+        )
     return value
 
 
-def _not_blank(value: str) -> str:
+def _not_blank(value: str, info: ValidationInfo) -> str:
     if not value.strip():
-        raise PydanticCustomError("required", "must not be blank")
+        raise PydanticCustomError(
+            "required", "{field} must not be blank", {"field": info.field_name}
+        )
     return value
 
 
@@ -88,19 +111,27 @@ def _stdin(value: str) -> str:
     return value
 
 
-def _env(value: dict[str, str]) -> dict[str, str]:
+def _env_count(value: dict[str, str]) -> dict[str, str]:
     if len(value) > 64:
         raise PydanticCustomError("max", "env must have at most 64 entries")
-    for key, item in value.items():
-        if not ENV_NAME.match(key):
-            raise PydanticCustomError(
-                "format",
-                "env name {key} must match [A-Za-z_][A-Za-z0-9_]*",
-                {"key": repr(key[:64]) if is_text(key) else "?"},
-            )
-        if not is_text(item):
-            raise PydanticCustomError("format", "env {key} must not contain NUL", {"key": key})
     return value
+
+
+def _env_name(key: str) -> str:
+    # A key validator: every bad name is its own error (field env.<name>).
+    if not ENV_NAME.match(key):
+        raise PydanticCustomError(
+            "format",
+            "env name {key} must match [A-Za-z_][A-Za-z0-9_]*",
+            {"key": repr(key[:64]) if is_text(key) else "?"},
+        )
+    return key
+
+
+def _env_value(item: str) -> str:
+    if not is_text(item):
+        raise PydanticCustomError("format", "env values must not contain NUL or invalid characters")
+    return item
 
 
 Text = Annotated[str, AfterValidator(_text)]
@@ -125,7 +156,10 @@ Priority = Annotated[int, Field(ge=0, le=10)]
 Timeout = Annotated[int, Field(ge=1, le=3600)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata)]
 Stdin = Annotated[str, AfterValidator(_stdin)]
-Env = Annotated[dict[str, str], AfterValidator(_env)]
+Env = Annotated[
+    dict[Annotated[str, AfterValidator(_env_name)], Annotated[str, AfterValidator(_env_value)]],
+    AfterValidator(_env_count),
+]
 MemoryMb = Annotated[int, Field(ge=16, le=INT32_MAX)]
 Cpu = Annotated[float, Field(ge=0.1, le=MAX_CPU_SANE, allow_inf_nan=False)]
 OutputBytes = Annotated[int, Field(ge=1024, le=MAX_OUTPUT_SANE)]
@@ -133,26 +167,78 @@ OutputBytes = Annotated[int, Field(ge=1024, le=MAX_OUTPUT_SANE)]
 _strict = ConfigDict(extra="ignore", strict=True)
 
 
-class TaskCreate(BaseModel):
+Version = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["3.11"]), AfterValidator(_text)
+]
+Entrypoint = Annotated[str, Field(min_length=1, max_length=255, examples=["main.py"])]
+
+
+class RunFields(BaseModel):
+    """What a run is: a task's fields, or a one-shot run's (`POST /api/v1/runs`).
+
+    The program is `script_content` (one file) or `files` with an `entrypoint` (default: the
+    first file); `args` follow the program; `stdin` or `stdin_base64` feeds it; `test_cases`
+    run it once per case (compiled once) and compare its stdout.
+    """
+
     model_config = _strict
-    name: Name
-    description: Description | None = None
-    script_content: Script
+    # Runtime and cap violations are reported with schema errors (errors._policy_items).
+    policy_checked: ClassVar[bool] = True
+    script_content: Script | None = None
     script_type: ScriptType
+    version: Version | None = None
+    files: Files | None = None
+    entrypoint: Entrypoint | None = None
+    args: Args | None = None
     priority: Priority = 5
     timeout_seconds: Timeout = 300
-    metadata: Metadata = Field(default_factory=dict)
     stdin: Stdin | None = None
+    stdin_base64: Base64 | None = None
     env: Env = Field(default_factory=dict)
     memory_limit_mb: MemoryMb | None = None
     cpu_limit: Cpu | None = None
     max_output_bytes: OutputBytes | None = None
+    test_cases: TestCases | None = None
+    stop_on_first_failure: bool | None = None
+
+    @classmethod
+    def body_violations(cls, body: dict[str, Any], failed: set[str]) -> list[dict[str, str]]:
+        """Rules across fields that a body breaking other rules also hears about."""
+        program = body.get("script_content") is not None or body.get("files") is not None
+        if program or failed & {"script_content", "files"}:
+            return []
+        return [
+            {
+                "field": "script_content",
+                "value": "",
+                "tag": "required",
+                "message": "script_content is required (or files)",
+            }
+        ]
+
+    @model_validator(mode="after")
+    def _one_stdin(self) -> RunFields:
+        if self.stdin is not None and self.stdin_base64 is not None:
+            raise PydanticCustomError("excluded", "give stdin or stdin_base64, not both")
+        return self
+
+
+class TaskCreate(RunFields):
+    name: Name
+    description: Description | None = None
+    metadata: Metadata = Field(default_factory=dict)
 
 
 _NOT_NULL = (
     "name",
     "script_content",
     "script_type",
+    "version",
+    "files",
+    "entrypoint",
+    "args",
+    "test_cases",
+    "stop_on_first_failure",
     "priority",
     "timeout_seconds",
     "metadata",
@@ -167,6 +253,7 @@ class TaskUpdate(BaseModel):
     """Every field optional; `null` clears description and stdin and is refused elsewhere."""
 
     model_config = _strict
+    policy_checked: ClassVar[bool] = True
     name: Name | None = None
     description: Description | None = None
     script_content: Script | None = None
@@ -175,10 +262,17 @@ class TaskUpdate(BaseModel):
     timeout_seconds: Timeout | None = None
     metadata: Metadata | None = None
     stdin: Stdin | None = None
+    stdin_base64: Base64 | None = None
     env: Env | None = None
     memory_limit_mb: MemoryMb | None = None
     cpu_limit: Cpu | None = None
     max_output_bytes: OutputBytes | None = None
+    version: Version | None = None
+    files: Files | None = None
+    entrypoint: Entrypoint | None = None
+    args: Args | None = None
+    test_cases: TestCases | None = None
+    stop_on_first_failure: bool | None = None
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -196,9 +290,16 @@ class Task(BaseModel):
     user_id: uuid.UUID
     name: str
     description: str | None = None
-    script_content: str
+    script_content: str | None = None
     script_type: str
-    status: str
+    version: str | None = None
+    files: list[FileOut] | None = None
+    entrypoint: str | None = None
+    args: list[str] | None = None
+    stdin_base64: str | None = None
+    test_cases: list[TestCaseOut] | None = None
+    stop_on_first_failure: bool | None = None
+    status: TaskStatus
     priority: int
     timeout_seconds: int
     metadata: dict[str, Any]

@@ -4,34 +4,36 @@
 -- name: insert_task
 INSERT INTO tasks (id, user_id, name, description, script_content, script_type, priority,
                    timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit,
-                   max_output_bytes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                   max_output_bytes, version, inputs)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 RETURNING id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at;
+       version, inputs, created_at, updated_at;
 
 -- name: get_task
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks WHERE id = $1 AND user_id = $2;
 
 -- name: lock_task
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks WHERE id = $1 AND user_id = $2
 FOR UPDATE;
 
 -- name: lock_task_of_execution
--- The task an execution belongs to, locked (tasks before executions, as everywhere).
-SELECT id FROM tasks WHERE id = (SELECT task_id FROM executions WHERE id = $1)
-FOR UPDATE;
+-- Whether the execution exists, and its task locked (tasks before executions, as everywhere;
+-- a one-shot run has no task to lock).
+WITH e AS (SELECT task_id FROM executions WHERE id = $1)
+SELECT EXISTS (SELECT 1 FROM e) AS found,
+       (SELECT id FROM tasks WHERE id = (SELECT task_id FROM e) FOR UPDATE) AS task_id;
 
 -- name: get_task_any_owner
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks WHERE id = $1;
 
 -- name: list_overdue_executions
@@ -41,15 +43,16 @@ FROM executions e JOIN tasks t ON t.id = e.task_id
 WHERE e.status IN ('pending', 'running')
   AND ((e.status = 'pending' AND e.created_at < $1)
     OR (e.status = 'running'
-        AND coalesce(e.started_at, e.created_at)
-            + make_interval(secs => t.timeout_seconds + $2::double precision) < $3))
+        AND coalesce(e.deadline_at,
+                     coalesce(e.started_at, e.created_at) + make_interval(secs => t.timeout_seconds))
+            + make_interval(secs => $2::double precision) < $3))
 ORDER BY e.created_at
 LIMIT $4;
 
 -- name: lock_task_by_id
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks WHERE id = $1
 FOR UPDATE;
 
@@ -57,15 +60,16 @@ FOR UPDATE;
 UPDATE tasks
 SET name = $2, description = $3, script_content = $4, script_type = $5, priority = $6,
     timeout_seconds = $7, metadata = $8, stdin = $9, env = $10, memory_limit_mb = $11,
-    cpu_limit = $12, max_output_bytes = $13, updated_at = clock_timestamp()
+    cpu_limit = $12, max_output_bytes = $13, version = $14, inputs = $15,
+    updated_at = clock_timestamp()
 WHERE id = $1
 RETURNING id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at;
+       version, inputs, created_at, updated_at;
 
 -- name: set_task_status
--- A status change is not an edit by the owner: updated_at stays (it orders lists).
-UPDATE tasks SET status = $2 WHERE id = $1;
+-- The task's status follows its latest execution, and updated_at says when it last changed.
+UPDATE tasks SET status = $2, updated_at = clock_timestamp() WHERE id = $1;
 
 -- name: delete_task
 DELETE FROM tasks WHERE id = $1;
@@ -82,7 +86,7 @@ WHERE user_id = $1
 -- name: list_tasks_created_at_asc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -96,7 +100,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_created_at_desc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -110,7 +114,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_updated_at_asc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -124,7 +128,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_updated_at_desc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -138,7 +142,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_priority_asc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -152,7 +156,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_priority_desc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -166,7 +170,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_name_asc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -180,7 +184,7 @@ LIMIT $8 OFFSET $9;
 -- name: list_tasks_name_desc
 SELECT id, user_id, name, description, script_content, script_type, status, priority,
        timeout_seconds, metadata, stdin, env, memory_limit_mb, cpu_limit, max_output_bytes,
-       created_at, updated_at
+       version, inputs, created_at, updated_at
 FROM tasks
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -193,40 +197,51 @@ LIMIT $8 OFFSET $9;
 
 -- name: insert_execution
 -- Nothing is inserted (no row returned) when the task already has an active execution.
-INSERT INTO executions (id, task_id, user_id, idempotency_key)
-VALUES ($1, $2, $3, $4)
+INSERT INTO executions (id, task_id, user_id, idempotency_key, script_type, version, limits,
+                        inputs)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (task_id) WHERE status IN ('pending', 'running') DO NOTHING
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
        idempotency_key, started_at, completed_at, created_at;
 
 -- name: execution_by_idempotency_key
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
        idempotency_key, started_at, completed_at, created_at
 FROM executions WHERE task_id = $1 AND idempotency_key = $2;
 
 -- name: get_execution
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
-       idempotency_key, started_at, completed_at, created_at
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
+       idempotency_key, started_at, completed_at, created_at, claim_hash
 FROM executions WHERE id = $1 AND user_id = $2;
 
 -- name: get_execution_any_owner
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
-       idempotency_key, started_at, completed_at, created_at
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
+       idempotency_key, started_at, completed_at, created_at, claim_hash
 FROM executions WHERE id = $1;
 
 -- name: lock_execution
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
-       idempotency_key, started_at, completed_at, created_at
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
+       idempotency_key, started_at, completed_at, created_at, claim_hash
 FROM executions WHERE id = $1
 FOR UPDATE;
 
@@ -235,27 +250,66 @@ UPDATE executions
 SET status = $2, return_code = $3, stdout = $4, stderr = $5, stdout_truncated = $6,
     stderr_truncated = $7, termination_reason = $8, execution_time_ms = $9,
     memory_usage_bytes = $10, started_at = $11, completed_at = $12, attempt = $13,
-    termination_detail = $14
+    termination_detail = $14, cpu_time_ms = $15, exit_signal = $16, compile_output = $17,
+    compile_time_ms = $18, output_spans = $19, deadline_at = $20, output_pending = $21,
+    verdict = $22, passed = $23, total = $24, cases = $25, claim_hash = $26
 WHERE id = $1
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
-       idempotency_key, started_at, completed_at, created_at;
+       memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
+       output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
+       verdict, passed, total, cases,
+       idempotency_key, started_at, completed_at, created_at, claim_hash;
 
 -- name: count_executions
 SELECT count(*) FROM executions WHERE task_id = $1;
 
 -- name: list_executions
--- Newest first; keyset on (created_at, id) like the task lists.
-SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
-       stderr_truncated, termination_reason, termination_detail, execution_time_ms,
-       memory_usage_bytes,
+-- Newest first; keyset on (created_at, id) like the task lists. Summaries: no output.
+SELECT id, task_id, user_id, status, attempt, return_code, NULL::bytea AS stdout,
+       NULL::bytea AS stderr, stdout_truncated, stderr_truncated, termination_reason,
+       termination_detail, execution_time_ms, memory_usage_bytes, cpu_time_ms, exit_signal,
+       NULL::bytea AS compile_output, compile_time_ms, NULL::integer[] AS output_spans,
+       deadline_at, output_pending, script_type, version, limits, NULL::bytea AS inputs,
+       verdict, passed, total, NULL::bytea AS cases,
        idempotency_key, started_at, completed_at, created_at
 FROM executions
 WHERE task_id = $1
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT $4 OFFSET $5;
+
+-- name: list_user_executions
+-- Every execution of a user, tasks and one-shot runs alike, newest first, filtered; summaries.
+SELECT id, task_id, user_id, status, attempt, return_code, NULL::bytea AS stdout,
+       NULL::bytea AS stderr, stdout_truncated, stderr_truncated, termination_reason,
+       termination_detail, execution_time_ms, memory_usage_bytes, cpu_time_ms, exit_signal,
+       NULL::bytea AS compile_output, compile_time_ms, NULL::integer[] AS output_spans,
+       deadline_at, output_pending, script_type, version, limits, NULL::bytea AS inputs,
+       verdict, passed, total, NULL::bytea AS cases,
+       idempotency_key, started_at, completed_at, created_at
+FROM executions
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::uuid IS NULL OR task_id = $4)
+  AND ($5::timestamptz IS NULL OR created_at > $5)
+  AND ($6::timestamptz IS NULL OR created_at < $6)
+  AND ($7::uuid[] IS NULL OR id = ANY($7::uuid[]))
+  AND ($8::timestamptz IS NULL OR (created_at, id) < ($8::timestamptz, $9::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $10 OFFSET $11;
+
+-- name: count_user_executions
+SELECT count(*)
+FROM executions
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR script_type = $3)
+  AND ($4::uuid IS NULL OR task_id = $4)
+  AND ($5::timestamptz IS NULL OR created_at > $5)
+  AND ($6::timestamptz IS NULL OR created_at < $6)
+  AND ($7::uuid[] IS NULL OR id = ANY($7::uuid[]));
 
 -- name: insert_outbox
 INSERT INTO execution_outbox (execution_id, payload) VALUES ($1, $2);

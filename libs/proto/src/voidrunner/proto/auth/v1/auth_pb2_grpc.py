@@ -64,6 +64,36 @@ class AuthServiceStub:
                 request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysRequest.SerializeToString,
                 response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysResponse.FromString,
                 _registered_method=True)
+        self.IssueStreamToken = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/IssueStreamToken',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.IssueStreamTokenRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.StreamToken.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/CreateApiKey',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/ListApiKeys',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/RevokeApiKey',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.TouchApiKeys = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/TouchApiKeys',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/voidrunner.auth.v1.AuthService/ChangePassword',
+                request_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -109,6 +139,51 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueStreamToken(self, request, context):
+        """A short-lived token that lets its holder read one execution's log stream and nothing
+        else (for EventSource clients, which cannot send Authorization). The caller has already
+        checked that the user may read that execution.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """A new API key; its secret is in the response only. INVALID_ARGUMENT for a bad name,
+        scopes or expiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """The user's unrevoked keys, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """NOT_FOUND for a missing, revoked or another user's key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TouchApiKeys(self, request, context):
+        """Batched "last used": the gateway reports the keys it saw used since its last call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """PERMISSION_DENIED for a wrong current password; revokes the user's other sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +216,36 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKeys,
                     request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysRequest.FromString,
                     response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysResponse.SerializeToString,
+            ),
+            'IssueStreamToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueStreamToken,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.IssueStreamTokenRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.StreamToken.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'TouchApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.TouchApiKeys,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -305,6 +410,168 @@ class AuthService:
             '/voidrunner.auth.v1.AuthService/GetPublicKeys',
             voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysRequest.SerializeToString,
             voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.GetPublicKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueStreamToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/IssueStreamToken',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.IssueStreamTokenRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.StreamToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/CreateApiKey',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/ListApiKeys',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/RevokeApiKey',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TouchApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/TouchApiKeys',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.TouchApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.auth.v1.AuthService/ChangePassword',
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+            voidrunner_dot_proto_dot_auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,23 @@ class AuthServiceStub:
     """Revokes the refresh token's family and/or the access token's session. Always succeeds."""
     GetUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]
     GetPublicKeys: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetPublicKeysRequest, _auth_pb2.GetPublicKeysResponse]
+    IssueStreamToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IssueStreamTokenRequest, _auth_pb2.StreamToken]
+    """A short-lived token that lets its holder read one execution's log stream and nothing
+    else (for EventSource clients, which cannot send Authorization). The caller has already
+    checked that the user may read that execution.
+    """
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreatedApiKey]
+    """A new API key; its secret is in the response only. INVALID_ARGUMENT for a bad name,
+    scopes or expiry.
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]
+    """The user's unrevoked keys, newest first, a page at a time."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiKeyRequest, _auth_pb2.RevokeApiKeyResponse]
+    """NOT_FOUND for a missing, revoked or another user's key."""
+    TouchApiKeys: _grpc.UnaryUnaryMultiCallable[_auth_pb2.TouchApiKeysRequest, _auth_pb2.TouchApiKeysResponse]
+    """Batched "last used": the gateway reports the keys it saw used since its last call."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]
+    """PERMISSION_DENIED for a wrong current password; revokes the user's other sessions."""
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -57,6 +74,23 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Revokes the refresh token's family and/or the access token's session. Always succeeds."""
     GetUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetUserRequest, _auth_pb2.GetUserResponse]  # type: ignore[assignment]
     GetPublicKeys: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetPublicKeysRequest, _auth_pb2.GetPublicKeysResponse]  # type: ignore[assignment]
+    IssueStreamToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IssueStreamTokenRequest, _auth_pb2.StreamToken]  # type: ignore[assignment]
+    """A short-lived token that lets its holder read one execution's log stream and nothing
+    else (for EventSource clients, which cannot send Authorization). The caller has already
+    checked that the user may read that execution.
+    """
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreatedApiKey]  # type: ignore[assignment]
+    """A new API key; its secret is in the response only. INVALID_ARGUMENT for a bad name,
+    scopes or expiry.
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """The user's unrevoked keys, newest first, a page at a time."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeApiKeyRequest, _auth_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """NOT_FOUND for a missing, revoked or another user's key."""
+    TouchApiKeys: _aio.UnaryUnaryMultiCallable[_auth_pb2.TouchApiKeysRequest, _auth_pb2.TouchApiKeysResponse]  # type: ignore[assignment]
+    """Batched "last used": the gateway reports the keys it saw used since its last call."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ChangePasswordRequest, _auth_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """PERMISSION_DENIED for a wrong current password; revokes the user's other sessions."""
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -104,5 +138,58 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.GetPublicKeysRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.GetPublicKeysResponse, _abc.Awaitable[_auth_pb2.GetPublicKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def IssueStreamToken(
+        self,
+        request: _auth_pb2.IssueStreamTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.StreamToken, _abc.Awaitable[_auth_pb2.StreamToken]]:
+        """A short-lived token that lets its holder read one execution's log stream and nothing
+        else (for EventSource clients, which cannot send Authorization). The caller has already
+        checked that the user may read that execution.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _auth_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreatedApiKey, _abc.Awaitable[_auth_pb2.CreatedApiKey]]:
+        """A new API key; its secret is in the response only. INVALID_ARGUMENT for a bad name,
+        scopes or expiry.
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _auth_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListApiKeysResponse, _abc.Awaitable[_auth_pb2.ListApiKeysResponse]]:
+        """The user's unrevoked keys, newest first, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _auth_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RevokeApiKeyResponse, _abc.Awaitable[_auth_pb2.RevokeApiKeyResponse]]:
+        """NOT_FOUND for a missing, revoked or another user's key."""
+
+    @_abc_1.abstractmethod
+    def TouchApiKeys(
+        self,
+        request: _auth_pb2.TouchApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.TouchApiKeysResponse, _abc.Awaitable[_auth_pb2.TouchApiKeysResponse]]:
+        """Batched "last used": the gateway reports the keys it saw used since its last call."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _auth_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_pb2.ChangePasswordResponse]]:
+        """PERMISSION_DENIED for a wrong current password; revokes the user's other sessions."""
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -39,31 +39,6 @@ STREAM_STDOUT: Stream.ValueType  # 1
 STREAM_STDERR: Stream.ValueType  # 2
 Global___Stream: _TypeAlias = Stream  # noqa: Y015
 
-class _TerminationReason:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _TerminationReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TerminationReason.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    TERMINATION_REASON_UNSPECIFIED: _TerminationReason.ValueType  # 0
-    TERMINATION_REASON_EXIT: _TerminationReason.ValueType  # 1
-    TERMINATION_REASON_TIMEOUT: _TerminationReason.ValueType  # 2
-    TERMINATION_REASON_MEMORY_LIMIT: _TerminationReason.ValueType  # 3
-    TERMINATION_REASON_OUTPUT_LIMIT: _TerminationReason.ValueType  # 4
-    TERMINATION_REASON_CANCELLED: _TerminationReason.ValueType  # 5
-    TERMINATION_REASON_SANDBOX_ERROR: _TerminationReason.ValueType  # 6
-
-class TerminationReason(_TerminationReason, metaclass=_TerminationReasonEnumTypeWrapper): ...
-
-TERMINATION_REASON_UNSPECIFIED: TerminationReason.ValueType  # 0
-TERMINATION_REASON_EXIT: TerminationReason.ValueType  # 1
-TERMINATION_REASON_TIMEOUT: TerminationReason.ValueType  # 2
-TERMINATION_REASON_MEMORY_LIMIT: TerminationReason.ValueType  # 3
-TERMINATION_REASON_OUTPUT_LIMIT: TerminationReason.ValueType  # 4
-TERMINATION_REASON_CANCELLED: TerminationReason.ValueType  # 5
-TERMINATION_REASON_SANDBOX_ERROR: TerminationReason.ValueType  # 6
-Global___TerminationReason: _TypeAlias = TerminationReason  # noqa: Y015
-
 @_typing.final
 class Limits(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -99,8 +74,76 @@ class Limits(_message.Message):
 Global___Limits: _TypeAlias = Limits  # noqa: Y015
 
 @_typing.final
-class Job(_message.Message):
-    """Published by the scheduler; Nats-Msg-Id is the execution id."""
+class File(_message.Message):
+    """A file of a run's work dir (path: see voidrunner.contracts.files)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    content: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "path", b"path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___File: _TypeAlias = File  # noqa: Y015
+
+@_typing.final
+class TestCase(_message.Message):
+    """A test case: the program runs once per case, in a fresh sandbox, and its stdout is compared."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STDIN_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    HAS_ARGS_FIELD_NUMBER: _builtins.int
+    EXPECTED_STDOUT_FIELD_NUMBER: _builtins.int
+    COMPARE_FIELD_NUMBER: _builtins.int
+    HIDDEN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    stdin: _builtins.bytes
+    has_args: _builtins.bool
+    expected_stdout: _builtins.bytes
+    compare: _builtins.str
+    """A voidrunner.contracts.execution.Compare value."""
+    hidden: _builtins.bool
+    """Neither its input, expected or actual output, nor its exit code ever reach the user."""
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replaces the run's arguments when has_args is set."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        stdin: _builtins.bytes = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        has_args: _builtins.bool = ...,
+        expected_stdout: _builtins.bytes = ...,
+        compare: _builtins.str = ...,
+        hidden: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "compare", b"compare", "expected_stdout", b"expected_stdout", "has_args", b"has_args", "hidden", b"hidden", "name", b"name", "stdin", b"stdin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestCase: _TypeAlias = TestCase  # noqa: Y015
+
+@_typing.final
+class RunInputs(_message.Message):
+    """What a run is given: the user-sized part of a job."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -124,31 +167,109 @@ class Job(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    STDIN_FIELD_NUMBER: _builtins.int
+    TEST_CASES_FIELD_NUMBER: _builtins.int
+    STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """The one-file form (the runtime's source file), or files with an entrypoint."""
+    entrypoint: _builtins.str
+    stdin: _builtins.bytes
+    stop_on_first_failure: _builtins.bool
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___File]: ...
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def test_cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___TestCase]: ...
+    @_builtins.property
+    def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        files: _abc.Iterable[Global___File] | None = ...,
+        entrypoint: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        stdin: _builtins.bytes = ...,
+        test_cases: _abc.Iterable[Global___TestCase] | None = ...,
+        stop_on_first_failure: _builtins.bool = ...,
+        env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "source", b"source", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunInputs: _TypeAlias = RunInputs  # noqa: Y015
+
+@_typing.final
+class Spill(_message.Message):
+    """Bytes too large for one message, serialized and published in `parts` messages on a subject
+    of their own (each part at most the topology's part size), checked by size and digest.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    parts: _builtins.int
+    size: _builtins.int
+    sha256: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        parts: _builtins.int = ...,
+        size: _builtins.int = ...,
+        sha256: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts", "sha256", b"sha256", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Spill: _TypeAlias = Spill  # noqa: Y015
+
+@_typing.final
+class Job(_message.Message):
+    """Published by the scheduler; Nats-Msg-Id is the execution id and attempt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
     EXECUTION_ID_FIELD_NUMBER: _builtins.int
     TASK_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     RUNTIME_FIELD_NUMBER: _builtins.int
-    SOURCE_FIELD_NUMBER: _builtins.int
-    STDIN_FIELD_NUMBER: _builtins.int
-    ENV_FIELD_NUMBER: _builtins.int
     LIMITS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     ENQUEUED_AT_FIELD_NUMBER: _builtins.int
+    INLINE_INPUTS_FIELD_NUMBER: _builtins.int
+    SPILLED_INPUTS_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     task_id: _builtins.str
+    """Empty for a one-shot run."""
     user_id: _builtins.str
     runtime: _builtins.str
-    source: _builtins.str
-    stdin: _builtins.bytes
+    """The runtime catalogue entry (a language in one version)."""
     priority: _builtins.int
     attempt: _builtins.int
-    @_builtins.property
-    def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    """The attempt the job's first delivery is (voidrunner.contracts.execution.attempt_of)."""
     @_builtins.property
     def limits(self) -> Global___Limits: ...
     @_builtins.property
     def enqueued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def inline_inputs(self) -> Global___RunInputs: ...
+    @_builtins.property
+    def spilled_inputs(self) -> Global___Spill: ...
     def __init__(
         self,
         *,
@@ -156,25 +277,26 @@ class Job(_message.Message):
         task_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
         runtime: _builtins.str = ...,
-        source: _builtins.str = ...,
-        stdin: _builtins.bytes = ...,
-        env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         limits: Global___Limits | None = ...,
         priority: _builtins.int = ...,
         attempt: _builtins.int = ...,
         enqueued_at: _timestamp_pb2.Timestamp | None = ...,
+        inline_inputs: Global___RunInputs | None = ...,
+        spilled_inputs: Global___Spill | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "limits", b"limits"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "inline_inputs", b"inline_inputs", "inputs", b"inputs", "limits", b"limits", "spilled_inputs", b"spilled_inputs"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "enqueued_at", b"enqueued_at", "env", b"env", "execution_id", b"execution_id", "limits", b"limits", "priority", b"priority", "runtime", b"runtime", "source", b"source", "stdin", b"stdin", "task_id", b"task_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "enqueued_at", b"enqueued_at", "execution_id", b"execution_id", "inline_inputs", b"inline_inputs", "inputs", b"inputs", "limits", b"limits", "priority", b"priority", "runtime", b"runtime", "spilled_inputs", b"spilled_inputs", "task_id", b"task_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_inputs: _TypeAlias = _typing.Literal["inline_inputs", "spilled_inputs"]  # noqa: Y015
+    _WhichOneofArgType_inputs: _TypeAlias = _typing.Literal["inputs", b"inputs"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_inputs) -> _WhichOneofReturnType_inputs | None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
 
 @_typing.final
 class ExecutionStarted(_message.Message):
-    """The executor picked the job up and the sandbox is starting."""
+    """The executor picked the job up and the sandbox is starting: its claim of this attempt."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -182,9 +304,19 @@ class ExecutionStarted(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     EXECUTOR_ID_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
+    MAX_DURATION_MS_FIELD_NUMBER: _builtins.int
+    CLAIM_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     attempt: _builtins.int
     executor_id: _builtins.str
+    max_duration_ms: _builtins.int
+    """The longest this attempt can take from started_at (compile step, run, kill grace): the
+    reaper gives up on it only after that plus its grace.
+    """
+    claim: _builtins.bytes
+    """The executor's fresh secret for this attempt (voidrunner.contracts.claims): its result
+    must carry the same, and a later attempt's claim replaces it.
+    """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -194,10 +326,12 @@ class ExecutionStarted(_message.Message):
         attempt: _builtins.int = ...,
         executor_id: _builtins.str = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
+        max_duration_ms: _builtins.int = ...,
+        claim: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "execution_id", b"execution_id", "executor_id", b"executor_id", "started_at", b"started_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "claim", b"claim", "execution_id", b"execution_id", "executor_id", b"executor_id", "max_duration_ms", b"max_duration_ms", "started_at", b"started_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,7 +339,9 @@ Global___ExecutionStarted: _TypeAlias = ExecutionStarted  # noqa: Y015
 
 @_typing.final
 class LogChunk(_message.Message):
-    """A piece of output, in order per (execution, attempt) by seq."""
+    """One event of the live log, in order per (execution, attempt) by seq (1, 2, ...): a piece of
+    output, or the start or end of a test case.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -215,13 +351,24 @@ class LogChunk(_message.Message):
     STREAM_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    CASE_INDEX_FIELD_NUMBER: _builtins.int
+    MARK_FIELD_NUMBER: _builtins.int
+    CLAIM_TAG_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     attempt: _builtins.int
     seq: _builtins.int
     stream: Global___Stream.ValueType
     data: _builtins.bytes
+    case_index: _builtins.int
+    """The test case (1-based) the output belongs to; 0 outside test cases."""
+    claim_tag: _builtins.str
+    """The tag of the attempt's claim: viewers are shown only the current claim's chunks."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def mark(self) -> Global___CaseMark:
+        """Set for a case's start or end instead of output."""
+
     def __init__(
         self,
         *,
@@ -231,82 +378,330 @@ class LogChunk(_message.Message):
         stream: Global___Stream.ValueType = ...,
         data: _builtins.bytes = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        case_index: _builtins.int = ...,
+        mark: Global___CaseMark | None = ...,
+        claim_tag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "mark", b"mark"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "data", b"data", "execution_id", b"execution_id", "seq", b"seq", "stream", b"stream"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "attempt", b"attempt", "case_index", b"case_index", "claim_tag", b"claim_tag", "data", b"data", "execution_id", b"execution_id", "mark", b"mark", "seq", b"seq", "stream", b"stream"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LogChunk: _TypeAlias = LogChunk  # noqa: Y015
 
 @_typing.final
+class CaseMark(_message.Message):
+    """A test case starting or ending in the live log."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    CASE_INDEX_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    case_index: _builtins.int
+    end: _builtins.bool
+    name: _builtins.str
+    """The case's name on start; its result (no output) on end."""
+    @_builtins.property
+    def result(self) -> Global___CaseResult: ...
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        case_index: _builtins.int = ...,
+        end: _builtins.bool = ...,
+        name: _builtins.str = ...,
+        result: Global___CaseResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_index", b"case_index", "end", b"end", "name", b"name", "result", b"result", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseMark: _TypeAlias = CaseMark  # noqa: Y015
+
+@_typing.final
+class CaseResult(_message.Message):
+    """How one test case went. Output travels in RunOutput.case_outputs (never for hidden cases)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    HIDDEN_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    TERMINATION_REASON_FIELD_NUMBER: _builtins.int
+    RETURN_CODE_FIELD_NUMBER: _builtins.int
+    EXIT_SIGNAL_FIELD_NUMBER: _builtins.int
+    EXECUTION_TIME_MS_FIELD_NUMBER: _builtins.int
+    CPU_TIME_MS_FIELD_NUMBER: _builtins.int
+    MEMORY_USAGE_BYTES_FIELD_NUMBER: _builtins.int
+    STDOUT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    STDERR_TRUNCATED_FIELD_NUMBER: _builtins.int
+    TERMINATION_DETAIL_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    name: _builtins.str
+    hidden: _builtins.bool
+    verdict: _builtins.str
+    """A voidrunner.contracts.execution.Verdict value."""
+    termination_reason: _builtins.str
+    return_code: _builtins.int
+    exit_signal: _builtins.str
+    execution_time_ms: _builtins.int
+    cpu_time_ms: _builtins.int
+    memory_usage_bytes: _builtins.int
+    stdout_truncated: _builtins.bool
+    stderr_truncated: _builtins.bool
+    termination_detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        name: _builtins.str = ...,
+        hidden: _builtins.bool = ...,
+        verdict: _builtins.str = ...,
+        termination_reason: _builtins.str = ...,
+        return_code: _builtins.int | None = ...,
+        exit_signal: _builtins.str = ...,
+        execution_time_ms: _builtins.int = ...,
+        cpu_time_ms: _builtins.int = ...,
+        memory_usage_bytes: _builtins.int = ...,
+        stdout_truncated: _builtins.bool = ...,
+        stderr_truncated: _builtins.bool = ...,
+        termination_detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_return_code", b"_return_code", "return_code", b"return_code"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_return_code", b"_return_code", "cpu_time_ms", b"cpu_time_ms", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "hidden", b"hidden", "index", b"index", "memory_usage_bytes", b"memory_usage_bytes", "name", b"name", "return_code", b"return_code", "stderr_truncated", b"stderr_truncated", "stdout_truncated", b"stdout_truncated", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__return_code: _TypeAlias = _typing.Literal["return_code"]  # noqa: Y015
+    _WhichOneofArgType__return_code: _TypeAlias = _typing.Literal["_return_code", b"_return_code"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__return_code) -> _WhichOneofReturnType__return_code | None: ...
+
+Global___CaseResult: _TypeAlias = CaseResult  # noqa: Y015
+
+@_typing.final
+class CaseOutput(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    stdout: _builtins.bytes
+    stderr: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        stdout: _builtins.bytes = ...,
+        stderr: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "stderr", b"stderr", "stdout", b"stdout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseOutput: _TypeAlias = CaseOutput  # noqa: Y015
+
+@_typing.final
+class CaseRecord(_message.Message):
+    """What is stored of an execution's test cases (and returned with the full execution)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    MARKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseResult]: ...
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseOutput]: ...
+    @_builtins.property
+    def marks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseMark]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CaseResult] | None = ...,
+        outputs: _abc.Iterable[Global___CaseOutput] | None = ...,
+        marks: _abc.Iterable[Global___CaseMark] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["marks", b"marks", "outputs", b"outputs", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseRecord: _TypeAlias = CaseRecord  # noqa: Y015
+
+@_typing.final
+class RunOutput(_message.Message):
+    """Everything a run produced: the kept (capped) output of both streams and how it was chunked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    SPANS_FIELD_NUMBER: _builtins.int
+    COMPILE_OUTPUT_FIELD_NUMBER: _builtins.int
+    CASE_OUTPUTS_FIELD_NUMBER: _builtins.int
+    MARKS_FIELD_NUMBER: _builtins.int
+    stdout: _builtins.bytes
+    stderr: _builtins.bytes
+    compile_output: _builtins.bytes
+    """What the compile step printed (stdout and stderr together), for compiled runtimes."""
+    @_builtins.property
+    def spans(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The live log chunks in order: chunk seq n (1-based) held spans[n-1] bytes of stdout when
+        positive, -spans[n-1] bytes of stderr when negative. Replays rebuild the same events.
+        """
+
+    @_builtins.property
+    def case_outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseOutput]:
+        """With test cases: each visible case's output (spans then walk them in order, switching at
+        the marks), and where in the log each case started and ended.
+        """
+
+    @_builtins.property
+    def marks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseMark]: ...
+    def __init__(
+        self,
+        *,
+        stdout: _builtins.bytes = ...,
+        stderr: _builtins.bytes = ...,
+        spans: _abc.Iterable[_builtins.int] | None = ...,
+        compile_output: _builtins.bytes = ...,
+        case_outputs: _abc.Iterable[Global___CaseOutput] | None = ...,
+        marks: _abc.Iterable[Global___CaseMark] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_outputs", b"case_outputs", "compile_output", b"compile_output", "marks", b"marks", "spans", b"spans", "stderr", b"stderr", "stdout", b"stdout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunOutput: _TypeAlias = RunOutput  # noqa: Y015
+
+@_typing.final
 class ExecutionResult(_message.Message):
+    """How a run ended. Field names are the public API's."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTION_ID_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     EXECUTOR_ID_FIELD_NUMBER: _builtins.int
-    TERMINATION_REASON_FIELD_NUMBER: _builtins.int
-    EXIT_CODE_FIELD_NUMBER: _builtins.int
-    STDOUT_FIELD_NUMBER: _builtins.int
-    STDERR_FIELD_NUMBER: _builtins.int
     STDOUT_TRUNCATED_FIELD_NUMBER: _builtins.int
     STDERR_TRUNCATED_FIELD_NUMBER: _builtins.int
-    WALL_TIME_MS_FIELD_NUMBER: _builtins.int
     CPU_TIME_MS_FIELD_NUMBER: _builtins.int
-    PEAK_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
-    DETAIL_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
+    TERMINATION_REASON_FIELD_NUMBER: _builtins.int
+    RETURN_CODE_FIELD_NUMBER: _builtins.int
+    EXIT_SIGNAL_FIELD_NUMBER: _builtins.int
+    EXECUTION_TIME_MS_FIELD_NUMBER: _builtins.int
+    MEMORY_USAGE_BYTES_FIELD_NUMBER: _builtins.int
+    TERMINATION_DETAIL_FIELD_NUMBER: _builtins.int
+    COMPILE_TIME_MS_FIELD_NUMBER: _builtins.int
+    INLINE_OUTPUT_FIELD_NUMBER: _builtins.int
+    SPILLED_OUTPUT_FIELD_NUMBER: _builtins.int
+    CASES_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CLAIM_FIELD_NUMBER: _builtins.int
     execution_id: _builtins.str
     attempt: _builtins.int
     executor_id: _builtins.str
-    termination_reason: Global___TerminationReason.ValueType
-    exit_code: _builtins.int
-    stdout: _builtins.bytes
-    stderr: _builtins.bytes
     stdout_truncated: _builtins.bool
     stderr_truncated: _builtins.bool
-    wall_time_ms: _builtins.int
     cpu_time_ms: _builtins.int
-    peak_memory_bytes: _builtins.int
-    detail: _builtins.str
-    """Human-readable reason for sandbox_error and similar."""
     user_id: _builtins.str
     """The execution's owner (Job.user_id): the scheduler frees that user's slot without a lookup."""
+    termination_reason: _builtins.str
+    """A voidrunner.contracts.execution.TerminationReason value."""
+    return_code: _builtins.int
+    """The exit status; unset when the program was killed by a signal (exit_signal) or never ran."""
+    exit_signal: _builtins.str
+    """e.g. "SIGKILL"; empty unless a signal ended the program."""
+    execution_time_ms: _builtins.int
+    """Wall time, CPU time and peak memory of the run step alone (not its compile step)."""
+    memory_usage_bytes: _builtins.int
+    termination_detail: _builtins.str
+    """Why it ended that way, in words (e.g. the cause of a sandbox_error)."""
+    compile_time_ms: _builtins.int
+    """Set for compiled runtimes: how long the compile step took."""
+    verdict: _builtins.str
+    passed: _builtins.int
+    total: _builtins.int
+    claim: _builtins.bytes
+    """An executor's result: the claim its "started" event carried (empty from the pipeline)."""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def inline_output(self) -> Global___RunOutput: ...
+    @_builtins.property
+    def spilled_output(self) -> Global___Spill:
+        """A RunOutput spilled to vr.output.<execution id>.<attempt>."""
+
+    @_builtins.property
+    def cases(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseResult]:
+        """With test cases: every case that ran, the first verdict that is not accepted (or
+        accepted), and how many passed of how many there are.
+        """
+
     def __init__(
         self,
         *,
         execution_id: _builtins.str = ...,
         attempt: _builtins.int = ...,
         executor_id: _builtins.str = ...,
-        termination_reason: Global___TerminationReason.ValueType = ...,
-        exit_code: _builtins.int | None = ...,
-        stdout: _builtins.bytes = ...,
-        stderr: _builtins.bytes = ...,
         stdout_truncated: _builtins.bool = ...,
         stderr_truncated: _builtins.bool = ...,
-        wall_time_ms: _builtins.int = ...,
         cpu_time_ms: _builtins.int = ...,
-        peak_memory_bytes: _builtins.int = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
-        detail: _builtins.str = ...,
         user_id: _builtins.str = ...,
+        termination_reason: _builtins.str = ...,
+        return_code: _builtins.int | None = ...,
+        exit_signal: _builtins.str = ...,
+        execution_time_ms: _builtins.int = ...,
+        memory_usage_bytes: _builtins.int = ...,
+        termination_detail: _builtins.str = ...,
+        compile_time_ms: _builtins.int | None = ...,
+        inline_output: Global___RunOutput | None = ...,
+        spilled_output: Global___Spill | None = ...,
+        cases: _abc.Iterable[Global___CaseResult] | None = ...,
+        verdict: _builtins.str = ...,
+        passed: _builtins.int = ...,
+        total: _builtins.int = ...,
+        claim: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compile_time_ms", b"_compile_time_ms", "_return_code", b"_return_code", "compile_time_ms", b"compile_time_ms", "finished_at", b"finished_at", "inline_output", b"inline_output", "output", b"output", "return_code", b"return_code", "spilled_output", b"spilled_output", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "cpu_time_ms", b"cpu_time_ms", "detail", b"detail", "execution_id", b"execution_id", "executor_id", b"executor_id", "exit_code", b"exit_code", "finished_at", b"finished_at", "peak_memory_bytes", b"peak_memory_bytes", "started_at", b"started_at", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "termination_reason", b"termination_reason", "user_id", b"user_id", "wall_time_ms", b"wall_time_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compile_time_ms", b"_compile_time_ms", "_return_code", b"_return_code", "attempt", b"attempt", "cases", b"cases", "claim", b"claim", "compile_time_ms", b"compile_time_ms", "cpu_time_ms", b"cpu_time_ms", "execution_id", b"execution_id", "execution_time_ms", b"execution_time_ms", "executor_id", b"executor_id", "exit_signal", b"exit_signal", "finished_at", b"finished_at", "inline_output", b"inline_output", "memory_usage_bytes", b"memory_usage_bytes", "output", b"output", "passed", b"passed", "return_code", b"return_code", "spilled_output", b"spilled_output", "started_at", b"started_at", "stderr_truncated", b"stderr_truncated", "stdout_truncated", b"stdout_truncated", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "total", b"total", "user_id", b"user_id", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
-    _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
+    _WhichOneofReturnType__compile_time_ms: _TypeAlias = _typing.Literal["compile_time_ms"]  # noqa: Y015
+    _WhichOneofArgType__compile_time_ms: _TypeAlias = _typing.Literal["_compile_time_ms", b"_compile_time_ms"]  # noqa: Y015
+    _WhichOneofReturnType__return_code: _TypeAlias = _typing.Literal["return_code"]  # noqa: Y015
+    _WhichOneofArgType__return_code: _TypeAlias = _typing.Literal["_return_code", b"_return_code"]  # noqa: Y015
+    _WhichOneofReturnType_output: _TypeAlias = _typing.Literal["inline_output", "spilled_output"]  # noqa: Y015
+    _WhichOneofArgType_output: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compile_time_ms) -> _WhichOneofReturnType__compile_time_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__return_code) -> _WhichOneofReturnType__return_code | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_output) -> _WhichOneofReturnType_output | None: ...
 
 Global___ExecutionResult: _TypeAlias = ExecutionResult  # noqa: Y015
 

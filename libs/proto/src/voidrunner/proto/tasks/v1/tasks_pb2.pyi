@@ -23,6 +23,52 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class CreateRunsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    RUNS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def caller(self) -> Global___Caller: ...
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskFields]:
+        """A run's fields are a task's (name, description and metadata are ignored)."""
+
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        runs: _abc.Iterable[Global___TaskFields] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "runs", b"runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRunsRequest: _TypeAlias = CreateRunsRequest  # noqa: Y015
+
+@_typing.final
+class CreateRunsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def executions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Execution]: ...
+    def __init__(
+        self,
+        *,
+        executions: _abc.Iterable[Global___Execution] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRunsResponse: _TypeAlias = CreateRunsResponse  # noqa: Y015
+
+@_typing.final
 class FieldViolation(_message.Message):
     """Attached as trailing metadata `voidrunner-field-violations-bin` to an INVALID_ARGUMENT status
     when the failure concerns named request fields (the gateway turns it into validation_errors).
@@ -140,6 +186,12 @@ class Task(_message.Message):
     MAX_OUTPUT_BYTES_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    TEST_CASES_FIELD_NUMBER: _builtins.int
+    STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     user_id: _builtins.str
     name: _builtins.str
@@ -151,16 +203,28 @@ class Task(_message.Message):
     timeout_seconds: _builtins.int
     metadata_json: _builtins.str
     """A JSON object, kept as text so numbers and nesting survive exactly."""
-    stdin: _builtins.str
+    stdin: _builtins.bytes
     memory_limit_mb: _builtins.int
     cpu_limit: _builtins.float
     max_output_bytes: _builtins.int
+    version: _builtins.str
+    """The runtime's version (resolved when the task was saved)."""
+    entrypoint: _builtins.str
+    stop_on_first_failure: _builtins.bool
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_jobs_pb2.File]:
+        """The many-file form (script_content is then empty), its entry and the program's arguments."""
+
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def test_cases(self) -> _containers.RepeatedCompositeFieldContainer[_jobs_pb2.TestCase]: ...
     def __init__(
         self,
         *,
@@ -174,17 +238,23 @@ class Task(_message.Message):
         priority: _builtins.int = ...,
         timeout_seconds: _builtins.int = ...,
         metadata_json: _builtins.str = ...,
-        stdin: _builtins.str | None = ...,
+        stdin: _builtins.bytes | None = ...,
         env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         memory_limit_mb: _builtins.int = ...,
         cpu_limit: _builtins.float = ...,
         max_output_bytes: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.str = ...,
+        files: _abc.Iterable[_jobs_pb2.File] | None = ...,
+        entrypoint: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        test_cases: _abc.Iterable[_jobs_pb2.TestCase] | None = ...,
+        stop_on_first_failure: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_stdin", b"_stdin", "created_at", b"created_at", "description", b"description", "stdin", b"stdin", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_stdin", b"_stdin", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "env", b"env", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "status", b"status", "stdin", b"stdin", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_stdin", b"_stdin", "args", b"args", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "status", b"status", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -236,6 +306,16 @@ class TaskFields(_message.Message):
     MEMORY_LIMIT_MB_FIELD_NUMBER: _builtins.int
     CPU_LIMIT_FIELD_NUMBER: _builtins.int
     MAX_OUTPUT_BYTES_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    HAS_FILES_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    HAS_ARGS_FIELD_NUMBER: _builtins.int
+    TEST_CASES_FIELD_NUMBER: _builtins.int
+    HAS_TEST_CASES_FIELD_NUMBER: _builtins.int
+    STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
+    EARLY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     clear_description: _builtins.bool
@@ -245,15 +325,33 @@ class TaskFields(_message.Message):
     priority: _builtins.int
     timeout_seconds: _builtins.int
     metadata_json: _builtins.str
-    stdin: _builtins.str
+    stdin: _builtins.bytes
     clear_stdin: _builtins.bool
     has_env: _builtins.bool
     memory_limit_mb: _builtins.int
     cpu_limit: _builtins.float
     max_output_bytes: _builtins.int
+    version: _builtins.str
+    has_files: _builtins.bool
+    entrypoint: _builtins.str
+    has_args: _builtins.bool
+    has_test_cases: _builtins.bool
+    stop_on_first_failure: _builtins.bool
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Replaces the whole env when has_env is set."""
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[_jobs_pb2.File]:
+        """Each list replaces the whole list when its has_ flag is set."""
+
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def test_cases(self) -> _containers.RepeatedCompositeFieldContainer[_jobs_pb2.TestCase]: ...
+    @_builtins.property
+    def early(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldViolation]:
+        """Violations the gateway found while decoding (e.g. invalid base64), reported with the rest."""
 
     def __init__(
         self,
@@ -266,22 +364,34 @@ class TaskFields(_message.Message):
         priority: _builtins.int | None = ...,
         timeout_seconds: _builtins.int | None = ...,
         metadata_json: _builtins.str | None = ...,
-        stdin: _builtins.str | None = ...,
+        stdin: _builtins.bytes | None = ...,
         clear_stdin: _builtins.bool = ...,
         env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         has_env: _builtins.bool = ...,
         memory_limit_mb: _builtins.int | None = ...,
         cpu_limit: _builtins.float | None = ...,
         max_output_bytes: _builtins.int | None = ...,
+        version: _builtins.str | None = ...,
+        files: _abc.Iterable[_jobs_pb2.File] | None = ...,
+        has_files: _builtins.bool = ...,
+        entrypoint: _builtins.str | None = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        has_args: _builtins.bool = ...,
+        test_cases: _abc.Iterable[_jobs_pb2.TestCase] | None = ...,
+        has_test_cases: _builtins.bool = ...,
+        stop_on_first_failure: _builtins.bool | None = ...,
+        early: _abc.Iterable[Global___FieldViolation] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_timeout_seconds", b"_timeout_seconds", "cpu_limit", b"cpu_limit", "description", b"description", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "cpu_limit", b"cpu_limit", "description", b"description", "entrypoint", b"entrypoint", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_timeout_seconds", b"_timeout_seconds", "clear_description", b"clear_description", "clear_stdin", b"clear_stdin", "cpu_limit", b"cpu_limit", "description", b"description", "env", b"env", "has_env", b"has_env", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "args", b"args", "clear_description", b"clear_description", "clear_stdin", b"clear_stdin", "cpu_limit", b"cpu_limit", "description", b"description", "early", b"early", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "has_args", b"has_args", "has_env", b"has_env", "has_files", b"has_files", "has_test_cases", b"has_test_cases", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cpu_limit: _TypeAlias = _typing.Literal["cpu_limit"]  # noqa: Y015
     _WhichOneofArgType__cpu_limit: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit"]  # noqa: Y015
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__entrypoint: _TypeAlias = _typing.Literal["entrypoint"]  # noqa: Y015
+    _WhichOneofArgType__entrypoint: _TypeAlias = _typing.Literal["_entrypoint", b"_entrypoint"]  # noqa: Y015
     _WhichOneofReturnType__max_output_bytes: _TypeAlias = _typing.Literal["max_output_bytes"]  # noqa: Y015
     _WhichOneofArgType__max_output_bytes: _TypeAlias = _typing.Literal["_max_output_bytes", b"_max_output_bytes"]  # noqa: Y015
     _WhichOneofReturnType__memory_limit_mb: _TypeAlias = _typing.Literal["memory_limit_mb"]  # noqa: Y015
@@ -298,12 +408,18 @@ class TaskFields(_message.Message):
     _WhichOneofArgType__script_type: _TypeAlias = _typing.Literal["_script_type", b"_script_type"]  # noqa: Y015
     _WhichOneofReturnType__stdin: _TypeAlias = _typing.Literal["stdin"]  # noqa: Y015
     _WhichOneofArgType__stdin: _TypeAlias = _typing.Literal["_stdin", b"_stdin"]  # noqa: Y015
+    _WhichOneofReturnType__stop_on_first_failure: _TypeAlias = _typing.Literal["stop_on_first_failure"]  # noqa: Y015
+    _WhichOneofArgType__stop_on_first_failure: _TypeAlias = _typing.Literal["_stop_on_first_failure", b"_stop_on_first_failure"]  # noqa: Y015
     _WhichOneofReturnType__timeout_seconds: _TypeAlias = _typing.Literal["timeout_seconds"]  # noqa: Y015
     _WhichOneofArgType__timeout_seconds: _TypeAlias = _typing.Literal["_timeout_seconds", b"_timeout_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
+    _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_limit) -> _WhichOneofReturnType__cpu_limit | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__entrypoint) -> _WhichOneofReturnType__entrypoint | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__max_output_bytes) -> _WhichOneofReturnType__max_output_bytes | None: ...
     @_typing.overload
@@ -321,7 +437,11 @@ class TaskFields(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stdin) -> _WhichOneofReturnType__stdin | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stop_on_first_failure) -> _WhichOneofReturnType__stop_on_first_failure | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout_seconds) -> _WhichOneofReturnType__timeout_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__version) -> _WhichOneofReturnType__version | None: ...
 
 Global___TaskFields: _TypeAlias = TaskFields  # noqa: Y015
 
@@ -593,12 +713,29 @@ class Execution(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     TERMINATION_DETAIL_FIELD_NUMBER: _builtins.int
+    CPU_TIME_MS_FIELD_NUMBER: _builtins.int
+    EXIT_SIGNAL_FIELD_NUMBER: _builtins.int
+    COMPILE_OUTPUT_FIELD_NUMBER: _builtins.int
+    COMPILE_TIME_MS_FIELD_NUMBER: _builtins.int
+    OUTPUT_SPANS_FIELD_NUMBER: _builtins.int
+    OUTPUT_PENDING_FIELD_NUMBER: _builtins.int
+    SCRIPT_TYPE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    INPUTS_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    PASSED_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    CASES_FIELD_NUMBER: _builtins.int
+    CLAIM_TAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_id: _builtins.str
+    """Empty for a one-shot run."""
     status: _builtins.str
     return_code: _builtins.int
-    stdout: _builtins.str
-    stderr: _builtins.str
+    stdout: _builtins.bytes
+    """The exact bytes kept of each stream (the gateway derives the text and base64 forms)."""
+    stderr: _builtins.bytes
     execution_time_ms: _builtins.int
     memory_usage_bytes: _builtins.int
     stdout_truncated: _builtins.bool
@@ -608,12 +745,42 @@ class Execution(_message.Message):
     user_id: _builtins.str
     termination_detail: _builtins.str
     """Why it ended that way, in words (e.g. the cause of a sandbox_error)."""
+    cpu_time_ms: _builtins.int
+    exit_signal: _builtins.str
+    """e.g. "SIGKILL" when a signal ended the program (return_code is then unset)."""
+    compile_output: _builtins.bytes
+    compile_time_ms: _builtins.int
+    output_pending: _builtins.bool
+    """True while a cancelled run's output is still on its way from the executor."""
+    script_type: _builtins.str
+    """What ran: the runtime, its version and the limits the run had."""
+    version: _builtins.str
+    verdict: _builtins.str
+    """With test cases: verdict, counts, and each case (outputs only with the full execution)."""
+    passed: _builtins.int
+    total: _builtins.int
+    claim_tag: _builtins.str
+    """The tag of the current attempt's claim (internal: the gateway checks live log chunks
+    against it and never shows it).
+    """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def output_spans(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The live log's chunk layout (see jobs.v1.RunOutput.spans); only when asked for."""
+
+    @_builtins.property
+    def limits(self) -> _jobs_pb2.Limits: ...
+    @_builtins.property
+    def inputs(self) -> _jobs_pb2.RunInputs:
+        """A one-shot run's own inputs (what ran, for its history); unset for a task's executions."""
+
+    @_builtins.property
+    def cases(self) -> _jobs_pb2.CaseRecord: ...
     def __init__(
         self,
         *,
@@ -621,8 +788,8 @@ class Execution(_message.Message):
         task_id: _builtins.str = ...,
         status: _builtins.str = ...,
         return_code: _builtins.int | None = ...,
-        stdout: _builtins.str | None = ...,
-        stderr: _builtins.str | None = ...,
+        stdout: _builtins.bytes | None = ...,
+        stderr: _builtins.bytes | None = ...,
         execution_time_ms: _builtins.int | None = ...,
         memory_usage_bytes: _builtins.int | None = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
@@ -634,13 +801,36 @@ class Execution(_message.Message):
         attempt: _builtins.int = ...,
         user_id: _builtins.str = ...,
         termination_detail: _builtins.str | None = ...,
+        cpu_time_ms: _builtins.int | None = ...,
+        exit_signal: _builtins.str | None = ...,
+        compile_output: _builtins.bytes | None = ...,
+        compile_time_ms: _builtins.int | None = ...,
+        output_spans: _abc.Iterable[_builtins.int] | None = ...,
+        output_pending: _builtins.bool = ...,
+        script_type: _builtins.str = ...,
+        version: _builtins.str = ...,
+        limits: _jobs_pb2.Limits | None = ...,
+        inputs: _jobs_pb2.RunInputs | None = ...,
+        verdict: _builtins.str | None = ...,
+        passed: _builtins.int = ...,
+        total: _builtins.int = ...,
+        cases: _jobs_pb2.CaseRecord | None = ...,
+        claim_tag: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "stderr", b"stderr", "stdout", b"stdout", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output", "_compile_time_ms", b"_compile_time_ms", "_cpu_time_ms", b"_cpu_time_ms", "_execution_time_ms", b"_execution_time_ms", "_exit_signal", b"_exit_signal", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "_verdict", b"_verdict", "cases", b"cases", "compile_output", b"compile_output", "compile_time_ms", b"compile_time_ms", "completed_at", b"completed_at", "cpu_time_ms", b"cpu_time_ms", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "inputs", b"inputs", "limits", b"limits", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "stderr", b"stderr", "stdout", b"stdout", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "attempt", b"attempt", "completed_at", b"completed_at", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "id", b"id", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output", "_compile_time_ms", b"_compile_time_ms", "_cpu_time_ms", b"_cpu_time_ms", "_execution_time_ms", b"_execution_time_ms", "_exit_signal", b"_exit_signal", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "_verdict", b"_verdict", "attempt", b"attempt", "cases", b"cases", "claim_tag", b"claim_tag", "compile_output", b"compile_output", "compile_time_ms", b"compile_time_ms", "completed_at", b"completed_at", "cpu_time_ms", b"cpu_time_ms", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "id", b"id", "inputs", b"inputs", "limits", b"limits", "memory_usage_bytes", b"memory_usage_bytes", "output_pending", b"output_pending", "output_spans", b"output_spans", "passed", b"passed", "return_code", b"return_code", "script_type", b"script_type", "started_at", b"started_at", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "total", b"total", "user_id", b"user_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__compile_output: _TypeAlias = _typing.Literal["compile_output"]  # noqa: Y015
+    _WhichOneofArgType__compile_output: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output"]  # noqa: Y015
+    _WhichOneofReturnType__compile_time_ms: _TypeAlias = _typing.Literal["compile_time_ms"]  # noqa: Y015
+    _WhichOneofArgType__compile_time_ms: _TypeAlias = _typing.Literal["_compile_time_ms", b"_compile_time_ms"]  # noqa: Y015
+    _WhichOneofReturnType__cpu_time_ms: _TypeAlias = _typing.Literal["cpu_time_ms"]  # noqa: Y015
+    _WhichOneofArgType__cpu_time_ms: _TypeAlias = _typing.Literal["_cpu_time_ms", b"_cpu_time_ms"]  # noqa: Y015
     _WhichOneofReturnType__execution_time_ms: _TypeAlias = _typing.Literal["execution_time_ms"]  # noqa: Y015
     _WhichOneofArgType__execution_time_ms: _TypeAlias = _typing.Literal["_execution_time_ms", b"_execution_time_ms"]  # noqa: Y015
+    _WhichOneofReturnType__exit_signal: _TypeAlias = _typing.Literal["exit_signal"]  # noqa: Y015
+    _WhichOneofArgType__exit_signal: _TypeAlias = _typing.Literal["_exit_signal", b"_exit_signal"]  # noqa: Y015
     _WhichOneofReturnType__memory_usage_bytes: _TypeAlias = _typing.Literal["memory_usage_bytes"]  # noqa: Y015
     _WhichOneofArgType__memory_usage_bytes: _TypeAlias = _typing.Literal["_memory_usage_bytes", b"_memory_usage_bytes"]  # noqa: Y015
     _WhichOneofReturnType__return_code: _TypeAlias = _typing.Literal["return_code"]  # noqa: Y015
@@ -653,8 +843,18 @@ class Execution(_message.Message):
     _WhichOneofArgType__termination_detail: _TypeAlias = _typing.Literal["_termination_detail", b"_termination_detail"]  # noqa: Y015
     _WhichOneofReturnType__termination_reason: _TypeAlias = _typing.Literal["termination_reason"]  # noqa: Y015
     _WhichOneofArgType__termination_reason: _TypeAlias = _typing.Literal["_termination_reason", b"_termination_reason"]  # noqa: Y015
+    _WhichOneofReturnType__verdict: _TypeAlias = _typing.Literal["verdict"]  # noqa: Y015
+    _WhichOneofArgType__verdict: _TypeAlias = _typing.Literal["_verdict", b"_verdict"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compile_output) -> _WhichOneofReturnType__compile_output | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compile_time_ms) -> _WhichOneofReturnType__compile_time_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_time_ms) -> _WhichOneofReturnType__cpu_time_ms | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__execution_time_ms) -> _WhichOneofReturnType__execution_time_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_signal) -> _WhichOneofReturnType__exit_signal | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_usage_bytes) -> _WhichOneofReturnType__memory_usage_bytes | None: ...
     @_typing.overload
@@ -667,6 +867,8 @@ class Execution(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_detail) -> _WhichOneofReturnType__termination_detail | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__termination_reason) -> _WhichOneofReturnType__termination_reason | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__verdict) -> _WhichOneofReturnType__verdict | None: ...
 
 Global___Execution: _TypeAlias = Execution  # noqa: Y015
 
@@ -728,7 +930,10 @@ class GetExecutionRequest(_message.Message):
 
     CALLER_FIELD_NUMBER: _builtins.int
     ID_FIELD_NUMBER: _builtins.int
+    WITH_OUTPUT_LAYOUT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    with_output_layout: _builtins.bool
+    """Also return output_spans (for log replays)."""
     @_builtins.property
     def caller(self) -> Global___Caller: ...
     def __init__(
@@ -736,10 +941,11 @@ class GetExecutionRequest(_message.Message):
         *,
         caller: Global___Caller | None = ...,
         id: _builtins.str = ...,
+        with_output_layout: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "id", b"id", "with_output_layout", b"with_output_layout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -754,12 +960,28 @@ class ListExecutionsRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
     CURSOR_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SCRIPT_TYPE_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
+    """Empty: every execution of the caller, across tasks and one-shot runs."""
     limit: _builtins.int
     offset: _builtins.int
     cursor: _builtins.str
+    status: _builtins.str
+    script_type: _builtins.str
     @_builtins.property
     def caller(self) -> Global___Caller: ...
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these executions (the caller's; others are left out silently)."""
+
     def __init__(
         self,
         *,
@@ -768,19 +990,32 @@ class ListExecutionsRequest(_message.Message):
         limit: _builtins.int = ...,
         offset: _builtins.int | None = ...,
         cursor: _builtins.str | None = ...,
+        status: _builtins.str | None = ...,
+        script_type: _builtins.str | None = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "caller", b"caller", "cursor", b"cursor", "offset", b"offset"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "created_after", b"created_after", "created_before", b"created_before", "cursor", b"cursor", "offset", b"offset", "script_type", b"script_type", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "caller", b"caller", "cursor", b"cursor", "limit", b"limit", "offset", b"offset", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "created_after", b"created_after", "created_before", b"created_before", "cursor", b"cursor", "ids", b"ids", "limit", b"limit", "offset", b"offset", "script_type", b"script_type", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cursor: _TypeAlias = _typing.Literal["cursor"]  # noqa: Y015
     _WhichOneofArgType__cursor: _TypeAlias = _typing.Literal["_cursor", b"_cursor"]  # noqa: Y015
     _WhichOneofReturnType__offset: _TypeAlias = _typing.Literal["offset"]  # noqa: Y015
     _WhichOneofArgType__offset: _TypeAlias = _typing.Literal["_offset", b"_offset"]  # noqa: Y015
+    _WhichOneofReturnType__script_type: _TypeAlias = _typing.Literal["script_type"]  # noqa: Y015
+    _WhichOneofArgType__script_type: _TypeAlias = _typing.Literal["_script_type", b"_script_type"]  # noqa: Y015
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cursor) -> _WhichOneofReturnType__cursor | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__offset) -> _WhichOneofReturnType__offset | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__script_type) -> _WhichOneofReturnType__script_type | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
 
 Global___ListExecutionsRequest: _TypeAlias = ListExecutionsRequest  # noqa: Y015
 
@@ -1008,3 +1243,122 @@ class ListOverdueExecutionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListOverdueExecutionsResponse: _TypeAlias = ListOverdueExecutionsResponse  # noqa: Y015
+
+@_typing.final
+class ListRuntimesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRuntimesRequest: _TypeAlias = ListRuntimesRequest  # noqa: Y015
+
+@_typing.final
+class RuntimeLimits(_message.Message):
+    """Resource limits named as the task fields they fill."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _builtins.int
+    CPU_LIMIT_FIELD_NUMBER: _builtins.int
+    MAX_OUTPUT_BYTES_FIELD_NUMBER: _builtins.int
+    timeout_seconds: _builtins.int
+    memory_limit_mb: _builtins.int
+    cpu_limit: _builtins.float
+    max_output_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        timeout_seconds: _builtins.int = ...,
+        memory_limit_mb: _builtins.int = ...,
+        cpu_limit: _builtins.float = ...,
+        max_output_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_limit", b"cpu_limit", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuntimeLimits: _TypeAlias = RuntimeLimits  # noqa: Y015
+
+@_typing.final
+class RuntimePolicy(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    language: _builtins.str
+    version: _builtins.str
+    @_builtins.property
+    def defaults(self) -> Global___RuntimeLimits:
+        """What a task that leaves a limit out gets (stored on the task at creation)."""
+
+    @_builtins.property
+    def max(self) -> Global___RuntimeLimits:
+        """The most a task may ask for."""
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        language: _builtins.str = ...,
+        version: _builtins.str = ...,
+        defaults: Global___RuntimeLimits | None = ...,
+        max: Global___RuntimeLimits | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults", "max", b"max"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "defaults", b"defaults", "language", b"language", "max", b"max", "name", b"name", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuntimePolicy: _TypeAlias = RuntimePolicy  # noqa: Y015
+
+@_typing.final
+class ListRuntimesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNTIMES_FIELD_NUMBER: _builtins.int
+    MAX_FILES_FIELD_NUMBER: _builtins.int
+    MAX_FILES_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_TEST_CASES_FIELD_NUMBER: _builtins.int
+    MAX_BATCH_FIELD_NUMBER: _builtins.int
+    max_files: _builtins.int
+    """The operator's caps on a run's files and test cases."""
+    max_files_bytes: _builtins.int
+    max_test_cases: _builtins.int
+    max_batch: _builtins.int
+    @_builtins.property
+    def runtimes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuntimePolicy]: ...
+    def __init__(
+        self,
+        *,
+        runtimes: _abc.Iterable[Global___RuntimePolicy] | None = ...,
+        max_files: _builtins.int = ...,
+        max_files_bytes: _builtins.int = ...,
+        max_test_cases: _builtins.int = ...,
+        max_batch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_batch", b"max_batch", "max_files", b"max_files", "max_files_bytes", b"max_files_bytes", "max_test_cases", b"max_test_cases", "runtimes", b"runtimes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRuntimesResponse: _TypeAlias = ListRuntimesResponse  # noqa: Y015

@@ -89,6 +89,16 @@ class TasksServiceStub:
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.SerializeToString,
                 response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.FromString,
                 _registered_method=True)
+        self.ListRuntimes = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/ListRuntimes',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.FromString,
+                _registered_method=True)
+        self.CreateRuns = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/CreateRuns',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.FromString,
+                _registered_method=True)
 
 
 class TasksServiceServicer:
@@ -164,6 +174,21 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuntimes(self, request, context):
+        """The languages tasks may use, with the defaults a new task gets and the operator's caps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRuns(self, request, context):
+        """One-shot runs: executions without a saved task. Several at once are all validated before
+        any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +246,16 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.ListOverdueExecutions,
                     request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.FromString,
                     response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.SerializeToString,
+            ),
+            'ListRuntimes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuntimes,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.SerializeToString,
+            ),
+            'CreateRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRuns,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -520,6 +555,60 @@ class TasksService:
             '/voidrunner.tasks.v1.TasksService/ListOverdueExecutions',
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsRequest.SerializeToString,
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListOverdueExecutionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuntimes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/ListRuntimes',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/CreateRuns',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

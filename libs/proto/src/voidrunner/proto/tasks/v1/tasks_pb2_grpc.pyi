@@ -49,6 +49,12 @@ class TasksServiceStub:
     """Privileged (service/admin callers only)."""
     ListOverdueExecutions: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListOverdueExecutionsRequest, _tasks_pb2.ListOverdueExecutionsResponse]
     """Privileged (service callers): executions stuck past their deadline, for the reaper."""
+    ListRuntimes: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListRuntimesRequest, _tasks_pb2.ListRuntimesResponse]
+    """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+    CreateRuns: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.CreateRunsRequest, _tasks_pb2.CreateRunsResponse]
+    """One-shot runs: executions without a saved task. Several at once are all validated before
+    any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
+    """
 
 @_typing.type_check_only
 class TasksServiceAsyncStub(TasksServiceStub):
@@ -69,6 +75,12 @@ class TasksServiceAsyncStub(TasksServiceStub):
     """Privileged (service/admin callers only)."""
     ListOverdueExecutions: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListOverdueExecutionsRequest, _tasks_pb2.ListOverdueExecutionsResponse]  # type: ignore[assignment]
     """Privileged (service callers): executions stuck past their deadline, for the reaper."""
+    ListRuntimes: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListRuntimesRequest, _tasks_pb2.ListRuntimesResponse]  # type: ignore[assignment]
+    """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+    CreateRuns: _aio.UnaryUnaryMultiCallable[_tasks_pb2.CreateRunsRequest, _tasks_pb2.CreateRunsResponse]  # type: ignore[assignment]
+    """One-shot runs: executions without a saved task. Several at once are all validated before
+    any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
+    """
 
 class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -152,5 +164,23 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.ListOverdueExecutionsResponse, _abc.Awaitable[_tasks_pb2.ListOverdueExecutionsResponse]]:
         """Privileged (service callers): executions stuck past their deadline, for the reaper."""
+
+    @_abc_1.abstractmethod
+    def ListRuntimes(
+        self,
+        request: _tasks_pb2.ListRuntimesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.ListRuntimesResponse, _abc.Awaitable[_tasks_pb2.ListRuntimesResponse]]:
+        """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+
+    @_abc_1.abstractmethod
+    def CreateRuns(
+        self,
+        request: _tasks_pb2.CreateRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.CreateRunsResponse, _abc.Awaitable[_tasks_pb2.CreateRunsResponse]]:
+        """One-shot runs: executions without a saved task. Several at once are all validated before
+        any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
+        """
 
 def add_TasksServiceServicer_to_server(servicer: TasksServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,90 @@
+"""VoidRunner's Python SDK: `Client` (sync) and `AsyncClient` over the public REST API.
+
+from voidrunner.client import Client, RunSpec
+
+with Client("http://localhost:8080", api_key="vr_...") as vr:
+    execution = vr.runs.create(RunSpec(script_type="python", script_content="print(1)"))
+    for event in vr.executions.logs(execution.id):
+        print(event.event, event.text)
+"""
+
+from voidrunner.client._async_client import AsyncClient
+from voidrunner.client._client import Client
+from voidrunner.client._credentials import Credentials, CredentialsFile
+from voidrunner.client._errors import (
+    ApiError,
+    BadRequest,
+    ConfigError,
+    Conflict,
+    ConnectionFailed,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    ValidationError,
+    VoidRunnerError,
+)
+from voidrunner.client._models import (
+    FINAL_STATUSES,
+    ApiKey,
+    AuthResponse,
+    CaseView,
+    CreatedApiKey,
+    Execution,
+    ExecutionLimits,
+    File,
+    FileOut,
+    LogEvent,
+    MessageBody,
+    RunSpec,
+    Runtime,
+    RuntimeLimits,
+    RunView,
+    Task,
+    TaskSpec,
+    TaskUpdate,
+    TestCase,
+    TestCaseOut,
+    User,
+)
+
+__all__ = [
+    "FINAL_STATUSES",
+    "ApiError",
+    "ApiKey",
+    "AsyncClient",
+    "AuthResponse",
+    "BadRequest",
+    "CaseView",
+    "Client",
+    "ConfigError",
+    "Conflict",
+    "ConnectionFailed",
+    "CreatedApiKey",
+    "Credentials",
+    "CredentialsFile",
+    "Execution",
+    "ExecutionLimits",
+    "File",
+    "FileOut",
+    "Forbidden",
+    "LogEvent",
+    "MessageBody",
+    "NotFound",
+    "RateLimited",
+    "RunSpec",
+    "RunView",
+    "Runtime",
+    "RuntimeLimits",
+    "ServerError",
+    "Task",
+    "TaskSpec",
+    "TaskUpdate",
+    "TestCase",
+    "TestCaseOut",
+    "Unauthorized",
+    "User",
+    "ValidationError",
+    "VoidRunnerError",
+]

@@ -1,0 +1,434 @@
+"""`AsyncClient`: the asynchronous SDK over httpx (the same calls as `Client`, awaited)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import httpx_sse
+
+from voidrunner.client import _ops as ops
+from voidrunner.client._base import (
+    DEFAULT_TIMEOUT,
+    STREAM_READ_TIMEOUT,
+    Core,
+    credentials_from_auth,
+    log_event,
+)
+from voidrunner.client._credentials import Credentials
+from voidrunner.client._errors import ConnectionFailed, error_for
+from voidrunner.client._models import (
+    ApiKey,
+    AuthResponse,
+    CreatedApiKey,
+    Execution,
+    LogEvent,
+    MessageBody,
+    RunSpec,
+    Runtime,
+    Scope,
+    Task,
+    TaskSpec,
+    TaskUpdate,
+    User,
+)
+from voidrunner.client._paging import Paged, reconnect_delay, wait_delay
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+P = TypeVar("P", bound=Paged)
+Id = uuid.UUID | str
+
+
+class AsyncClient:
+    """An asynchronous VoidRunner client; the same resources as `Client`, awaited.
+
+        async with AsyncClient("http://localhost:8080", api_key="vr_...") as vr:
+            async for event in vr.executions.logs(execution_id):
+                ...
+
+    Sign in with `api_key`, a bare access `token`, or a password session (`auth.login`),
+    kept in `credentials_file` when given: its access token is then refreshed as it expires,
+    under a lock that processes sharing the file respect. 429 and 503 answers are retried up
+    to `max_retries` times, waiting what Retry-After says (at most `max_retry_wait` seconds).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        credentials_file: Path | str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 3,
+        max_retry_wait: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._core = Core(
+            base_url,
+            api_key=api_key,
+            token=token,
+            credentials_file=credentials_file,
+            max_retries=max_retries,
+            max_retry_wait=max_retry_wait,
+        )
+        self._timeout = timeout
+        self._sleep = sleep
+        self._refreshing = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            base_url=self._core.base_url, timeout=timeout, transport=transport
+        )
+        self.auth = AsyncAuthResource(self)
+        self.api_keys = AsyncApiKeysResource(self)
+        self.tasks = AsyncTasksResource(self)
+        self.executions = AsyncExecutionsResource(self)
+        self.runs = AsyncRunsResource(self)
+        self.runtimes = AsyncRuntimesResource(self)
+
+    @property
+    def base_url(self) -> str:
+        """The gateway this client talks to."""
+        return self._core.base_url
+
+    @property
+    def credentials(self) -> Credentials:
+        """What the client is signed in with now (tokens change as they are refreshed)."""
+        return self._core.creds
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # sending
+
+    async def _do(self, op: ops.Op[T]) -> T:
+        return op.parse(await self._send(op))
+
+    async def _send(self, op: ops.Op[Any]) -> httpx.Response:
+        if op.auth and self._core.creds.stale():
+            await self._refresh()
+        refreshed, attempt = False, 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(
+                    op.method,
+                    op.path,
+                    params=op.query(),
+                    json=op.json,
+                    headers=self._core.headers_for(op),
+                )
+            except httpx.TransportError as exc:
+                # Only a request that never left is safe to send again whatever it was.
+                connect = isinstance(exc, httpx.ConnectError)
+                delay = self._core.retry_delay(None, attempt) if connect else None
+                if delay is None:
+                    raise ConnectionFailed(f"cannot reach {self.base_url}: {exc}") from exc
+                await self._sleep(delay)
+                continue
+            if (
+                response.status_code == 401
+                and op.auth
+                and not refreshed
+                and self._core.can_refresh()
+            ):
+                await self._refresh()
+                refreshed = True
+                continue
+            if response.is_success:
+                return response
+            delay = self._core.retry_delay(response, attempt)
+            if delay is None:
+                raise error_for(response)
+            await self._sleep(delay)
+
+    async def _refresh(self) -> None:
+        spent = self._core.creds.refresh_token
+        async with self._refreshing:
+            if self._core.creds.refresh_token != spent:
+                return  # another thread of this process refreshed while we waited
+            await self._refresh_locked(spent)
+
+    async def _refresh_locked(self, spent: str | None) -> None:
+        if spent is None:
+            return
+        if self._core.file is None:
+            auth = await self._do(ops.refresh(spent))
+            self._core.creds = credentials_from_auth(auth, self.base_url)
+            return
+        # flock blocks: wait for it off the event loop, then refresh while holding it.
+        holding = self._core.file.locked()
+        locked = await asyncio.to_thread(holding.__enter__)
+        try:
+            if self._core.adopt(locked.read(), spent):
+                return
+            auth = await self._do(ops.refresh(spent))
+            self._core.creds = credentials_from_auth(auth, self.base_url)
+            locked.write(self._core.creds)
+        finally:
+            holding.__exit__(None, None, None)
+
+    async def _pages(
+        self, make: Callable[[str | None], ops.Op[P]], items: Callable[[P], list[Item]]
+    ) -> AsyncIterator[Item]:
+        cursor: str | None = None
+        while True:
+            page = await self._do(make(cursor))
+            for item in items(page):
+                yield item
+            if not page.pagination.has_more or not page.pagination.next_cursor:
+                return
+            cursor = page.pagination.next_cursor
+
+    async def _stream_once(
+        self, execution_id: Id, last_event_id: str | None
+    ) -> AsyncIterator[LogEvent]:
+        op: ops.Op[None] = ops.Op("GET", ops.logs_path(execution_id), lambda _r: None)
+        if self._core.creds.stale():
+            await self._refresh()
+        for attempt in (1, 2):
+            headers = self._core.headers_for(op)
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
+            timeout = httpx.Timeout(self._timeout, read=STREAM_READ_TIMEOUT)
+            async with httpx_sse.aconnect_sse(
+                self._http, "GET", op.path, headers=headers, timeout=timeout
+            ) as source:
+                response = source.response
+                if response.status_code == 401 and attempt == 1 and self._core.can_refresh():
+                    await self._refresh()
+                    continue
+                if not response.is_success:
+                    await response.aread()
+                    raise error_for(response)
+                async for sse in source.aiter_sse():
+                    yield log_event(sse)
+                return
+
+
+class AsyncAuthResource:
+    """/auth: accounts and sessions."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def register(self, email: str, password: str, name: str) -> AuthResponse:
+        """Create an account; the client is then signed in as it."""
+        auth = await self._c._do(ops.register(email, password, name))
+        self._c._core.signed_in(auth)
+        return auth
+
+    async def login(self, email: str, password: str) -> AuthResponse:
+        """Sign in with a password (the session is kept in the credentials file, if any)."""
+        auth = await self._c._do(ops.login(email, password))
+        self._c._core.signed_in(auth)
+        return auth
+
+    async def refresh(self) -> None:
+        """Refresh the access token now (done by itself when it expires)."""
+        await self._c._refresh()
+
+    async def logout(self) -> MessageBody:
+        """End the session on the server and forget its tokens."""
+        creds = self._c._core.creds
+        try:
+            if creds.bearer() is None:
+                return MessageBody(message="logged out successfully")
+            return await self._c._do(ops.logout(None if creds.api_key else creds.refresh_token))
+        finally:
+            self._c._core.signed_out()
+
+    async def me(self) -> User:
+        """The signed-in user."""
+        return await self._c._do(ops.me())
+
+    async def change_password(self, current_password: str, new_password: str) -> MessageBody:
+        """Change the password (the user's other sessions end; this one and its keys stay)."""
+        return await self._c._do(ops.change_password(current_password, new_password))
+
+
+class AsyncApiKeysResource:
+    """/auth/api-keys."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(
+        self, name: str, scopes: list[Scope], *, expires_at: dt.datetime | None = None
+    ) -> CreatedApiKey:
+        """A new key; its `key` is shown only in this answer."""
+        return await self._c._do(ops.create_api_key(name, scopes, expires_at))
+
+    def list(self, *, page_size: int | None = None) -> AsyncIterator[ApiKey]:
+        """Every live key, newest first (pages fetched as the iteration needs them)."""
+        return self._c._pages(lambda c: ops.list_api_keys(page_size, c), ops.api_key_items)
+
+    async def revoke(self, key_id: Id) -> None:
+        """Revoke a key: it stops working at once."""
+        await self._c._do(ops.revoke_api_key(key_id))
+
+
+class AsyncTasksResource:
+    """/tasks."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self, spec: TaskSpec) -> Task:
+        """Create a task."""
+        return await self._c._do(ops.create_task(spec))
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        script_type: str | None = None,
+        q: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[Task]:
+        """The caller's tasks, filtered and sorted (pages fetched as the iteration needs them)."""
+        params = {
+            "status": status,
+            "script_type": script_type,
+            "q": q,
+            "metadata": json.dumps(metadata) if metadata is not None else None,
+            "sort_field": sort_field,
+            "sort_order": sort_order,
+            "limit": page_size,
+        }
+        return self._c._pages(lambda c: ops.list_tasks(params, c), ops.task_items)
+
+    async def get(self, task_id: Id) -> Task:
+        """One task."""
+        return await self._c._do(ops.get_task(task_id))
+
+    async def update(self, task_id: Id, changes: TaskUpdate) -> Task:
+        """Change the fields set on `changes`."""
+        return await self._c._do(ops.update_task(task_id, changes))
+
+    async def delete(self, task_id: Id) -> None:
+        """Delete a task."""
+        await self._c._do(ops.delete_task(task_id))
+
+
+class AsyncExecutionsResource:
+    """Executions: start, read, list, cancel, wait for, and follow their logs."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def start(
+        self, task_id: Id, *, wait: int = 0, idempotency_key: str | None = None
+    ) -> Execution:
+        """Run a task; `wait` (≤ 60 s) answers once it is final or after that long."""
+        return await self._c._do(ops.start_execution(task_id, wait, idempotency_key))
+
+    async def get(self, execution_id: Id) -> Execution:
+        """One execution, with its output."""
+        return await self._c._do(ops.get_execution(execution_id))
+
+    def list(
+        self,
+        *,
+        task_id: Id | None = None,
+        status: str | None = None,
+        script_type: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[Execution]:
+        """Executions newest first (summaries), of one task or all of the caller's."""
+        params: ops.Query = {"limit": page_size}
+        if task_id is None:
+            params = {**params, "status": status, "script_type": script_type}
+        return self._c._pages(
+            lambda c: ops.list_executions(task_id, params, c), ops.execution_items
+        )
+
+    async def cancel(self, execution_id: Id) -> None:
+        """Stop a pending or running execution."""
+        await self._c._do(ops.cancel_execution(execution_id))
+
+    async def wait(self, execution_id: Id, *, timeout: float | None = None) -> Execution:  # noqa: ASYNC109
+        """The execution once final; TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        polls = 0
+        while True:
+            execution = await self.get(execution_id)
+            if execution.final:
+                return execution
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"execution {execution_id} is still {execution.status}")
+            polls += 1
+            self._c._sleep(wait_delay(polls))
+
+    async def logs(
+        self, execution_id: Id, *, last_event_id: str | None = None, max_reconnects: int = 5
+    ) -> AsyncIterator[LogEvent]:
+        """The execution's output as it is produced, ending with its `end` event.
+
+        A dropped connection is resumed with Last-Event-ID (no chunk twice, none lost);
+        ConnectionFailed after `max_reconnects` failures in a row.
+        """
+        last, failures = last_event_id, 0
+        while True:
+            try:
+                async for event in self._c._stream_once(execution_id, last):
+                    failures = 0
+                    last = event.id or last
+                    yield event
+                    if event.event == "end":
+                        return
+            except (httpx.TransportError, httpx_sse.SSEError):
+                pass
+            failures += 1
+            if failures > max_reconnects:
+                raise ConnectionFailed(
+                    "the server dropped the log stream and it could not be resumed"
+                )
+            self._c._sleep(reconnect_delay(failures))
+
+
+class AsyncRunsResource:
+    """/runs: one-shot runs, without a task."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(self, spec: RunSpec, *, wait: int = 0) -> Execution:
+        """Start a run; `wait` (≤ 60 s) answers once it is final or after that long."""
+        return await self._c._do(ops.create_run(spec, wait))
+
+    async def batch(self, specs: list[RunSpec]) -> list[Execution]:
+        """Several runs at once (all valid, or none starts)."""
+        return await self._c._do(ops.create_runs(specs))
+
+
+class AsyncRuntimesResource:
+    """/runtimes."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def list(self) -> list[Runtime]:
+        """The languages, their versions, availability and limits."""
+        return await self._c._do(ops.runtimes())

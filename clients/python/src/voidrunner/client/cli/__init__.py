@@ -1,0 +1,1 @@
+"""The `voidrunner` command line (typer), built on `voidrunner.client.Client`."""

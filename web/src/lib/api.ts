@@ -1,0 +1,187 @@
+// The REST API client: one `request` that sends the access token, refreshes it once on a 401
+// and turns error bodies into ApiError; one small function per operation. Pages of later
+// features (API keys, webhooks, shares, ops) add theirs here.
+
+import { ApiError, errorFrom } from "./errors";
+import { expire, refreshAfter, token } from "./session.svelte";
+import type {
+  ApiKeyFields,
+  ApiKeyList,
+  CreatedApiKey,
+  Execution,
+  ExecutionList,
+  RunFields,
+  Runtime,
+  Task,
+  TaskFields,
+  TaskList,
+} from "./types";
+
+const API = "/api/v1";
+
+type Query = Record<string, string | number | undefined | null>;
+
+interface Options {
+  body?: unknown;
+  query?: Query;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+function url(path: string, query?: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  }
+  const search = params.toString();
+  return `${API}${path}${search ? `?${search}` : ""}`;
+}
+
+/**
+ * fetch with the access token; on a 401, one refresh (serialized across tabs) and one retry.
+ * A session that cannot be refreshed has ended: the app goes back to sign-in.
+ */
+export async function authorizedFetch(input: string, init: RequestInit = {}): Promise<Response> {
+  for (let tries = 0; ; tries++) {
+    const sent = token();
+    const headers = new Headers(init.headers);
+    if (sent) headers.set("Authorization", `Bearer ${sent}`);
+    let resp: Response;
+    try {
+      resp = await fetch(input, { ...init, headers, credentials: "same-origin" });
+    } catch (error) {
+      if (init.signal?.aborted) throw error;
+      throw new ApiError(0, { error: "Cannot reach VoidRunner. Check your connection." });
+    }
+    if (resp.status !== 401 || tries > 0) return resp;
+    let renewed: boolean;
+    try {
+      renewed = await refreshAfter(sent);
+    } catch {
+      renewed = false;
+    }
+    if (!renewed) {
+      expire();
+      return resp;
+    }
+  }
+}
+
+async function request<T>(method: string, path: string, options: Options = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  const init: RequestInit = { method, headers };
+  if (options.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.body);
+  }
+  if (options.signal) init.signal = options.signal;
+  const resp = await authorizedFetch(url(path, options.query), init);
+  if (!resp.ok) throw await errorFrom(resp);
+  return (await resp.json()) as T;
+}
+
+export function runtimes(): Promise<Runtime[]> {
+  return request<{ runtimes: Runtime[] }>("GET", "/runtimes").then((body) => body.runtimes);
+}
+
+export interface TaskQuery {
+  q?: string;
+  status?: string;
+  script_type?: string;
+  metadata?: string;
+  sort_field?: string;
+  sort_order?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export function listTasks(query: TaskQuery): Promise<TaskList> {
+  return request("GET", "/tasks", { query: { limit: 20, ...query } });
+}
+
+export function getTask(id: string): Promise<Task> {
+  return request("GET", `/tasks/${encodeURIComponent(id)}`);
+}
+
+export function createTask(fields: TaskFields): Promise<Task> {
+  return request("POST", "/tasks", { body: fields });
+}
+
+export function updateTask(id: string, fields: TaskFields): Promise<Task> {
+  return request("PUT", `/tasks/${encodeURIComponent(id)}`, { body: fields });
+}
+
+export function deleteTask(id: string): Promise<{ message: string }> {
+  return request("DELETE", `/tasks/${encodeURIComponent(id)}`);
+}
+
+/** Start a run; the key makes a retried click start it only once. */
+export function startExecution(taskId: string, idempotencyKey: string): Promise<Execution> {
+  return request("POST", `/tasks/${encodeURIComponent(taskId)}/executions`, {
+    headers: { "Idempotency-Key": idempotencyKey },
+  });
+}
+
+export function listExecutions(taskId: string, cursor?: string): Promise<ExecutionList> {
+  return request("GET", `/tasks/${encodeURIComponent(taskId)}/executions`, {
+    query: { limit: 20, cursor },
+  });
+}
+
+/** A one-shot run: an execution that belongs to no task. */
+export function createRun(fields: RunFields): Promise<Execution> {
+  return request("POST", "/runs", { body: fields });
+}
+
+export interface ExecutionQuery {
+  status?: string;
+  script_type?: string;
+  task_id?: string;
+  created_after?: string;
+  created_before?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+/** Every execution of the user's, of tasks and one-shot runs alike, newest first. */
+export function listAllExecutions(query: ExecutionQuery): Promise<ExecutionList> {
+  return request("GET", "/executions", { query: { limit: 20, ...query } });
+}
+
+export function getExecution(id: string): Promise<Execution> {
+  return request("GET", `/executions/${encodeURIComponent(id)}`);
+}
+
+export function cancelExecution(id: string): Promise<{ message: string }> {
+  return request("DELETE", `/executions/${encodeURIComponent(id)}`);
+}
+
+export function logsUrl(executionId: string): string {
+  return url(`/executions/${encodeURIComponent(executionId)}/logs`);
+}
+
+export function listApiKeys(cursor?: string): Promise<ApiKeyList> {
+  return request("GET", "/auth/api-keys", { query: { limit: 20, cursor } });
+}
+
+/** The response holds the whole key, which the API never shows again. */
+export function createApiKey(fields: ApiKeyFields): Promise<CreatedApiKey> {
+  return request("POST", "/auth/api-keys", { body: fields });
+}
+
+/** Revoke a key (204, no body). */
+export async function revokeApiKey(id: string): Promise<void> {
+  const resp = await authorizedFetch(url(`/auth/api-keys/${encodeURIComponent(id)}`), {
+    method: "DELETE",
+    headers: { Accept: "application/json" },
+  });
+  if (!resp.ok) throw await errorFrom(resp);
+}
+
+/** 404, or a malformed id (400): the page shows not-found either way. */
+export function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof ApiError &&
+    (error.status === 404 || (error.status === 400 && /ID format/.test(error.body.error)))
+  );
+}

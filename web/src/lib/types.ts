@@ -1,0 +1,309 @@
+// The REST API's bodies (see /openapi.json), as the UI reads them.
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  user: User;
+}
+
+export interface ValidationErrorItem {
+  field: string;
+  value: string;
+  tag: string;
+  message: string;
+}
+
+export interface ErrorBody {
+  error: string;
+  details?: string;
+  validation_errors?: ValidationErrorItem[];
+  retry_after?: number;
+}
+
+/** Every status of a task or execution, in their order of life (the lists' filters offer them). */
+export const STATUSES = ["pending", "running", "completed", "failed", "timeout", "cancelled"] as const;
+export type TaskStatus = (typeof STATUSES)[number];
+export type ExecutionStatus = TaskStatus;
+
+export interface Limits {
+  timeout_seconds: number;
+  memory_limit_mb: number;
+  cpu_limit: number;
+  max_output_bytes: number;
+}
+
+/** A file of the run's work dir; `content` is base64 when `encoding` says so. */
+export interface SourceFile {
+  path: string;
+  content: string;
+  encoding?: "utf8" | "base64";
+}
+
+export type Compare = "exact" | "trim_trailing_whitespace" | "ignore_whitespace";
+
+/** A test case as its owner wrote it (inputs of a run, and on the task definition). */
+export interface TestCase {
+  name: string;
+  stdin?: string;
+  stdin_base64?: string;
+  args?: string[];
+  expected_stdout?: string;
+  expected_stdout_base64?: string;
+  compare?: Compare;
+  hidden?: boolean;
+}
+
+export interface Task extends Limits {
+  id: string;
+  user_id: string;
+  name: string;
+  description?: string;
+  /** The one-file form; omitted when the task has `files`. */
+  script_content?: string;
+  script_type: string;
+  version?: string;
+  files?: SourceFile[];
+  entrypoint?: string;
+  args?: string[];
+  test_cases?: TestCase[];
+  stop_on_first_failure?: boolean;
+  status: TaskStatus;
+  priority: number;
+  metadata: Record<string, unknown>;
+  stdin?: string;
+  env: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+}
+
+/** What a run is: the fields a task and a one-shot run share. */
+export interface RunFields extends Partial<Limits> {
+  script_content?: string;
+  script_type?: string;
+  version?: string;
+  files?: SourceFile[];
+  entrypoint?: string;
+  args?: string[];
+  stdin?: string | null;
+  env?: Record<string, string>;
+  test_cases?: TestCase[];
+  stop_on_first_failure?: boolean;
+}
+
+export interface TaskFields extends RunFields {
+  name?: string;
+  description?: string | null;
+  priority?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface Pagination {
+  has_more: boolean;
+  next_cursor?: string;
+}
+
+export interface TaskList {
+  tasks: Task[];
+  total?: number;
+  limit: number;
+  offset?: number;
+  pagination: Pagination;
+}
+
+export type TerminationReason =
+  | "exit"
+  | "timeout"
+  | "memory_limit"
+  | "output_limit"
+  | "pids_limit"
+  | "security_violation"
+  | "cancelled"
+  | "compile_error"
+  | "sandbox_error";
+
+export type Verdict =
+  | "accepted"
+  | "wrong_answer"
+  | "time_limit_exceeded"
+  | "memory_limit_exceeded"
+  | "output_limit_exceeded"
+  | "runtime_error"
+  | "compile_error"
+  | "internal_error";
+
+/** A test case's verdict and figures, as the resource and the `case_end` event both carry them. */
+export interface CaseFigures {
+  verdict: Verdict;
+  execution_time_ms: number;
+  cpu_time_ms: number;
+  memory_usage_bytes: number;
+  termination_reason?: TerminationReason;
+  return_code?: number;
+  exit_signal?: string;
+}
+
+/** How one test case went; a hidden case has only its verdict, time, CPU and memory. */
+export interface CaseResult extends CaseFigures {
+  index: number;
+  name: string;
+  hidden: boolean;
+  stdout?: string;
+  stdout_base64?: string;
+  stderr?: string;
+  stderr_base64?: string;
+  stdout_truncated?: boolean;
+  stderr_truncated?: boolean;
+}
+
+/** What a one-shot run ran (a task's executions run the task). */
+export interface RunView {
+  script_content?: string;
+  files?: SourceFile[];
+  entrypoint?: string;
+  args?: string[];
+  stdin?: string;
+  stdin_base64?: string;
+}
+
+export interface Execution {
+  id: string;
+  /** Omitted for a one-shot run. */
+  task_id?: string;
+  status: ExecutionStatus;
+  script_type?: string;
+  version?: string;
+  /** The limits the run had. */
+  limits?: Limits;
+  run?: RunView;
+  verdict?: Verdict;
+  passed?: number;
+  total?: number;
+  cases?: CaseResult[];
+  return_code?: number;
+  exit_signal?: string;
+  stdout?: string;
+  stdout_base64?: string;
+  stderr?: string;
+  stderr_base64?: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  termination_reason?: TerminationReason;
+  termination_detail?: string;
+  execution_time_ms?: number;
+  cpu_time_ms?: number;
+  memory_usage_bytes?: number;
+  compile_output?: string;
+  compile_output_base64?: string;
+  compile_time_ms?: number;
+  attempt: number;
+  started_at?: string;
+  completed_at?: string;
+  created_at: string;
+}
+
+export interface ExecutionList {
+  executions: Execution[];
+  limit: number;
+  pagination: Pagination;
+}
+
+export interface ExecutionBatch {
+  executions: Execution[];
+}
+
+export interface Runtime {
+  name: string;
+  language: string;
+  version: string;
+  available: boolean;
+  executors: number;
+  default_limits: Limits;
+  max_limits: Limits;
+}
+
+export type StreamName = "stdout" | "stderr";
+
+/** A `stdout` or `stderr` event of the log stream. */
+export interface LogChunk {
+  stream: StreamName;
+  seq: number;
+  attempt: number;
+  text: string;
+  base64?: string;
+  /** The test case (1-based) the chunk belongs to; absent outside test cases. */
+  case?: number;
+}
+
+/** A `case_start` event. */
+export interface LogCaseStart {
+  case: number;
+  seq: number;
+  attempt: number;
+  name: string;
+}
+
+/** A `case_end` event: the case's verdict and figures (a hidden case's only those). */
+export interface LogCaseEnd extends CaseFigures {
+  case: number;
+  seq: number;
+  attempt: number;
+}
+
+/** The `end` event of the log stream. */
+export interface LogEnd {
+  status: ExecutionStatus;
+  attempt: number;
+  seq: number;
+  return_code?: number;
+  exit_signal?: string;
+  termination_reason?: TerminationReason;
+  verdict?: Verdict;
+  passed?: number;
+  total?: number;
+}
+
+export const FINAL_STATUSES: ReadonlySet<string> = new Set([
+  "completed",
+  "failed",
+  "timeout",
+  "cancelled",
+]);
+
+/** What an API key may do: read (GET routes), run (read, plus starting work), manage (all). */
+export const SCOPES = ["read", "run", "manage"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** A key just created: the whole key is in this response only. */
+export interface CreatedApiKey extends ApiKey {
+  key: string;
+}
+
+export interface ApiKeyFields {
+  name: string;
+  scopes: Scope[];
+  expires_at: string | null;
+}
+
+export interface ApiKeyList {
+  api_keys: ApiKey[];
+  pagination: Pagination;
+}
