@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dotenv import dotenv_values
+from prometheus_client.parser import text_string_to_metric_families
 
 from voidrunner.devstack.deploy_secrets import compose_secrets
 
@@ -319,7 +320,13 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         engine.remove_stale_builds(current)
     print(f"images built in {time.monotonic() - started:.0f}s")
 
-    names = ("pg", "nats", "nats_monitor", "auth", "tasks", "scheduler", "executor", "gateway")
+    names = (
+        "pg",
+        "nats",
+        "nats_monitor",
+        *SERVICES[1:],
+        *(f"{service}_metrics" for service in SERVICES[1:]),
+    )
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     socket_path = engine.host.removeprefix("unix://")
     # The secrets as `make up` generates them: .env values and each service's own files.
@@ -358,9 +365,38 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def test_compose_stack_runs_a_python_task_under_gvisor(stack: Stack) -> None:
     try:
         exercise_the_api(f"http://127.0.0.1:{stack.ports['gateway']}")
+        check_the_metrics(stack)
     except BaseException:
         print(stack.logs())
         raise
+
+
+# A sample each service's /metrics must show once the task has run (name, some of its labels): it
+# proves the run was counted at that hop, not only that the endpoint answers.
+METRIC_AFTER_A_RUN: dict[str, tuple[str, dict[str, str]]] = {
+    "auth": ("voidrunner_grpc_server_handled_total", {"grpc_code": "OK"}),
+    "tasks": ("voidrunner_executions_finished_total", {"runtime": "python"}),
+    "scheduler": ("voidrunner_grpc_server_handled_total", {}),
+    "executor": ("voidrunner_executor_jobs_total", {"runtime": "python", "outcome": "ran"}),
+    "gateway": ("voidrunner_http_requests_total", {"method": "POST", "status": "201"}),
+}
+
+
+def check_the_metrics(stack: Stack) -> None:
+    """Every service serves Prometheus text on its own metrics port, with the run counted."""
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        for service, (name, labels) in METRIC_AFTER_A_RUN.items():
+            port = stack.ports[f"{service}_metrics"]
+            text = client.get(f"http://127.0.0.1:{port}/metrics").text
+            counted = [
+                sample
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == name
+                and labels.items() <= sample.labels.items()
+                and sample.value > 0
+            ]
+            assert counted, f"{service} metrics lack {name}{labels}:\n{text[:2000]}"
 
 
 def exercise_the_api(base: str) -> None:
