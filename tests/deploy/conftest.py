@@ -52,6 +52,10 @@ SMOKE_ENV: dict[str, str] = {
     "SMOKE_SCHEDULER_PORT": "15053",
     "SMOKE_EXECUTOR_PORT": "15054",
     "SMOKE_GATEWAY_PORT": "18080",
+    **{
+        f"SMOKE_{service}_METRICS_PORT": str(19090 + i)
+        for i, service in enumerate(("AUTH", "TASKS", "SCHEDULER", "EXECUTOR", "GATEWAY"))
+    },
 }
 
 
