@@ -62,6 +62,11 @@ run: setup web ## Run the whole stack (embedded PostgreSQL + NATS, local sandbox
 dev: setup web ## Like run, with auto-reload of the services on code changes
 	$(BIN)/python -m voidrunner.devstack run --reload
 
+.PHONY: admin
+admin: $(VENV)/.synced ## Make EMAIL an admin of the stack `make run` runs (REVOKE=1 takes it back)
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com [REVOKE=1]" >&2; exit 2; }
+	$(BIN)/python -m voidrunner.devstack admin $(if $(REVOKE),revoke,grant) "$(EMAIL)"
+
 .PHONY: migrate-up
 migrate-up: setup ## Apply migrations to $$DATABASE_URL (or the embedded database)
 	$(BIN)/python -m voidrunner.devstack migrate up

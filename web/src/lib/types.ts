@@ -4,6 +4,7 @@ export interface User {
   id: string;
   email: string;
   name: string;
+  role: "user" | "admin";
   created_at: string;
   updated_at: string;
 }
@@ -279,7 +280,7 @@ export const FINAL_STATUSES: ReadonlySet<string> = new Set([
 ]);
 
 /** What an API key may do: read (GET routes), run (read, plus starting work), manage (all). */
-export const SCOPES = ["read", "run", "manage"] as const;
+export const SCOPES = ["read", "run", "manage", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

@@ -40,7 +40,7 @@ Verdict = Literal[
     "internal_error",
 ]
 Compare = Literal["exact", "trim_trailing_whitespace", "ignore_whitespace"]
-Scope = Literal["read", "run", "manage"]
+Scope = Literal["read", "run", "manage", "admin"]
 Encoding = Literal["utf8", "base64"]
 
 
@@ -60,6 +60,7 @@ class User(Model):
     id: uuid.UUID
     email: str
     name: str
+    role: Literal["user", "admin"]
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -67,6 +67,27 @@ class NatsConnection:
         await self._up.wait()
         return self.client
 
+    async def connect_once(self) -> NATS:
+        """The client connected once, without reconnecting: for a command that does one thing
+        (the auth service's `admin` command) rather than a service that runs a loop."""
+        options: dict[str, Any] = {
+            "servers": [self.url],
+            "name": self._name,
+            "connect_timeout": self._connect_timeout,
+            "allow_reconnect": False,
+        }
+        if self._seed_file is not None:
+            options["nkeys_seed"] = str(self._seed_file)
+        if self._inbox_prefix is not None:
+            options["inbox_prefix"] = self._inbox_prefix
+        try:
+            await self.client.connect(**options)
+        except Exception as exc:
+            # nats-py keeps the socket of a refused connection open.
+            await self.client.close()
+            raise ConnectionError(f"nats unreachable at {self.url}: {exc}") from exc
+        return self.client
+
     async def run(self, loop: Loop) -> None:
         """Connect (raising when NATS cannot be reached), then report the connection's state
         until `loop.stop`. The connection stays open: `drain()` closes it after its users."""

@@ -17,6 +17,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from voidrunner.contracts.roles import Role
+
 KEY_PREFIX = "vr_"
 # How many leading characters of a key a list shows ("vr_" and 8 of the id).
 SHOWN_PREFIX_LENGTH = 11
@@ -26,11 +28,13 @@ _KEY_LENGTH = 69
 
 
 class Scope(enum.StrEnum):
-    """What a key may do. `run` includes `read`; `manage` includes both."""
+    """What a key may do. `run` includes `read`; `manage` includes both. `admin` (the admin
+    routes, with `read`) only an admin may give a key, and it works only while its owner is one."""
 
     READ = "read"
     RUN = "run"
     MANAGE = "manage"
+    ADMIN = "admin"
 
 
 # Each scope with the scopes it implies.
@@ -38,6 +42,7 @@ IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.READ: frozenset({Scope.READ}),
     Scope.RUN: frozenset({Scope.READ, Scope.RUN}),
     Scope.MANAGE: frozenset({Scope.READ, Scope.RUN, Scope.MANAGE}),
+    Scope.ADMIN: frozenset({Scope.READ, Scope.ADMIN}),
 }
 ALL_SCOPES = frozenset(Scope)
 
@@ -96,6 +101,14 @@ class KeyEntry:
     scopes: frozenset[Scope]
     secret_hash: str
     expires_at: dt.datetime | None
+    # The owner's role when the entry was published; the auth service republishes the entries
+    # of a user whose role changes, so an `admin` key of a demoted admin stops opening admin routes.
+    owner_role: Role = Role.USER
+
+    @property
+    def is_admin(self) -> bool:
+        """The key opens admin routes: it has the admin scope and its owner is an admin."""
+        return Scope.ADMIN in self.scopes and self.owner_role == Role.ADMIN
 
     def encode(self) -> bytes:
         return json.dumps(
@@ -105,6 +118,7 @@ class KeyEntry:
                 "scopes": sorted(self.scopes),
                 "secret_hash": self.secret_hash,
                 "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+                "owner_role": self.owner_role,
             }
         ).encode()
 
@@ -119,4 +133,5 @@ class KeyEntry:
             scopes=frozenset(Scope(s) for s in data["scopes"]),
             secret_hash=str(data["secret_hash"]),
             expires_at=None if expires is None else dt.datetime.fromisoformat(expires),
+            owner_role=Role(data.get("owner_role", Role.USER)),
         )

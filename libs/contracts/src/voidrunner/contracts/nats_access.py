@@ -11,12 +11,12 @@ In short:
   scheduler  declares the streams, moves requests into lanes, tracks results, re-queues and ends
              overdue or dead jobs (on the pipeline's own result subject), keeps in-flight slots.
   executor   pulls its lanes, hears cancels, reads spilled inputs, publishes started/result
-             events, log chunks and spilled outputs, advertises its runtimes. It cannot read the
-             request stream, events, logs, final notices or the revocation and rate-limit buckets,
-             and cannot create, change or delete a stream.
+             events, log chunks and spilled outputs, advertises its runtimes and its status. It
+             cannot read the request stream, events, logs, final notices or the revocation and
+             rate-limit buckets, and cannot create, change or delete a stream.
   auth       keeps the revoked-sessions and valid-API-keys buckets.
   gateway    reads live logs and final notices, watches revocations, keeps rate-limit counters,
-             reads the advertised runtimes.
+             reads the advertised runtimes, the executors' status and the lanes' depth.
 Each has its own inbox prefix (identities.inbox_prefix): nobody reads another's replies.
 """
 
@@ -125,6 +125,13 @@ def owns_bucket(bucket: str) -> Permissions:
     return declares(_kv_stream(bucket)) + reads_bucket(bucket) + writes_bucket(bucket)
 
 
+def _lane_info() -> Permissions:
+    """The job lanes' consumer info (pending, in flight): never a fetch or an ack."""
+    return _pub(
+        *(f"{_API}.CONSUMER.INFO.{t.JOBS_STREAM}.{t.job_consumer(lane)}" for lane in t.LANES)
+    )
+
+
 def _inbox(service: ServiceName) -> Permissions:
     return _sub(f"{inbox_prefix(service)}.>")
 
@@ -138,7 +145,11 @@ _ALL_STREAMS = (
     t.OUTPUT_STREAM,
     t.INPUTS_STREAM,
 )
-_SHARED_BUCKETS = (_kv_stream(t.CANCELLED_BUCKET), _kv_stream(t.RUNTIMES_BUCKET))
+_SHARED_BUCKETS = (
+    _kv_stream(t.CANCELLED_BUCKET),
+    _kv_stream(t.RUNTIMES_BUCKET),
+    _kv_stream(t.EXECUTORS_BUCKET),
+)
 
 
 def _tasks() -> Permissions:
@@ -173,10 +184,8 @@ def _scheduler() -> Permissions:
         + pulls(t.REQUESTS_STREAM, t.SCHEDULER_CONSUMER)
         + pulls(t.EVENTS_STREAM, t.SCHEDULER_EVENTS_CONSUMER)
         + reads_messages(t.JOBS_STREAM)
-        # The lanes' lag for its metrics: consumer info only, never a fetch or an ack.
-        + _pub(
-            *(f"{_API}.CONSUMER.INFO.{t.JOBS_STREAM}.{t.job_consumer(lane)}" for lane in t.LANES)
-        )
+        # The lanes' lag for its metrics.
+        + _lane_info()
         + owns_bucket(t.INFLIGHT_BUCKET)
         + reads_bucket(t.CANCELLED_BUCKET)
     )
@@ -200,6 +209,8 @@ def _executor() -> Permissions:
         + reads_bucket(t.CANCELLED_BUCKET)
         + binds(_kv_stream(t.RUNTIMES_BUCKET))
         + writes_bucket(t.RUNTIMES_BUCKET)
+        + binds(_kv_stream(t.EXECUTORS_BUCKET))
+        + writes_bucket(t.EXECUTORS_BUCKET)
     )
 
 
@@ -221,6 +232,9 @@ def _gateway() -> Permissions:
         + watches_bucket(t.API_KEYS_BUCKET)
         + owns_bucket(t.RATE_LIMIT_BUCKET)
         + watches_bucket(t.RUNTIMES_BUCKET)
+        # The operator's view: the executors' status, and the lanes' depth (consumer info only).
+        + watches_bucket(t.EXECUTORS_BUCKET)
+        + _lane_info()
     )
 
 

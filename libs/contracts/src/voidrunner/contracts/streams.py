@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from nats.js.api import (
     AckPolicy,
@@ -157,6 +158,7 @@ async def declare_pipeline(js: JetStreamContext) -> None:
     await declare_streams(js)
     await cancelled_bucket(js)
     await runtimes_bucket(js)
+    await executors_bucket(js)
 
 
 async def bind_bucket(js: JetStreamContext, bucket: str) -> KeyValue:
@@ -174,7 +176,7 @@ async def wait_for_pipeline(
         try:
             for stream in (t.JOBS_STREAM, t.INPUTS_STREAM):
                 await js.stream_info(stream)
-            for bucket in (t.CANCELLED_BUCKET, t.RUNTIMES_BUCKET):
+            for bucket in (t.CANCELLED_BUCKET, t.RUNTIMES_BUCKET, t.EXECUTORS_BUCKET):
                 await js.key_value(bucket)
             return True
         except (NotFoundError, BucketNotFoundError):
@@ -210,3 +212,48 @@ async def runtimes_bucket(js: JetStreamContext) -> KeyValue:
             storage=StorageType.MEMORY,
         ),
     )
+
+
+async def executors_bucket(js: JetStreamContext) -> KeyValue:
+    """The bucket where executors put their status (created when missing)."""
+    return await ensure_key_value(
+        js,
+        KeyValueConfig(
+            bucket=t.EXECUTORS_BUCKET,
+            ttl=t.EXECUTORS_TTL_SECONDS,
+            history=1,
+            storage=StorageType.MEMORY,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LaneDepth:
+    """A job lane as its consumer's info shows it."""
+
+    lane: str
+    # Jobs no executor has taken yet (the consumer's lag).
+    pending: int
+    # Delivered to an executor and not yet settled.
+    in_flight: int
+    redelivered: int
+
+
+async def lane_depths(js: JetStreamContext) -> list[LaneDepth]:
+    """Every job lane's depth; a lane whose consumer no executor has created yet reads 0."""
+    found = []
+    for lane in t.LANES:
+        try:
+            info = await js.consumer_info(t.JOBS_STREAM, t.job_consumer(lane))
+        except NotFoundError:
+            found.append(LaneDepth(lane, 0, 0, 0))
+            continue
+        found.append(
+            LaneDepth(
+                lane,
+                pending=info.num_pending or 0,
+                in_flight=info.num_ack_pending or 0,
+                redelivered=info.num_redelivered or 0,
+            )
+        )
+    return found

@@ -162,3 +162,9 @@ RATE_LIMIT_BUCKET = "voidrunner_ratelimits"
 # well within the TTL, so the bucket lists what live executors offer.
 RUNTIMES_BUCKET = "vr_runtimes"
 RUNTIMES_TTL_SECONDS = 60
+
+# Each live executor's status (key = executor id, value = contracts.executors.ExecutorStatus),
+# put every EXECUTOR_STATUS_SECONDS; an executor that stops putting drops out with the TTL.
+EXECUTORS_BUCKET = "vr_executors"
+EXECUTOR_STATUS_SECONDS = 5
+EXECUTORS_TTL_SECONDS = 30

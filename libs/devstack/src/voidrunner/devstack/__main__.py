@@ -1,5 +1,5 @@
-"""`python -m voidrunner.devstack run [--reload]`, `... migrate up|down [--steps N]` and
-`... secrets compose|k8s` (deploy_secrets)."""
+"""`python -m voidrunner.devstack run [--reload]`, `... migrate up|down [--steps N]`,
+`... secrets compose|k8s` (deploy_secrets) and `... admin grant|revoke EMAIL` (beside `run`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,12 @@ def main() -> int:
     sec.add_argument("target", choices=["compose", "k8s"])
     sec.add_argument("--env-file", type=Path, default=Path(".env"))
     sec.add_argument("--dir", type=Path, help="where the files go (.secrets for compose)")
+    adm = sub.add_parser("admin", help="make a user of the running stack an admin, or not")
+    adm.add_argument("action", choices=["grant", "revoke"])
+    adm.add_argument("email")
     args = parser.parse_args()
+    if args.command == "admin":
+        return _admin(args.action, args.email)
     if args.command == "run":
         return run(reload=args.reload)
     if args.command == "secrets":
@@ -43,6 +48,18 @@ def main() -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _admin(action: str, email: str) -> int:
+    """The auth service's `admin` command, with the environment auth has in the running stack."""
+    stack = DevStack(DevSettings())
+    found = stack.attach()
+    if found is None:
+        print("error: no stack is running here: start it with `make run` first", file=sys.stderr)
+        return 1
+    env = stack.env_of("auth", stack.service_env(*found))
+    cmd = [sys.executable, "-m", "voidrunner.auth", "admin", action, email]
+    return subprocess.run(cmd, env=env, check=False).returncode
 
 
 def _secrets(target: str, env_file: Path, directory: Path | None) -> int:

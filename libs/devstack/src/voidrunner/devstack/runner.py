@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
@@ -54,6 +55,11 @@ class DevStack:
         self.nats: EmbeddedNats | None = None
         # Generated on first start, kept across restarts (README.md, "Security").
         self.credentials = Credentials.ensure(self.data_dir / "secrets")
+        # Whether the servers are the embedded ones: set by start_infrastructure, or by attach
+        # for a command run beside a running stack.
+        self.embedded_postgres = False
+        self.embedded_nats = False
+        self._state_file = settings.dev_run_dir.resolve() / "stack.json"
 
     def start_infrastructure(self) -> tuple[str, str]:
         """Start what is not external; returns (database_url, nats_url)."""
@@ -63,14 +69,42 @@ class DevStack:
             self.postgres.start()
             asyncio.run(_ensure_database(self.postgres.dsn, DEV_DATABASE))
             database_url = self.postgres.dsn_for(DEV_DATABASE)
+            self.embedded_postgres = True
             self.supervisor.say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port}")
         nats_url = self.settings.nats_url
         if not nats_url:
             config = render(self.credentials)  # one user per service, no anonymous access
             self.nats = EmbeddedNats(NatsConfig(self.data_dir / "nats", config_text=config))
             nats_url = self.nats.start()
+            self.embedded_nats = True
             self.supervisor.say(f"embedded NATS (JetStream) on {nats_url}")
         return database_url, nats_url
+
+    def publish_state(self, database_url: str, nats_url: str) -> None:
+        """Say where the running stack's servers are, for commands run beside it (`make admin`).
+
+        The file holds the database's superuser URL (embedded, loopback only), so only the
+        owner may read it; it is removed when the stack stops."""
+        state = {
+            "database_url": database_url,
+            "nats_url": nats_url,
+            "embedded_postgres": self.embedded_postgres,
+            "embedded_nats": self.embedded_nats,
+        }
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(state, out)
+
+    def attach(self) -> tuple[str, str] | None:
+        """(database_url, nats_url) of the `make run` running now, or None when none is."""
+        try:
+            state = json.loads(self._state_file.read_text())
+        except FileNotFoundError:
+            return None
+        self.embedded_postgres = bool(state["embedded_postgres"])
+        self.embedded_nats = bool(state["embedded_nats"])
+        return str(state["database_url"]), str(state["nats_url"])
 
     def service_env(self, database_url: str, nats_url: str) -> dict[str, str]:
         """The environment every service gets: ours on top of the caller's."""
@@ -96,9 +130,9 @@ class DevStack:
         own = self.credentials.environment(service)
         own["VOIDRUNNER_METRICS_HOST"] = "127.0.0.1"
         own["VOIDRUNNER_METRICS_PORT"] = str(self.metrics_port(service))
-        if self.nats is None:
+        if not self.embedded_nats:
             own.pop("VOIDRUNNER_NATS_SEED_FILE")
-        if self.postgres is not None and service in MIGRATING:
+        if self.embedded_postgres and service in MIGRATING:
             # The embedded database: each table owner as its own role (an external one's URL
             # is the operator's to choose).
             own["VOIDRUNNER_DATABASE_URL"] = self.credentials.database_url(
@@ -117,7 +151,7 @@ class DevStack:
 
         for name in MIGRATING:
             own = self.env_of(name, env)
-            if self.postgres is not None:
+            if self.embedded_postgres:
                 own["VOIDRUNNER_DATABASE_ADMIN_URL"] = env["VOIDRUNNER_DATABASE_URL"]
             subprocess.run(
                 [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"], env=own, check=True
@@ -125,6 +159,7 @@ class DevStack:
 
     def stop(self) -> None:
         """Stop services, then NATS, then PostgreSQL."""
+        self._state_file.unlink(missing_ok=True)
         self.supervisor.stop_all()
         if self.nats is not None:
             self.nats.stop()
@@ -169,6 +204,7 @@ def run(reload: bool = False) -> int:
         database_url, nats_url = stack.start_infrastructure()
         env = stack.service_env(database_url, nats_url)
         stack.migrate(env)
+        stack.publish_state(database_url, nats_url)
         for name in SERVICES:
             stack.supervisor.start(name, f"voidrunner.{name}", stack.env_of(name, env))
         base = f"http://{settings.public_host}:{settings.gateway_port}"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from voidrunner.auth.key_bucket import KeySink, KvKeys
-from voidrunner.auth.repository import ApiKeyRecord, AuthRepository
-from voidrunner.common.errors import InvalidArgument, NotFound, Unavailable
+from voidrunner.auth.repository import ApiKeyRecord, AuthRepository, ValidKeyRow
+from voidrunner.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from voidrunner.common.logs import get_logger
 from voidrunner.common.text import is_storable_text
 from voidrunner.contracts.api_keys import (
@@ -25,6 +25,7 @@ from voidrunner.contracts.api_keys import (
     format_key,
     secret_hash,
 )
+from voidrunner.contracts.roles import Role
 
 _log = get_logger("voidrunner.auth.api_keys")
 MAX_KEY_NAME = 100
@@ -92,7 +93,7 @@ class ApiKeyService:
         try:
             wanted = [Scope(s) for s in scopes]
         except ValueError:
-            raise InvalidArgument("scopes must be read, run or manage") from None
+            raise InvalidArgument("scopes must be read, run, manage or admin") from None
         if not wanted or len(set(wanted)) != len(wanted):
             raise InvalidArgument("scopes must be a non-empty list without duplicates")
         if expires_at is not None and expires_at <= self._clock():
@@ -104,6 +105,8 @@ class ApiKeyService:
             user = await self._repo.user_by_id(conn, uid)
             if user is None:
                 raise NotFound("User not found")
+            if Scope.ADMIN in wanted and user.role != Role.ADMIN:
+                raise PermissionDenied("only an admin may create a key with the admin scope")
             record = await self._repo.insert_api_key(
                 conn,
                 key_id,
@@ -122,6 +125,7 @@ class ApiKeyService:
                 scopes=frozenset(wanted),
                 secret_hash=hashed,
                 expires_at=expires_at,
+                owner_role=Role(user.role),
             ),
         )
         _log.info("api key created", user_id=str(uid), key_id=str(key_id))
@@ -171,15 +175,23 @@ class ApiKeyService:
         """Make the bucket hold exactly the keys PostgreSQL says are valid."""
         async with self._pool.acquire() as conn:
             rows = await self._repo.valid_api_keys(conn)
-        await bucket.rebuild(
-            {
-                r.id: KeyEntry(
-                    user_id=r.user_id,
-                    email=r.email,
-                    scopes=frozenset(Scope(s) for s in r.scopes),
-                    secret_hash=r.secret_hash,
-                    expires_at=r.expires_at,
-                )
-                for r in rows
-            }
-        )
+        await bucket.rebuild({r.id: _entry(r) for r in rows})
+
+    async def republish_user(self, user_id: uuid.UUID) -> int:
+        """Put the user's valid keys again (after a role change); how many."""
+        async with self._pool.acquire() as conn:
+            rows = await self._repo.valid_api_keys(conn, user_id)
+        for r in rows:
+            await self._bucket.put(r.id, _entry(r))
+        return len(rows)
+
+
+def _entry(row: ValidKeyRow) -> KeyEntry:
+    return KeyEntry(
+        user_id=row.user_id,
+        email=row.email,
+        scopes=frozenset(Scope(s) for s in row.scopes),
+        secret_hash=row.secret_hash,
+        expires_at=row.expires_at,
+        owner_role=Role(row.role),
+    )

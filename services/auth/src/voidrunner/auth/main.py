@@ -7,6 +7,7 @@ and reports NOT_SERVING on grpc.health.v1 meanwhile (and while any loop is down)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import asyncpg
@@ -17,7 +18,7 @@ from voidrunner.auth.key_bucket import KvKeys
 from voidrunner.auth.keys import SigningKey
 from voidrunner.auth.passwords import Passwords
 from voidrunner.auth.repository import AuthRepository
-from voidrunner.auth.revocation import KvRevocations, RevocationSync
+from voidrunner.auth.revocation import REVOCATION_MARGIN, KvRevocations, RevocationSync
 from voidrunner.auth.schema import QUERIES_FILE
 from voidrunner.auth.service import AuthService
 from voidrunner.auth.servicer import AuthServicer
@@ -32,7 +33,6 @@ from voidrunner.contracts.topology import API_KEYS_BUCKET, REVOKED_SESSIONS_BUCK
 from voidrunner.proto.auth.v1 import auth_pb2, auth_pb2_grpc
 
 # Revocations outlive the longest access token by this margin (clock skew, slow gateways).
-REVOCATION_MARGIN = dt.timedelta(seconds=60)
 
 
 def load_signing_key(settings: AuthSettings) -> SigningKey:
@@ -140,10 +140,16 @@ class AuthApp:
         assert self._keys is not None
         assert self._api_keys is not None
         await self._nats.connected()
-        # A lost bucket, or writes missed while NATS was away, heal here.
+        # A lost bucket, or writes missed while NATS was away, heal here: now, and then every
+        # api_key_rebuild_seconds (a key created during an outage works from the next round).
         await self._api_keys.rebuild_bucket(self._keys)
         loop.ready()
-        await loop.stop.wait()
+        while True:
+            try:
+                await asyncio.wait_for(loop.stop.wait(), self.settings.api_key_rebuild_seconds)
+                return
+            except TimeoutError:
+                await self._api_keys.rebuild_bucket(self._keys)
 
     async def stop(self) -> None:
         """Drain RPCs, stop background work, close NATS and the pool."""

@@ -50,6 +50,7 @@ class ValidKeyRow:
     id: uuid.UUID
     user_id: uuid.UUID
     email: str
+    role: str
     scopes: tuple[str, ...]
     secret_hash: str
     expires_at: dt.datetime | None
@@ -176,13 +177,17 @@ class AuthRepository:
     async def touch_api_keys(self, conn: Conn, ids: list[uuid.UUID], at: dt.datetime) -> None:
         await conn.execute(self._q.touch_api_keys, ids, at)
 
-    async def valid_api_keys(self, conn: Conn) -> list[ValidKeyRow]:
-        rows = await conn.fetch(self._q.valid_api_keys)
+    async def valid_api_keys(
+        self, conn: Conn, user_id: uuid.UUID | None = None
+    ) -> list[ValidKeyRow]:
+        """Keys that are neither revoked nor expired: everyone's, or one user's."""
+        rows = await conn.fetch(self._q.valid_api_keys, user_id)
         return [
             ValidKeyRow(
                 id=r["id"],
                 user_id=r["user_id"],
                 email=r["email"],
+                role=r["role"],
                 scopes=tuple(r["scopes"]),
                 secret_hash=r["secret_hash"],
                 expires_at=r["expires_at"],
@@ -203,4 +208,16 @@ class AuthRepository:
     ) -> list[tuple[uuid.UUID, dt.datetime]]:
         """Revoke every session of the user but `keep`; the ones revoked, with when."""
         rows = await conn.fetch(self._q.revoke_other_sessions, user_id, keep)
+        return [(r["id"], r["revoked_at"]) for r in rows]
+
+    async def set_user_role(self, conn: Conn, email: str, role: str) -> uuid.UUID | None:
+        """The id of the user with `email`, now of `role`; None when there is none."""
+        found: uuid.UUID | None = await conn.fetchval(self._q.set_user_role, email, role)
+        return found
+
+    async def revoke_user_sessions(
+        self, conn: Conn, user_id: uuid.UUID, reason: str
+    ) -> list[tuple[uuid.UUID, dt.datetime]]:
+        """Revoke every live session of the user; the ones revoked, with when."""
+        rows = await conn.fetch(self._q.revoke_user_sessions, user_id, reason)
         return [(r["id"], r["revoked_at"]) for r in rows]

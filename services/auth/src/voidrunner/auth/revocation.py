@@ -24,6 +24,11 @@ from voidrunner.common.logs import get_logger
 _log = get_logger("voidrunner.auth.revocation")
 
 
+# How much longer than an access token's life a revocation is kept: a token is checked against
+# the bucket until it expires, with room for clock skew.
+REVOCATION_MARGIN = dt.timedelta(seconds=60)
+
+
 class RevocationSink(Protocol):
     async def publish(self, session_id: uuid.UUID, revoked_at: dt.datetime) -> None: ...
 

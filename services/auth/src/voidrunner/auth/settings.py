@@ -28,6 +28,8 @@ class AuthSettings(BaseServiceSettings):
     token_issuer: str = "voidrunner"
     token_audience: str = "voidrunner-api"
     revocation_sync_seconds: float = 30.0
+    # How often the valid-API-keys bucket is rebuilt from PostgreSQL (it also is on start).
+    api_key_rebuild_seconds: float = Field(default=300.0, gt=0)
     # argon2id cost; lower only in tests.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536

@@ -1,19 +1,23 @@
-"""Advertising this executor's runtimes (availability and versions) in a NATS KV bucket.
+"""Advertising this executor's runtimes (availability and versions) and its status (slots,
+heartbeat) in NATS KV buckets.
 
-The gateway lists them at GET /api/v1/runtimes beside the tasks service's limits; entries expire
-with the bucket's TTL, so only live executors are listed.
+The gateway lists the runtimes at GET /api/v1/runtimes beside the tasks service's limits, and
+the status at GET /api/v1/admin/executors; entries expire with their bucket's TTL, so only live
+executors are listed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
+from voidrunner.contracts.executors import ExecutorStatus
 from voidrunner.contracts.runtimes import RuntimeCatalog
-from voidrunner.contracts.topology import RUNTIMES_TTL_SECONDS
+from voidrunner.contracts.topology import EXECUTOR_STATUS_SECONDS, RUNTIMES_TTL_SECONDS
 from voidrunner.executor.sandbox.types import Sandbox
 
 _log = get_logger("voidrunner.executor.advertiser")
@@ -50,5 +54,25 @@ async def advertise(kv: KeyValue, entries: dict[str, bytes], stop: asyncio.Event
             _log.warning("runtime advertisement failed", exc_info=True)
         try:
             await asyncio.wait_for(stop.wait(), timeout=RUNTIMES_TTL_SECONDS / 3)
+        except TimeoutError:
+            continue
+
+
+async def report_status(
+    kv: KeyValue, status: Callable[[bool], ExecutorStatus], stop: asyncio.Event
+) -> None:
+    """Put `status(draining=False)` every EXECUTOR_STATUS_SECONDS until `stop`, then once with
+    draining set (the entry then expires with the bucket's TTL)."""
+    while True:
+        stopping = stop.is_set()
+        current = status(stopping)
+        try:
+            await kv.put(current.executor_id, current.encode())
+        except Exception:  # NATS away: the next round retries
+            _log.warning("executor status report failed", exc_info=True)
+        if stopping:
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=EXECUTOR_STATUS_SECONDS)
         except TimeoutError:
             continue

@@ -90,6 +90,11 @@ class JobConsumer:
         """Jobs in flight in this executor."""
         return len(self._running)
 
+    @property
+    def draining(self) -> bool:
+        """Stopping: finishing or handing back what runs, taking nothing new."""
+        return self._stopping.is_set()
+
     async def start(self) -> None:
         """Bind to the lane consumers, subscribe to cancels and the doorbell."""
         for lane in t.LANES:

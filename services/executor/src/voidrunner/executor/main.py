@@ -7,16 +7,19 @@ while any loop is down).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.logs import get_logger
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
 from voidrunner.contracts import topology as t
+from voidrunner.contracts.executors import ExecutorStatus
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.runtimes import RuntimeCatalog
 from voidrunner.contracts.streams import bind_bucket, wait_for_pipeline
-from voidrunner.executor.advertiser import advertise, advertisements
+from voidrunner.executor.advertiser import advertise, advertisements, report_status
 from voidrunner.executor.backend import build_sandbox, load_runtimes
 from voidrunner.executor.consumer import ConsumerConfig, JobConsumer
 from voidrunner.executor.job_runner import JobRunner, RunnerConfig
@@ -56,6 +59,8 @@ class ExecutorApp:
         self._advertised: dict[str, bytes] = {}
         self.consumer: JobConsumer | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
+        self._started_at = dt.datetime.now(dt.UTC)
+        self._available: tuple[str, ...] = ()
 
     async def start(self) -> int:
         s = self.settings
@@ -77,9 +82,11 @@ class ExecutorApp:
             drop_for(self._sandbox.name)
         self.metrics.start()  # its server thread: only once the capabilities are dropped
         self._advertised = advertisements(self._sandbox, self._catalog, s.executor_id)
+        self._available = tuple(sorted(i.name for i in self._sandbox.runtimes() if i.available))
         self.loops.add("nats", self._nats.run, signals_ready=True)
         self.loops.add("jobs", self._take_jobs, signals_ready=True)
         self.loops.add("advertiser", self._advertise, signals_ready=True)
+        self.loops.add("status", self._report_status, signals_ready=True)
         self.loops.start()
         self._server = GrpcServer(
             host=s.executor_health_host,
@@ -142,6 +149,28 @@ class ExecutorApp:
         kv = await bind_bucket(js, t.RUNTIMES_BUCKET)
         loop.ready()
         await advertise(kv, self._advertised, loop.stop)
+
+    async def _report_status(self, loop: Loop) -> None:
+        js = (await self._nats.connected()).jetstream()
+        if not await wait_for_pipeline(js, loop.stop):
+            return
+        kv = await bind_bucket(js, t.EXECUTORS_BUCKET)
+        loop.ready()
+        await report_status(kv, self._status, loop.stop)
+
+    def _status(self, draining: bool) -> ExecutorStatus:
+        assert self._sandbox is not None
+        consumer = self.consumer
+        return ExecutorStatus(
+            executor_id=self.settings.executor_id,
+            backend=self._sandbox.name,
+            runtimes=self._available,
+            slots=self.settings.executor_slots,
+            busy=consumer.running if consumer is not None else 0,
+            draining=draining or (consumer is not None and consumer.draining),
+            started_at=self._started_at,
+            heartbeat_at=dt.datetime.now(dt.UTC),
+        )
 
     async def stop(self) -> None:
         """Drain: finish or hand back running jobs, then close everything."""

@@ -18,6 +18,7 @@ from voidrunner.gateway.middleware import BodyLimitMiddleware, RequestContextMid
 from voidrunner.gateway.openapi import install_openapi
 from voidrunner.gateway.ratelimit import RateLimitHeaders
 from voidrunner.gateway.routes import (
+    admin,
     api_keys,
     auth,
     executions,
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(logs.router)
     app.include_router(runtimes.router)
     app.include_router(runs.router)
+    app.include_router(admin.router)
     install_openapi(app)
     if settings.web_dir is not None:
         # What no route matches: the web UI's pages and files, else the usual JSON 404.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Query, Request, Response
 
 from voidrunner.contracts.api_keys import Scope
+from voidrunner.contracts.roles import Role
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.metrics import AUTH_FAILURES
 from voidrunner.gateway.params import ExecutionId
@@ -80,12 +81,16 @@ async def current_principal(
     return principal
 
 
+ADMIN_PREFIX = "/api/v1/admin/"
 # Paths under which the `run` scope may change things (creating, starting, cancelling).
 _RUN_PREFIXES = ("/api/v1/tasks", "/api/v1/executions", "/api/v1/runs")
 
 
 def required_scope(method: str, path: str) -> Scope:
-    """The scope a request needs: `read` to look, `run` to run, `manage` for the rest."""
+    """The scope a request needs: `admin` for the admin routes, `read` to look, `run` to run,
+    `manage` for the rest."""
+    if path.startswith(ADMIN_PREFIX):
+        return Scope.ADMIN
     if method in ("GET", "HEAD"):
         return Scope.READ
     if any(path == p or path.startswith(p + "/") for p in _RUN_PREFIXES):
@@ -100,6 +105,18 @@ async def session_principal(
     if principal.api_key_id is not None:
         raise ApiError(403, "Insufficient scope")
     return principal
+
+
+async def admin_principal(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """The caller, who must be an admin (a token's role claim, or an admin key of an admin)."""
+    if principal.role != Role.ADMIN:
+        raise ApiError(403, "Access denied")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(admin_principal)]
 
 
 async def stream_principal(

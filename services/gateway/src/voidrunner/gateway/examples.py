@@ -28,6 +28,7 @@ USER = {
     "id": USER_ID,
     "email": "ada@example.com",
     "name": "Ada Lovelace",
+    "role": "user",
     "created_at": CREATED,
     "updated_at": CREATED,
 }
@@ -240,6 +241,59 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "list_api_keys": {
         "response": {"api_keys": [API_KEY], "pagination": {"has_more": False, "next_cursor": None}}
+    },
+    "admin_stats": {
+        "response": {
+            "as_of": "2026-01-05T10:00:00Z",
+            "active": {"pending": 2, "running": 5},
+            "window": {
+                "minutes": 60,
+                "accepted": 412,
+                "by_status": {
+                    "completed": 380,
+                    "failed": 22,
+                    "timeout": 3,
+                    "running": 5,
+                    "pending": 2,
+                },
+                "by_termination_reason": {"exit": 402, "timeout": 3},
+                "runtimes": [
+                    {
+                        "runtime": "python",
+                        "executions": 300,
+                        "unsuccessful": 18,
+                        "run_ms": {"p50": 41.0, "p95": 350.5},
+                        "queue_wait_ms": {"p50": 12.0, "p95": 95.0},
+                    }
+                ],
+                "per_minute": [
+                    {"minute": "2026-01-05T09:00:00Z", "accepted": 7, "finished": 7},
+                ],
+            },
+            "lanes": [
+                {"lane": "urgent", "pending": 0, "in_flight": 1, "redelivered": 0},
+                {"lane": "normal", "pending": 2, "in_flight": 4, "redelivered": 0},
+                {"lane": "low", "pending": 0, "in_flight": 0, "redelivered": 0},
+            ],
+            "outbox": {"pending": 0, "oldest_seconds": 0.0},
+            "capacity": {"executors": 2, "slots": 16, "busy": 5},
+        }
+    },
+    "admin_executors": {
+        "response": {
+            "executors": [
+                {
+                    "id": "executor-7f3a",
+                    "backend": "bwrap",
+                    "runtimes": ["bash", "c", "python"],
+                    "slots": 8,
+                    "busy": 3,
+                    "draining": False,
+                    "started_at": "2026-01-05T08:00:00Z",
+                    "last_heartbeat_at": "2026-01-05T10:00:00Z",
+                }
+            ]
+        }
     },
     "change_password": {
         "request": {"current_password": "Sup3r-secret!", "new_password": "Ev3n-more-secret!"},

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from voidrunner.contracts.api_keys import ALL_SCOPES, KEY_PREFIX, KeyEntry, Scope, effective
+from voidrunner.contracts.roles import Role
 from voidrunner.contracts.tokens import (
     STREAM_TOKEN_AUDIENCE,
     STREAM_TOKEN_EXECUTION_CLAIM,
@@ -169,7 +170,7 @@ class TokenVerifier:
         return Principal(
             user_id=entry.user_id,
             email=entry.email,
-            role="user",
+            role=Role.ADMIN if entry.is_admin else Role.USER,
             # The key stands for its session: stream tokens it asks for name it.
             session_id=key_id,
             token_id=key_id,
@@ -226,7 +227,7 @@ class TokenVerifier:
             principal = Principal(
                 user_id=uuid.UUID(str(claims["sub"])),
                 email=str(claims.get("email", "")),
-                role=str(claims.get("role", "user")),
+                role=str(claims.get("role", Role.USER)),
                 session_id=str(claims["sid"]),
                 token_id=str(claims["jti"]),
             )

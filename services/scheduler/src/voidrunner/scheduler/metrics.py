@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Callable
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
 
 from voidrunner.common.logs import get_logger
-from voidrunner.contracts import topology as t
+from voidrunner.contracts.streams import lane_depths
 
 _log = get_logger("voidrunner.scheduler.metrics")
 LANE_POLL_SECONDS = 5.0
@@ -49,18 +48,10 @@ async def poll_lanes(js: JetStreamContext, stop: asyncio.Event, ready: Callable[
     """
     ready()
     while not stop.is_set():
-        for lane in t.LANES:
-            try:
-                info = await js.consumer_info(t.JOBS_STREAM, t.job_consumer(lane))
-            except NotFoundError:
-                pending = in_flight = redelivered = 0
-            else:
-                pending = info.num_pending or 0
-                in_flight = info.num_ack_pending or 0
-                redelivered = info.num_redelivered or 0
-            LANE_PENDING.labels(lane).set(pending)
-            LANE_IN_FLIGHT.labels(lane).set(in_flight)
-            LANE_REDELIVERED.labels(lane).set(redelivered)
+        for depth in await lane_depths(js):
+            LANE_PENDING.labels(depth.lane).set(depth.pending)
+            LANE_IN_FLIGHT.labels(depth.lane).set(depth.in_flight)
+            LANE_REDELIVERED.labels(depth.lane).set(depth.redelivered)
         try:
             await asyncio.wait_for(stop.wait(), LANE_POLL_SECONDS)
         except TimeoutError:

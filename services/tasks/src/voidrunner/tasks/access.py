@@ -27,6 +27,7 @@ _CALLERS: dict[str, frozenset[str]] = {
     "UpdateExecution": _GATEWAY,
     "ListOverdueExecutions": _SCHEDULER,
     "ListRuntimes": _GATEWAY,
+    "GetStats": _GATEWAY,
     "CreateRuns": _GATEWAY,
 }
 

@@ -35,6 +35,7 @@ from voidrunner.tasks.schema import QUERIES_FILE
 from voidrunner.tasks.service import TaskService
 from voidrunner.tasks.servicer import TasksServicer
 from voidrunner.tasks.settings import TasksSettings
+from voidrunner.tasks.stats import PlatformStats
 
 # How long the loops get to return once stopped: the recorder looks at its stop event between
 # fetches of up to a second; a busy machine may need a few more.
@@ -116,6 +117,7 @@ class TasksApp:
             executions,
             ExecutionList(self._pool, repo),
             policy,
+            PlatformStats(self._pool, queries),
         )
         self._recorder = EventRecorder(executions)
         self.loops.add("nats", self._nats.run, signals_ready=True)

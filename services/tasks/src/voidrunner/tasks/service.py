@@ -16,6 +16,7 @@ import asyncpg
 
 from voidrunner.common.errors import InvalidArgument
 from voidrunner.common.text import is_storable_text as clean_text
+from voidrunner.contracts.roles import PRIVILEGED_ROLES
 from voidrunner.contracts.runtimes import RuntimeSpec, UnknownRuntime
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks import cursor as cursors
@@ -36,7 +37,6 @@ from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_me
 TASKS_CURSOR = "tasks"
 MAX_LIMIT = 100
 MAX_QUERY = 255
-PRIVILEGED_ROLES = frozenset({"admin", "service"})
 T = TypeVar("T")
 N = TypeVar("N", int, float)
 # Placeholder timestamps on a record about to be inserted; the database sets the real ones.

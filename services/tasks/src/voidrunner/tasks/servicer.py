@@ -24,6 +24,7 @@ from voidrunner.tasks.executions import ExecutionService, ExecutionUpdate
 from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import ExecutionRecord, TaskRecord
 from voidrunner.tasks.service import Caller, ListQuery, Page, TaskService
+from voidrunner.tasks.stats import PlatformStats
 from voidrunner.tasks.validation import TaskPatch, parse_metadata
 
 Context = Any  # grpc.aio.ServicerContext; the stubs' generics add nothing here
@@ -206,11 +207,13 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         executions: ExecutionService,
         lists: ExecutionList,
         policy: RuntimePolicy,
+        stats: PlatformStats,
     ) -> None:
         self._tasks = tasks
         self._executions = executions
         self._lists = lists
         self._policy = policy
+        self._stats = stats
 
     async def CreateTask(
         self, request: tasks_pb2.CreateTaskRequest, context: Context
@@ -362,3 +365,8 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         self, request: tasks_pb2.ListRuntimesRequest, context: Context
     ) -> tasks_pb2.ListRuntimesResponse:
         return self._policy.message()
+
+    async def GetStats(
+        self, request: tasks_pb2.GetStatsRequest, context: Context
+    ) -> tasks_pb2.GetStatsResponse:
+        return await self._stats.collect(_caller(request.caller), request.window_minutes)

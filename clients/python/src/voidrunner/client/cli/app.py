@@ -359,7 +359,7 @@ def keys_create(
     ctx: typer.Context,
     name: str,
     scope: Annotated[
-        list[str], typer.Option("--scope", help="read, run or manage (repeatable)")
+        list[str], typer.Option("--scope", help="read, run, manage or admin (repeatable)")
     ] = ["read"],  # noqa: B006 - typer reads the default, nothing mutates it
     expires: Annotated[
         str | None, typer.Option(help="RFC 3339 UTC expiry, e.g. 2027-01-01T00:00:00Z")
@@ -403,13 +403,13 @@ def keys_revoke(ctx: typer.Context, key_id: str, as_json: Json = False) -> None:
 
 # helpers of the commands above
 
-SCOPES = ("read", "run", "manage")
+SCOPES = ("read", "run", "manage", "admin")
 
 
 def _scopes(given: list[str]) -> Any:
     bad = [s for s in given if s not in SCOPES]
     if bad:
-        raise runner.BadInput(f"unknown scope {bad[0]!r} (read, run or manage)")
+        raise runner.BadInput(f"unknown scope {bad[0]!r} (read, run, manage or admin)")
     return list(dict.fromkeys(given))
 
 

@@ -64,9 +64,11 @@ UPDATE api_keys SET last_used_at = greatest(last_used_at, $2)
 WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL;
 
 -- name: valid_api_keys
-SELECT k.id, k.user_id, u.email, k.scopes, k.secret_hash, k.expires_at
+-- $1: one user's keys, or NULL for everyone's.
+SELECT k.id, k.user_id, u.email, u.role, k.scopes, k.secret_hash, k.expires_at
 FROM api_keys k JOIN users u ON u.id = k.user_id
-WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now());
+WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+  AND ($1::uuid IS NULL OR k.user_id = $1);
 
 -- name: password_hash_of
 SELECT password_hash FROM users WHERE id = $1;
@@ -77,4 +79,13 @@ UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1;
 -- name: revoke_other_sessions
 UPDATE auth_sessions SET revoked_at = now(), revoke_reason = 'password changed'
 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL
+RETURNING id, revoked_at;
+
+-- name: set_user_role
+UPDATE users SET role = $2, updated_at = now() WHERE lower(email) = lower($1)
+RETURNING id;
+
+-- name: revoke_user_sessions
+UPDATE auth_sessions SET revoked_at = now(), revoke_reason = $2
+WHERE user_id = $1 AND revoked_at IS NULL
 RETURNING id, revoked_at;

@@ -28,7 +28,10 @@ from voidrunner.proto.auth.v1 import auth_pb2
 router = APIRouter(prefix="/api/v1/auth", tags=["api keys"], responses=ERROR_RESPONSES)
 _LIMIT = per_user("api_keys")
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorBody, "description": "Insufficient scope"}
+    403: {
+        "model": ErrorBody,
+        "description": "Insufficient scope (creating: the admin scope, asked by no admin)",
+    }
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response
 
+from voidrunner.contracts.roles import Role
 from voidrunner.gateway.deps import CurrentUser, Deps, OptionalUser, no_store
 from voidrunner.gateway.ratelimit import per_ip
 from voidrunner.gateway.schemas.auth import (
@@ -36,6 +37,7 @@ def user_body(user: auth_pb2.User) -> User:
         id=uuid.UUID(user.id),
         email=user.email,
         name=user.name,
+        role="admin" if user.role == Role.ADMIN else "user",
         created_at=user.created_at.ToDatetime(tzinfo=dt.UTC),
         updated_at=user.updated_at.ToDatetime(tzinfo=dt.UTC),
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response
 
+from voidrunner.contracts.roles import PRIVILEGED_ROLES
 from voidrunner.gateway.deps import CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.execution_view import execution_body, optional
@@ -44,7 +45,6 @@ from voidrunner.proto.tasks.v1 import tasks_pb2
 
 router = APIRouter(prefix="/api/v1", tags=["executions"], responses=ERROR_RESPONSES)
 MAX_KEY = 255
-PRIVILEGED = frozenset({"admin", "service"})
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -222,7 +222,7 @@ async def get_execution(execution_id: ExecutionId, principal: CurrentUser, deps:
 
 async def privileged(principal: CurrentUser) -> Principal:
     """Service and admin callers only; checked before the body is looked at."""
-    if principal.role not in PRIVILEGED:
+    if principal.role not in PRIVILEGED_ROLES:
         raise ApiError(403, "Access denied")
     return principal
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
@@ -98,6 +98,9 @@ class User(BaseModel):
     id: uuid.UUID
     email: str
     name: str
+    role: Literal["user", "admin"] = Field(
+        description="admin: the operator made this user an admin (the admin routes open)"
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

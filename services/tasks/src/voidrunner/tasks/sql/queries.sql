@@ -344,3 +344,54 @@ DELETE FROM execution_outbox WHERE published_at < $1;
 
 -- name: pending_outbox_count
 SELECT count(*) FROM execution_outbox WHERE published_at IS NULL;
+
+-- name: stats_active
+-- Executions pending and running now (the partial index keeps this cheap).
+SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'running') AS running
+FROM executions WHERE status IN ('pending', 'running');
+
+-- name: stats_by_status
+-- $1: the window's start. Executions accepted since, by status and termination reason.
+SELECT status, termination_reason, count(*) AS n
+FROM executions WHERE created_at >= $1
+GROUP BY status, termination_reason;
+
+-- name: stats_by_runtime
+SELECT t.script_type AS runtime,
+       count(*) AS executions,
+       count(*) FILTER (WHERE e.status IN ('failed', 'timeout', 'cancelled')) AS unsuccessful,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY e.execution_time_ms) AS run_p50,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY e.execution_time_ms) AS run_p95,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM e.started_at - e.created_at) * 1000) AS wait_p50,
+       percentile_cont(0.95) WITHIN GROUP (
+           ORDER BY extract(epoch FROM e.started_at - e.created_at) * 1000) AS wait_p95
+FROM executions e JOIN tasks t ON t.id = e.task_id
+WHERE e.created_at >= $1
+GROUP BY t.script_type
+ORDER BY t.script_type;
+
+-- name: stats_per_minute
+-- Every minute from $1's to now's: executions accepted in it, and those of the window that
+-- finished in it.
+WITH minutes AS (
+    SELECT generate_series(date_trunc('minute', $1::timestamptz),
+                           date_trunc('minute', now()), interval '1 minute') AS minute
+), accepted AS (
+    SELECT date_trunc('minute', created_at) AS minute, count(*) AS n
+    FROM executions WHERE created_at >= $1 GROUP BY 1
+), finished AS (
+    SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n
+    FROM executions WHERE created_at >= $1 AND completed_at IS NOT NULL GROUP BY 1
+)
+SELECT m.minute, coalesce(a.n, 0) AS accepted, coalesce(f.n, 0) AS finished
+FROM minutes m
+LEFT JOIN accepted a ON a.minute = m.minute
+LEFT JOIN finished f ON f.minute = m.minute
+ORDER BY m.minute;
+
+-- name: stats_outbox
+SELECT count(*) AS pending,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_seconds
+FROM execution_outbox WHERE published_at IS NULL;

@@ -1362,3 +1362,175 @@ class ListRuntimesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRuntimesResponse: _TypeAlias = ListRuntimesResponse  # noqa: Y015
+
+@_typing.final
+class GetStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    WINDOW_MINUTES_FIELD_NUMBER: _builtins.int
+    window_minutes: _builtins.int
+    """1 to 1440."""
+    @_builtins.property
+    def caller(self) -> Global___Caller:
+        """Privileged (service/admin callers only)."""
+
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        window_minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "window_minutes", b"window_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsRequest: _TypeAlias = GetStatsRequest  # noqa: Y015
+
+@_typing.final
+class CountByName(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountByName: _TypeAlias = CountByName  # noqa: Y015
+
+@_typing.final
+class RuntimeStats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNTIME_FIELD_NUMBER: _builtins.int
+    EXECUTIONS_FIELD_NUMBER: _builtins.int
+    UNSUCCESSFUL_FIELD_NUMBER: _builtins.int
+    RUN_P50_MS_FIELD_NUMBER: _builtins.int
+    RUN_P95_MS_FIELD_NUMBER: _builtins.int
+    QUEUE_WAIT_P50_MS_FIELD_NUMBER: _builtins.int
+    QUEUE_WAIT_P95_MS_FIELD_NUMBER: _builtins.int
+    runtime: _builtins.str
+    executions: _builtins.int
+    """Executions accepted in the window, and how many of them ended other than completed."""
+    unsuccessful: _builtins.int
+    run_p50_ms: _builtins.float
+    """Percentiles of the finished ones' run time and of the started ones' queue wait; -1: none."""
+    run_p95_ms: _builtins.float
+    queue_wait_p50_ms: _builtins.float
+    queue_wait_p95_ms: _builtins.float
+    def __init__(
+        self,
+        *,
+        runtime: _builtins.str = ...,
+        executions: _builtins.int = ...,
+        unsuccessful: _builtins.int = ...,
+        run_p50_ms: _builtins.float = ...,
+        run_p95_ms: _builtins.float = ...,
+        queue_wait_p50_ms: _builtins.float = ...,
+        queue_wait_p95_ms: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions", "queue_wait_p50_ms", b"queue_wait_p50_ms", "queue_wait_p95_ms", b"queue_wait_p95_ms", "run_p50_ms", b"run_p50_ms", "run_p95_ms", b"run_p95_ms", "runtime", b"runtime", "unsuccessful", b"unsuccessful"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuntimeStats: _TypeAlias = RuntimeStats  # noqa: Y015
+
+@_typing.final
+class MinuteStats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MINUTE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.int
+    finished: _builtins.int
+    @_builtins.property
+    def minute(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        minute: _timestamp_pb2.Timestamp | None = ...,
+        accepted: _builtins.int = ...,
+        finished: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["minute", b"minute"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "finished", b"finished", "minute", b"minute"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MinuteStats: _TypeAlias = MinuteStats  # noqa: Y015
+
+@_typing.final
+class GetStatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AS_OF_FIELD_NUMBER: _builtins.int
+    WINDOW_MINUTES_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    BY_STATUS_FIELD_NUMBER: _builtins.int
+    BY_TERMINATION_REASON_FIELD_NUMBER: _builtins.int
+    RUNTIMES_FIELD_NUMBER: _builtins.int
+    PER_MINUTE_FIELD_NUMBER: _builtins.int
+    OUTBOX_PENDING_FIELD_NUMBER: _builtins.int
+    OUTBOX_OLDEST_SECONDS_FIELD_NUMBER: _builtins.int
+    window_minutes: _builtins.int
+    pending: _builtins.int
+    """Now, whatever the window."""
+    running: _builtins.int
+    accepted: _builtins.int
+    """Accepted in the window, by their status now and (the final ones) by termination reason."""
+    outbox_pending: _builtins.int
+    """Outbox rows not yet relayed to NATS, and the age of the oldest (0 when none)."""
+    outbox_oldest_seconds: _builtins.float
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def by_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___CountByName]: ...
+    @_builtins.property
+    def by_termination_reason(self) -> _containers.RepeatedCompositeFieldContainer[Global___CountByName]: ...
+    @_builtins.property
+    def runtimes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuntimeStats]: ...
+    @_builtins.property
+    def per_minute(self) -> _containers.RepeatedCompositeFieldContainer[Global___MinuteStats]:
+        """Every minute of the window, oldest first (minutes without executions included)."""
+
+    def __init__(
+        self,
+        *,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        window_minutes: _builtins.int = ...,
+        pending: _builtins.int = ...,
+        running: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        by_status: _abc.Iterable[Global___CountByName] | None = ...,
+        by_termination_reason: _abc.Iterable[Global___CountByName] | None = ...,
+        runtimes: _abc.Iterable[Global___RuntimeStats] | None = ...,
+        per_minute: _abc.Iterable[Global___MinuteStats] | None = ...,
+        outbox_pending: _builtins.int = ...,
+        outbox_oldest_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "as_of", b"as_of", "by_status", b"by_status", "by_termination_reason", b"by_termination_reason", "outbox_oldest_seconds", b"outbox_oldest_seconds", "outbox_pending", b"outbox_pending", "pending", b"pending", "per_minute", b"per_minute", "running", b"running", "runtimes", b"runtimes", "window_minutes", b"window_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsResponse: _TypeAlias = GetStatsResponse  # noqa: Y015

@@ -94,6 +94,11 @@ class TasksServiceStub:
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.SerializeToString,
                 response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.FromString,
                 _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/GetStats',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
         self.CreateRuns = channel.unary_unary(
                 '/voidrunner.tasks.v1.TasksService/CreateRuns',
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.SerializeToString,
@@ -181,6 +186,13 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStats(self, request, context):
+        """The operator's figures over the last window_minutes, from PostgreSQL (every replica agrees).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateRuns(self, request, context):
         """One-shot runs: executions without a saved task. Several at once are all validated before
         any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
@@ -251,6 +263,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.ListRuntimes,
                     request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.FromString,
                     response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsResponse.SerializeToString,
             ),
             'CreateRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateRuns,
@@ -582,6 +599,33 @@ class TasksService:
             '/voidrunner.tasks.v1.TasksService/ListRuntimes',
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesRequest.SerializeToString,
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListRuntimesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/GetStats',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,8 @@ class TasksServiceStub:
     """Privileged (service callers): executions stuck past their deadline, for the reaper."""
     ListRuntimes: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListRuntimesRequest, _tasks_pb2.ListRuntimesResponse]
     """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+    GetStats: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.GetStatsRequest, _tasks_pb2.GetStatsResponse]
+    """The operator's figures over the last window_minutes, from PostgreSQL (every replica agrees)."""
     CreateRuns: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.CreateRunsRequest, _tasks_pb2.CreateRunsResponse]
     """One-shot runs: executions without a saved task. Several at once are all validated before
     any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
@@ -77,6 +79,8 @@ class TasksServiceAsyncStub(TasksServiceStub):
     """Privileged (service callers): executions stuck past their deadline, for the reaper."""
     ListRuntimes: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListRuntimesRequest, _tasks_pb2.ListRuntimesResponse]  # type: ignore[assignment]
     """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+    GetStats: _aio.UnaryUnaryMultiCallable[_tasks_pb2.GetStatsRequest, _tasks_pb2.GetStatsResponse]  # type: ignore[assignment]
+    """The operator's figures over the last window_minutes, from PostgreSQL (every replica agrees)."""
     CreateRuns: _aio.UnaryUnaryMultiCallable[_tasks_pb2.CreateRunsRequest, _tasks_pb2.CreateRunsResponse]  # type: ignore[assignment]
     """One-shot runs: executions without a saved task. Several at once are all validated before
     any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
@@ -172,6 +176,14 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.ListRuntimesResponse, _abc.Awaitable[_tasks_pb2.ListRuntimesResponse]]:
         """The languages tasks may use, with the defaults a new task gets and the operator's caps."""
+
+    @_abc_1.abstractmethod
+    def GetStats(
+        self,
+        request: _tasks_pb2.GetStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.GetStatsResponse, _abc.Awaitable[_tasks_pb2.GetStatsResponse]]:
+        """The operator's figures over the last window_minutes, from PostgreSQL (every replica agrees)."""
 
     @_abc_1.abstractmethod
     def CreateRuns(
