@@ -71,7 +71,7 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def test_every_service_counts_a_run_and_labels_stay_bounded(
-    client: httpx.AsyncClient, pipeline: object
+    client: httpx.AsyncClient, pipeline: Any
 ) -> None:
     before = await _scrape("gateway")
     auth = await login(client, "metrics@example.com")
@@ -119,6 +119,14 @@ async def test_every_service_counts_a_run_and_labels_stay_bounded(
     moved("voidrunner_execution_run_seconds_count", runtime="python")
     moved("voidrunner_executor_jobs_total", runtime="python", outcome="ran")
     moved("voidrunner_executor_job_seconds_count", runtime="python")
+    moved(
+        "voidrunner_sandbox_overhead_seconds_count", backend="bwrap"
+    )  # the pipeline fixture's backend
+    moved("voidrunner_recorder_lag_seconds_count", event="started")
+    moved("voidrunner_recorder_lag_seconds_count", event="result")
+    # The relay handed everything on: the outbox gauges (refreshed every 5 s) read empty.
+    assert ("voidrunner_outbox_oldest_seconds", frozenset()) in after
+    assert _value(after, "voidrunner_outbox_pending_rows") == 0
     # The slots add up to the executor's configured number, none left busy.
     assert _value(after, "voidrunner_executor_slots", state="busy") == 0
     assert _value(after, "voidrunner_executor_slots", state="free") >= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from nats.js.client import JetStreamContext
@@ -26,6 +27,7 @@ from voidrunner.contracts.runtimes import RuntimeCatalog
 from voidrunner.contracts.spill import SpillLost, publish_parts
 from voidrunner.executor.judge import Judged, judge
 from voidrunner.executor.log_publisher import LogPublisher
+from voidrunner.executor.metrics import observe_overhead
 from voidrunner.executor.sandbox.build import Prepared
 from voidrunner.executor.sandbox.limits import TaskLimits, cap_limits, resolve_limits
 from voidrunner.executor.sandbox.types import (
@@ -314,7 +316,9 @@ class JobRunner:
         try:
             if inputs.test_cases:
                 return await self._judge(job, inputs, attempt, request, cancel, started_at, logs)
+            began = time.monotonic()
             result = await self._sandbox.run(request, on_output=logs.feed, cancel=cancel)
+            observe_overhead(self._sandbox.name, time.monotonic() - began, result)
         except RuntimeUnavailable as exc:
             return self._error(job, attempt, str(exc))
         except SandboxError as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from voidrunner.executor.sandbox.types import RunResult
+
 SLOTS = Gauge(
     "voidrunner_executor_slots",
     "This executor's sandbox slots, by state (busy, free).",
@@ -25,3 +27,16 @@ REDELIVERED = Counter(
     "Jobs this executor took that an earlier delivery had not settled, by lane.",
     ["lane"],
 )
+SANDBOX_OVERHEAD = Histogram(
+    "voidrunner_sandbox_overhead_seconds",
+    "A run's wall time in the sandbox beyond the program's own and its compiler's: start, "
+    "set-up and teardown, by backend.",
+    ["backend"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def observe_overhead(backend: str, wall_seconds: float, result: RunResult) -> None:
+    """Observe what a run cost beyond its program (never negative: the clocks differ)."""
+    program = (result.execution_time_ms + (result.compile_time_ms or 0)) / 1000
+    SANDBOX_OVERHEAD.labels(backend).observe(max(0.0, wall_seconds - program))

@@ -25,6 +25,7 @@ from voidrunner.tasks import access
 from voidrunner.tasks.execution_lists import ExecutionList
 from voidrunner.tasks.executions import ExecutionService
 from voidrunner.tasks.inputs import InputCaps
+from voidrunner.tasks.metrics import poll_outbox
 from voidrunner.tasks.notifier import NatsNotifier
 from voidrunner.tasks.outbox import Outbox
 from voidrunner.tasks.policy import RuntimePolicy
@@ -126,6 +127,12 @@ class TasksApp:
             self.loops.add("outbox_relay", lambda loop: relay.run(loop.stop))
         if s.event_recorder_enabled:
             self.loops.add("event_recorder", self._record, signals_ready=True)
+        outbox = self.outbox
+        self.loops.add(
+            "outbox_metrics",
+            lambda loop: poll_outbox(outbox, loop.stop, loop.ready),
+            signals_ready=True,
+        )
         self.loops.start()
         self._server = GrpcServer(
             host=s.tasks_grpc_host,

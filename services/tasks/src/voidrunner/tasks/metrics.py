@@ -6,12 +6,15 @@ never a user, a task or an execution id.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from voidrunner.contracts.execution import FINAL, Status
+from voidrunner.contracts.topology import STARTED_SUBJECT
+from voidrunner.tasks.outbox import Outbox
 from voidrunner.tasks.repository import ExecutionRecord
 
 # From a few milliseconds (an idle platform) to minutes (a long queue).
@@ -46,6 +49,22 @@ RUN_SECONDS = Histogram(
     buckets=_RUN_BUCKETS,
 )
 
+OUTBOX_PENDING = Gauge(
+    "voidrunner_outbox_pending_rows",
+    "Accepted executions not yet relayed to NATS (outbox rows unpublished).",
+)
+OUTBOX_OLDEST = Gauge(
+    "voidrunner_outbox_oldest_seconds",
+    "Age of the oldest unpublished outbox row (0 when none): the relay's lag.",
+)
+RECORDER_LAG = Histogram(
+    "voidrunner_recorder_lag_seconds",
+    "Time from an executor event's arrival in its stream to its recording, by event.",
+    ["event"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTBOX_POLL_SECONDS = 5.0
+
 
 def accepted(executions: Iterable[ExecutionRecord]) -> None:
     """Count newly queued executions."""
@@ -71,3 +90,25 @@ def moved(before: Status, after: ExecutionRecord) -> None:
 def _seconds(start: dt.datetime, end: dt.datetime) -> float:
     # Clocks of different hosts stamp the two ends: never a negative duration.
     return max(0.0, (end - start).total_seconds())
+
+
+def recorded(subject: str, stored_at: dt.datetime | None, now: dt.datetime) -> None:
+    """Observe how long a recorded event waited in its stream."""
+    if stored_at is None:
+        return
+    event = "started" if subject == STARTED_SUBJECT else "result"
+    RECORDER_LAG.labels(event).observe(_seconds(stored_at, now))
+
+
+async def poll_outbox(outbox: Outbox, stop: asyncio.Event, ready: Callable[[], None]) -> None:
+    """Refresh the outbox gauges every OUTBOX_POLL_SECONDS until `stop` (a failed read raises;
+    the supervisor restarts the loop)."""
+    ready()
+    while not stop.is_set():
+        pending, oldest = await outbox.lag()
+        OUTBOX_PENDING.set(pending)
+        OUTBOX_OLDEST.set(oldest)
+        try:
+            await asyncio.wait_for(stop.wait(), OUTBOX_POLL_SECONDS)
+        except TimeoutError:
+            continue

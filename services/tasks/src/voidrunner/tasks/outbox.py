@@ -135,6 +135,14 @@ class Outbox:
             count: int = await conn.fetchval(self._q.pending_outbox_count)
             return count
 
+    async def lag(self) -> tuple[int, float]:
+        """(rows not yet published, age in seconds of the oldest; 0 when none)."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(self._q.stats_outbox)
+        if row is None:  # an aggregate without GROUP BY always has a row
+            return 0, 0.0
+        return int(row["pending"]), float(row["oldest_seconds"])
+
     async def purge(self, published_before: dt.datetime) -> int:
         """Delete rows published before `published_before`. Rows removed."""
         async with self._pool.acquire() as conn:

@@ -47,6 +47,7 @@ from voidrunner.contracts.output import (
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks.errors import ClaimRefused, ExecutionNotFound, InvalidTransition
 from voidrunner.tasks.executions import ExecutionService, ExecutionUpdate
+from voidrunner.tasks.metrics import recorded
 from voidrunner.tasks.outputs import JetStreamOutputs, OutputLost, OutputStore
 from voidrunner.tasks.service import Caller
 
@@ -343,6 +344,7 @@ class EventRecorder:
     async def _handle(self, msg: Msg) -> None:
         try:
             await self.record(msg.subject, msg.data)
+            recorded(msg.subject, _stored_at(msg), dt.datetime.now(_UTC))
         except Exception:  # the database is away: have it redelivered later
             _log.warning("event recording failed; will retry", exc_info=True)
             with contextlib.suppress(Exception):
@@ -350,6 +352,14 @@ class EventRecorder:
             return
         with contextlib.suppress(Exception):
             await msg.ack()
+
+
+def _stored_at(msg: Msg) -> dt.datetime | None:
+    """When the stream stored `msg` (None when it carries no JetStream metadata)."""
+    try:
+        return msg.metadata.timestamp
+    except Exception:  # not a JetStream message (tests feed plain ones)
+        return None
 
 
 def _is_retryable(exc: Exception) -> bool:
