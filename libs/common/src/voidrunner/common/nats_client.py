@@ -67,21 +67,26 @@ class NatsConnection:
         await self._up.wait()
         return self.client
 
-    async def connect_once(self) -> NATS:
-        """The client connected once, without reconnecting: for a command that does one thing
-        (the auth service's `admin` command) rather than a service that runs a loop."""
+    def _options(self, **extra: Any) -> dict[str, Any]:
+        """nats-py's connect() arguments: this connection's own, plus `extra`."""
+        # nats-py annotates its timeouts as int but takes seconds as float.
         options: dict[str, Any] = {
             "servers": [self.url],
             "name": self._name,
             "connect_timeout": self._connect_timeout,
-            "allow_reconnect": False,
+            **extra,
         }
         if self._seed_file is not None:
             options["nkeys_seed"] = str(self._seed_file)
         if self._inbox_prefix is not None:
             options["inbox_prefix"] = self._inbox_prefix
+        return options
+
+    async def connect_once(self) -> NATS:
+        """The client connected once, without reconnecting: for a command that does one thing
+        (the auth service's `admin` command) rather than a service that runs a loop."""
         try:
-            await self.client.connect(**options)
+            await self.client.connect(**self._options(allow_reconnect=False))
         except Exception as exc:
             # nats-py keeps the socket of a refused connection open.
             await self.client.close()
@@ -131,26 +136,18 @@ class NatsConnection:
             self._closed.set()
 
         self._closed.clear()
-        # nats-py annotates its timeouts as int but takes seconds as float.
-        options: dict[str, Any] = {
-            "servers": [self.url],
-            "name": self._name,
-            "connect_timeout": self._connect_timeout,
+        options = self._options(
             # Two attempts, then an error for the supervisor: nats-py would otherwise retry the
             # first connect forever inside connect(), the process stuck in its start-up.
-            "max_reconnect_attempts": 1,
-            "reconnect_time_wait": RECONNECT_WAIT_SECONDS,
-            "allow_reconnect": True,
-            "drain_timeout": DRAIN_SECONDS,
-            "error_cb": on_error,
-            "disconnected_cb": on_disconnect,
-            "reconnected_cb": on_reconnect,
-            "closed_cb": on_closed,
-        }
-        if self._seed_file is not None:
-            options["nkeys_seed"] = str(self._seed_file)
-        if self._inbox_prefix is not None:
-            options["inbox_prefix"] = self._inbox_prefix
+            max_reconnect_attempts=1,
+            reconnect_time_wait=RECONNECT_WAIT_SECONDS,
+            allow_reconnect=True,
+            drain_timeout=DRAIN_SECONDS,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            closed_cb=on_closed,
+        )
         try:
             await self.client.connect(**options)
         except Exception as exc:

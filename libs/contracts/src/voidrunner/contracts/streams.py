@@ -203,27 +203,18 @@ async def cancelled_bucket(js: JetStreamContext) -> KeyValue:
 
 async def runtimes_bucket(js: JetStreamContext) -> KeyValue:
     """The bucket where executors advertise their runtimes (created when missing)."""
-    return await ensure_key_value(
-        js,
-        KeyValueConfig(
-            bucket=t.RUNTIMES_BUCKET,
-            ttl=t.RUNTIMES_TTL_SECONDS,
-            history=1,
-            storage=StorageType.MEMORY,
-        ),
-    )
+    return await _advertisement_bucket(js, t.RUNTIMES_BUCKET, t.RUNTIMES_TTL_SECONDS)
 
 
 async def executors_bucket(js: JetStreamContext) -> KeyValue:
     """The bucket where executors put their status (created when missing)."""
+    return await _advertisement_bucket(js, t.EXECUTORS_BUCKET, t.EXECUTORS_TTL_SECONDS)
+
+
+async def _advertisement_bucket(js: JetStreamContext, bucket: str, ttl: float) -> KeyValue:
+    # In memory: what live executors say of themselves is said again within the TTL.
     return await ensure_key_value(
-        js,
-        KeyValueConfig(
-            bucket=t.EXECUTORS_BUCKET,
-            ttl=t.EXECUTORS_TTL_SECONDS,
-            history=1,
-            storage=StorageType.MEMORY,
-        ),
+        js, KeyValueConfig(bucket=bucket, ttl=ttl, history=1, storage=StorageType.MEMORY)
     )
 
 
