@@ -29,6 +29,7 @@ from voidrunner.executor.main import HAND_BACK_SECONDS
 from voidrunner.executor.settings import ExecutorSettings
 
 from .conftest import CRD_SCHEMAS, K8S, K8S_VERSIONS, ROOT, Doc, crd_errors, kustomize_build
+from .test_deploy_settings import k8s_workloads, unknown_variables
 from .test_k8s_manifests import (
     APPS,
     EXPECTED_EDGES,
@@ -333,11 +334,21 @@ def executor_drain(docs: list[Doc]) -> Drain:
     spec = pod_spec(by_kind(docs, "Deployment")["executor"])
     config = by_kind(docs, "ConfigMap")["executor-config"]["data"]
     default = ExecutorSettings.model_fields["shutdown_grace_seconds"].default
-    assert "VOIDRUNNER_SHUTDOWN_GRACE_SECONDS".lower()[len("voidrunner_") :] in (
-        ExecutorSettings.model_fields
-    )
     shutdown = float(config.get("VOIDRUNNER_SHUTDOWN_GRACE_SECONDS", default))
     return Drain(spec["terminationGracePeriodSeconds"], shutdown)
+
+
+@pytest.mark.parametrize("combo", COMPONENTS)
+def test_every_variable_the_components_set_is_read(
+    with_components: dict[str, list[Doc]], combo: str
+) -> None:
+    # A misspelt VOIDRUNNER_SHUTDOWN_GRACE_SECONDS would be silently ignored (no drain).
+    problems = {
+        w.where: sorted(unknown)
+        for w in k8s_workloads(with_components[combo], combo)
+        if (unknown := unknown_variables(w))
+    }
+    assert problems == {}
 
 
 def test_every_executor_outlives_its_own_shutdown(
