@@ -102,6 +102,6 @@ async def test_refused_configs_and_keys(gateway_url: str, tmp_path: Path) -> Non
     assert loose.code == 125
     assert "readable by other users" in loose.err
     assert "Traceback" not in loose.err
-    usage = await cli("keys", "create", "ci", "--scope", "admin")
+    usage = await cli("keys", "create", "ci", "--scope", "root")
     assert usage.code == 125
-    assert "unknown scope 'admin'" in usage.err
+    assert "unknown scope 'root'" in usage.err

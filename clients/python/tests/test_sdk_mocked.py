@@ -244,6 +244,7 @@ def test_an_expired_access_token_is_refreshed_before_the_call(tmp_path: Path) ->
                 "id": str(uuid.uuid4()),
                 "email": "a@example.com",
                 "name": "A",
+                "role": "user",
                 "created_at": NOW,
                 "updated_at": NOW,
             }
