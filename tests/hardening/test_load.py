@@ -133,6 +133,7 @@ async def test_a_thousand_clients_for_a_minute(
                 argon2_time_cost=1,
                 argon2_memory_kib=1024,
                 argon2_parallelism=1,
+                **service_credentials.identity("auth"),
             )
         ),
         processes(
@@ -143,6 +144,7 @@ async def test_a_thousand_clients_for_a_minute(
                 nats_url=nats_url,
                 tasks_grpc_host="127.0.0.1",
                 tasks_grpc_port=tasks_port,
+                **service_credentials.identity("tasks"),
             )
         ),
     ]
@@ -159,6 +161,7 @@ async def test_a_thousand_clients_for_a_minute(
             tasks_addr=tasks_addr,
             nats_url=nats_url,
             **RELAXED,
+            **service_credentials.identity("gateway"),
         )
     )
     processes(scheduler(tmp_path, nats_url, tasks_addr, service_credentials))

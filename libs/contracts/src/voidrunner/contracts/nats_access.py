@@ -175,6 +175,8 @@ def _scheduler() -> Permissions:
         declares(*_ALL_STREAMS, *_SHARED_BUCKETS)
         + _pub(
             *(t.job_subject(lane) for lane in t.LANES),
+            # The reaper queues a lost pending execution's job again.
+            t.REQUESTS_SUBJECT,
             f"{t.INPUTS_SUBJECT_PREFIX}.*",
             t.DEAD_SUBJECT,
             t.PIPELINE_RESULT_SUBJECT,
