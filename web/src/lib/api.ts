@@ -5,11 +5,13 @@
 import { ApiError, errorFrom } from "./errors";
 import { expire, refreshAfter, token } from "./session.svelte";
 import type {
+  AdminStats,
   ApiKeyFields,
   ApiKeyList,
   CreatedApiKey,
   Execution,
   ExecutionList,
+  ExecutorList,
   RunFields,
   Runtime,
   Task,
@@ -176,6 +178,16 @@ export async function revokeApiKey(id: string): Promise<void> {
     headers: { Accept: "application/json" },
   });
   if (!resp.ok) throw await errorFrom(resp);
+}
+
+/** The operator's figures over the last `windowMinutes` (admins only: 403 for anyone else). */
+export function adminStats(windowMinutes: number, signal?: AbortSignal): Promise<AdminStats> {
+  return request("GET", "/admin/stats", { query: { window: windowMinutes }, signal });
+}
+
+/** The live executors (admins only). */
+export function adminExecutors(signal?: AbortSignal): Promise<ExecutorList> {
+  return request("GET", "/admin/executors", { signal });
 }
 
 /** 404, or a malformed id (400): the page shows not-found either way. */

@@ -66,3 +66,23 @@ export const VERDICTS: Record<string, string> = {
 export function verdict(value: string | undefined): string {
   return value ? (VERDICTS[value] ?? value) : "–";
 }
+
+const CLOCK = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+
+/** The time of day of a timestamp, to the second. */
+export function clock(iso: string | undefined): string {
+  return iso ? CLOCK.format(new Date(iso)) : "–";
+}
+
+/** How long ago, from seconds: "4 s", "3 min", "2 h 5 min", "3 d 4 h". */
+export function age(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) {
+    const minutes = Math.floor((s % 3600) / 60);
+    return `${Math.floor(s / 3600)} h${minutes ? ` ${minutes} min` : ""}`;
+  }
+  const hours = Math.floor((s % 86_400) / 3600);
+  return `${Math.floor(s / 86_400)} d${hours ? ` ${hours} h` : ""}`;
+}

@@ -12,6 +12,7 @@ export type RouteName =
   | "execution"
   | "executions"
   | "keys"
+  | "ops"
   | "not-found";
 
 export interface Route {
@@ -31,6 +32,7 @@ const ROUTES: [RouteName, RegExp][] = [
   ["execution", /^\/executions\/([^/]+)$/],
   ["executions", /^\/executions$/],
   ["keys", /^\/keys$/],
+  ["ops", /^\/ops$/],
 ];
 
 /** Pages anyone may see; all others need a session. */

@@ -308,3 +308,69 @@ export interface ApiKeyList {
   api_keys: ApiKey[];
   pagination: Pagination;
 }
+
+/** Milliseconds; null when nothing in the window had the figure. */
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+}
+
+export interface RuntimeStats {
+  runtime: string;
+  /** Accepted in the window. */
+  executions: number;
+  /** Of those, ended failed, timeout or cancelled. */
+  unsuccessful: number;
+  run_ms: Percentiles;
+  /** Acceptance to an executor's start. */
+  queue_wait_ms: Percentiles;
+}
+
+export interface MinuteStats {
+  minute: string;
+  accepted: number;
+  finished: number;
+}
+
+export interface WindowStats {
+  minutes: number;
+  accepted: number;
+  by_status: Record<string, number>;
+  by_termination_reason: Record<string, number>;
+  runtimes: RuntimeStats[];
+  /** Every minute of the window, oldest first. */
+  per_minute: MinuteStats[];
+}
+
+export interface LaneStats {
+  lane: string;
+  pending: number;
+  in_flight: number;
+  redelivered: number;
+}
+
+/** GET /admin/stats: executions now and over a window, the lanes, the outbox, the capacity. */
+export interface AdminStats {
+  as_of: string;
+  active: { pending: number; running: number };
+  window: WindowStats;
+  lanes: LaneStats[];
+  outbox: { pending: number; oldest_seconds: number };
+  capacity: { executors: number; slots: number; busy: number };
+}
+
+export interface ExecutorInfo {
+  id: string;
+  backend: string;
+  runtimes: string[];
+  slots: number;
+  busy: number;
+  /** Stopping: it takes no new job. */
+  draining: boolean;
+  started_at: string;
+  last_heartbeat_at: string;
+}
+
+export interface ExecutorList {
+  executors: ExecutorInfo[];
+}
