@@ -96,13 +96,13 @@ def _executor(status: ExecutorStatus) -> Executor:
     )
 
 
-@router.get("/executors", response_model=ExecutorList, dependencies=[per_user("tasks")])
+@router.get("/executors", response_model=ExecutorList, dependencies=[per_user("admin")])
 async def admin_executors(_admin: AdminUser, deps: Deps) -> ExecutorList:
     """Live executors with their runtimes, slots and last heartbeat."""
     return ExecutorList(executors=[_executor(s) for s in await executor_statuses(deps)])
 
 
-@router.get("/stats", response_model=AdminStats, dependencies=[per_user("tasks")])
+@router.get("/stats", response_model=AdminStats, dependencies=[per_user("admin")])
 async def admin_stats(
     admin: AdminUser,
     deps: Deps,
