@@ -47,9 +47,12 @@ async def change_role(settings: AuthSettings, email: str, role: Role) -> RoleCha
     if role not in (Role.USER, Role.ADMIN):
         raise ValueError(f"a user's role is user or admin, not {role}")
     repo = AuthRepository(Queries(QUERIES_FILE))
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    # One connection serves the change and the republishing of the user's keys.
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=1
+    )
     try:
-        async with conn.transaction():
+        async with pool.acquire() as conn, conn.transaction():
             user_id = await repo.set_user_role(conn, email, role)
             if user_id is None:
                 raise NotFound(f"no user has the email {email}")
@@ -58,29 +61,25 @@ async def change_role(settings: AuthSettings, email: str, role: Role) -> RoleCha
                 if role == Role.USER
                 else []
             )
-    finally:
-        await conn.close()
-    nats = nats_for(
-        settings,
-        settings.nats_url,
-        client_name="voidrunner-auth-admin",
-        inbox_prefix=inbox_prefix(ServiceName.AUTH),
-    )
-    try:
-        nc = await nats.connect_once()
-    except ConnectionError:
-        return RoleChange(email, role, len(revoked), 0, published=False)
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(), min_size=1, max_size=1
-    )
-    try:
-        ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds) + REVOCATION_MARGIN
-        sessions = KvRevocations(nc, REVOKED_SESSIONS_BUCKET, ttl)
-        for session_id, at in revoked:
-            await sessions.publish(session_id, at)
-        keys = ApiKeyService(pool, repo, KvKeys(nc, API_KEYS_BUCKET))
-        republished = await keys.republish_user(user_id)
+        nats = nats_for(
+            settings,
+            settings.nats_url,
+            client_name="voidrunner-auth-admin",
+            inbox_prefix=inbox_prefix(ServiceName.AUTH),
+        )
+        try:
+            nc = await nats.connect_once()
+        except ConnectionError:
+            return RoleChange(email, role, len(revoked), 0, published=False)
+        try:
+            ttl = dt.timedelta(seconds=settings.access_token_ttl_seconds) + REVOCATION_MARGIN
+            sessions = KvRevocations(nc, REVOKED_SESSIONS_BUCKET, ttl)
+            for session_id, at in revoked:
+                await sessions.publish(session_id, at)
+            keys = ApiKeyService(pool, repo, KvKeys(nc, API_KEYS_BUCKET))
+            republished = await keys.republish_user(user_id)
+        finally:
+            await nc.close()
     finally:
         await pool.close()
-        await nc.close()
     return RoleChange(email, role, len(revoked), republished, published=True)

@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Callable
 
 import asyncpg
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from voidrunner.common.db import Queries
 from voidrunner.common.errors import InvalidArgument
+from voidrunner.contracts.results import timestamp
 from voidrunner.proto.tasks.v1 import tasks_pb2
 from voidrunner.tasks.errors import AccessDenied
 from voidrunner.tasks.service import Caller
@@ -23,12 +23,6 @@ MAX_WINDOW_MINUTES = 1440
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _timestamp(at: dt.datetime) -> Timestamp:
-    out = Timestamp()
-    out.FromDatetime(at)
-    return out
 
 
 def _ms(value: float | None) -> float:
@@ -72,7 +66,7 @@ class PlatformStats:
                 reason = row["termination_reason"]
                 reasons[reason] = reasons.get(reason, 0) + row["n"]
         return tasks_pb2.GetStatsResponse(
-            as_of=_timestamp(as_of),
+            as_of=timestamp(as_of),
             window_minutes=window_minutes,
             pending=active["pending"],
             running=active["running"],
@@ -95,7 +89,7 @@ class PlatformStats:
             ],
             per_minute=[
                 tasks_pb2.MinuteStats(
-                    minute=_timestamp(m["minute"]), accepted=m["accepted"], finished=m["finished"]
+                    minute=timestamp(m["minute"]), accepted=m["accepted"], finished=m["finished"]
                 )
                 for m in minutes
             ],

@@ -13,11 +13,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from nats.aio.client import Client as NATS
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 
 from voidrunner.contracts.executors import ExecutorStatus
 from voidrunner.contracts.streams import lane_depths
 from voidrunner.contracts.topology import EXECUTORS_BUCKET
+from voidrunner.gateway.bucket_reads import bucket_values
 from voidrunner.gateway.deps import AdminUser, Backends, Deps
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.ratelimit import per_user
@@ -60,22 +60,12 @@ def _nats(deps: Backends) -> NATS:
 
 async def executor_statuses(deps: Backends) -> list[ExecutorStatus]:
     """Every live executor's last status, by id (malformed entries are skipped)."""
-    try:
-        kv = await _nats(deps).jetstream().key_value(EXECUTORS_BUCKET)
-        keys = await kv.keys()
-    except (BucketNotFoundError, NoKeysError):
-        return []
     found = []
-    for key in sorted(keys):
+    for value in await bucket_values(_nats(deps), EXECUTORS_BUCKET):
         try:
-            entry = await kv.get(key)
-        except KeyNotFoundError:  # expired between listing and reading
+            found.append(ExecutorStatus.decode(value))
+        except (ValueError, KeyError, TypeError):
             continue
-        if entry.value:
-            try:
-                found.append(ExecutorStatus.decode(entry.value))
-            except (ValueError, KeyError, TypeError):
-                continue
     return found
 
 

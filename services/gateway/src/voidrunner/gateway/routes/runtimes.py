@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError
 from pydantic import BaseModel, Field
 
 from voidrunner.contracts.topology import RUNTIMES_BUCKET
+from voidrunner.gateway.bucket_reads import bucket_values
 from voidrunner.gateway.deps import Backends, CurrentUser, Deps
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.ratelimit import per_user
@@ -88,21 +88,7 @@ def merge_runtimes(
 async def _advertisements(deps: Backends) -> list[dict[str, Any]]:
     if deps.nc is None:
         raise ApiError(503, "Service temporarily unavailable")
-    js = deps.nc.jetstream()
-    try:
-        kv = await js.key_value(RUNTIMES_BUCKET)
-        keys = await kv.keys()
-    except (BucketNotFoundError, NoKeysError):
-        return []
-    entries = []
-    for key in keys:
-        try:
-            entry = await kv.get(key)
-        except KeyNotFoundError:  # expired between listing and reading
-            entry = None
-        if entry is not None and entry.value:
-            entries.append(json.loads(entry.value))
-    return entries
+    return [json.loads(value) for value in await bucket_values(deps.nc, RUNTIMES_BUCKET)]
 
 
 @router.get("/runtimes", response_model=RuntimeList, dependencies=[per_user("tasks")])
