@@ -61,3 +61,27 @@ def test_our_events_and_library_records_are_json_lines(capsys: pytest.CaptureFix
 def test_an_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("svc", "chatty", LogFormat.JSON)
+
+
+def test_lines_inside_a_span_carry_its_trace_and_span_ids(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    configure_logging("svc", "info", LogFormat.JSON)
+    log = get_logger("voidrunner.test")
+    context = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    with trace.use_span(NonRecordingSpan(context)):
+        log.info("inside")
+    log.info("outside")
+    inside, outside = lines(capsys)
+    assert inside["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert inside["span_id"] == "b7ad6b7169203331"
+    assert "trace_id" not in outside
+    assert "span_id" not in outside

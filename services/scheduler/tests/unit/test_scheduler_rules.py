@@ -101,6 +101,7 @@ class Message:
     data: bytes
     settled: list[str] = field(default_factory=list)
     delay: float | None = None
+    headers: dict[str, str] | None = None
 
     async def ack(self) -> None:
         self.settled.append("ack")

@@ -1,5 +1,5 @@
-"""A client channel that sends the current request id (and the caller's service token) with
-every unary call.
+"""A client channel that sends the current request id, the current span's traceparent (and the
+caller's service token) with every unary call.
 
     token = lambda: signer.token_for("tasks")
     channel = RequestIdChannel(grpc.aio.insecure_channel(target), token=token)
@@ -21,6 +21,7 @@ import grpc
 
 from voidrunner.common.grpc_access import bearer
 from voidrunner.common.request_context import REQUEST_ID_HEADER, current_request_id
+from voidrunner.common.tracing import TRACEPARENT, current_traceparent
 
 # Returns the token to send now (cached by the signer; renewed before it expires).
 TokenSource = Callable[[], str]
@@ -54,6 +55,9 @@ class _WithRequestId(grpc.aio.UnaryUnaryMultiCallable):  # type: ignore[type-arg
         request_id = current_request_id()
         if request_id:
             metadata = (*(metadata or ()), (REQUEST_ID_HEADER, request_id))
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            metadata = (*(metadata or ()), (TRACEPARENT, traceparent))
         if self._token is not None:
             metadata = (*(metadata or ()), bearer(self._token()))
         return self._inner(

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import structlog
+from opentelemetry.trace import StatusCode
 
 from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.errors import ServiceError
@@ -16,9 +17,22 @@ from voidrunner.common.grpc_access import AccessPolicy, Refusal
 from voidrunner.common.logs import get_logger
 from voidrunner.common.request_context import REQUEST_ID_HEADER, accept_or_new, set_request_id
 from voidrunner.common.rpc_metrics import RPC_SECONDS, RPCS_HANDLED
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, metadata_context
 
 _log = get_logger("voidrunner.rpc")
 _QUIET = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# Codes that mean the server failed (OpenTelemetry's rule for server spans); the rest are the
+# caller's problem and leave the span's status unset.
+_SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -31,8 +45,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     to a call (the request id in its metadata) from that call's own context.
     """
 
-    def __init__(self, access: AccessPolicy | None = None) -> None:
+    def __init__(self, access: AccessPolicy | None = None, tracing: Tracing = TRACING_OFF) -> None:
         self._access = access
+        self._tracing = tracing
         # method → (the servicer's handler, our wrapper of it); bounded by the registered
         # methods, as unknown methods have no handler and are never wrapped.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}  # type: ignore[type-arg]
@@ -61,47 +76,68 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
-        wrapped = _wrap(method, handler)
+        wrapped = _wrap(method, handler, self._tracing)
         self._wrapped[method] = (handler, wrapped)
         return wrapped
 
 
-def _wrap(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
-    """`handler` with the request id bound, errors translated and one log line per call."""
+def _wrap(
+    method: str,
+    handler: grpc.RpcMethodHandler,  # type: ignore[type-arg]
+    tracing: Tracing,
+) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    """`handler` with the request id bound, a span, errors translated and one log line per
+    call."""
     inner = handler.unary_unary
     if inner is None:  # only unary-unary handlers are wrapped (see intercept_service)
         return handler
     quiet = method.startswith(_QUIET)
+    traced = tracing if not quiet else TRACING_OFF
+    span_name = method.lstrip("/")
+    service, _, name = span_name.rpartition("/")
+    attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        request_id = accept_or_new(_request_id(context.invocation_metadata()))
+        metadata = context.invocation_metadata()
+        request_id = accept_or_new(_request_id(metadata))
         set_request_id(request_id)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, rpc=method)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        try:
-            return await inner(request, context)  # type: ignore[arg-type]
-        except ServiceError as exc:
-            code = exc.code
-            await context.abort(exc.code, exc.message)
-        except UNAVAILABLE_ERRORS:  # the database restarting: 503 to the caller, not 500
-            code = grpc.StatusCode.UNAVAILABLE
-            _log.warning("rpc dependency unavailable", exc_info=True)
-            await context.abort(code, "a dependency is unavailable, retry later")
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            _log.exception("rpc failed")
-            await context.abort(code, "internal error")
-        finally:
-            elapsed = time.perf_counter() - started
-            RPCS_HANDLED.labels(method, code.name).inc()
-            RPC_SECONDS.labels(method).observe(elapsed)
-            if not quiet:
-                _log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 2))
+        with traced.span(
+            span_name,
+            parent=metadata_context(metadata) if traced.enabled else None,
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            status_from_errors=False,
+        ) as span:
+            try:
+                return await inner(request, context)  # type: ignore[arg-type]
+            except ServiceError as exc:
+                code = exc.code
+                await context.abort(exc.code, exc.message)
+            except UNAVAILABLE_ERRORS:  # the database restarting: 503 to the caller, not 500
+                code = grpc.StatusCode.UNAVAILABLE
+                _log.warning("rpc dependency unavailable", exc_info=True)
+                await context.abort(code, "a dependency is unavailable, retry later")
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                _log.exception("rpc failed")
+                await context.abort(code, "internal error")
+            finally:
+                elapsed = time.perf_counter() - started
+                RPCS_HANDLED.labels(method, code.name).inc()
+                RPC_SECONDS.labels(method).observe(elapsed)
+                if span is not None:
+                    span.set_attribute("rpc.grpc.status_code", code.value[0])
+                    if code in _SERVER_FAULTS:
+                        span.set_status(StatusCode.ERROR, code.name)
+                if not quiet:
+                    _log.info("rpc", code=code.name, duration_ms=round(elapsed * 1000, 2))
 
     return grpc.unary_unary_rpc_method_handler(
         wrapped,

@@ -15,6 +15,7 @@ from voidrunner.common.grpc_health import HealthServicer, HealthSource
 from voidrunner.common.grpc_interceptors import ServerInterceptor
 from voidrunner.common.logs import get_logger
 from voidrunner.common.service_tokens import ServiceSigner
+from voidrunner.common.tracing import TRACING_OFF, Tracing
 
 _log = get_logger("voidrunner.grpc")
 
@@ -45,9 +46,10 @@ class GrpcServer:
         service_names: Iterable[str],
         health: HealthSource | None = None,
         access: AccessPolicy | None = None,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[ServerInterceptor(access)], options=_CHANNEL_OPTIONS
+            interceptors=[ServerInterceptor(access, tracing)], options=_CHANNEL_OPTIONS
         )
         for register in registrations:
             register(self._server)

@@ -10,6 +10,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from voidrunner.common.settings import LogFormat
+from voidrunner.common.tracing import add_trace_ids
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: LogFormat = LogFormat.AUTO) -> None:
@@ -20,6 +21,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: LogFormat = LogFor
     use_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_service(service),

@@ -56,6 +56,15 @@ class BaseServiceSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
+    # Traces (OpenTelemetry, OTLP over gRPC): off unless an endpoint is set, e.g.
+    # http://otel-collector:4317 (plaintext) or https://... (TLS). Roots are sampled at the ratio;
+    # spans wait in a bounded queue and are dropped, never waited for, when the collector lags.
+    otlp_endpoint: str | None = None
+    otlp_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    trace_queue_size: int = Field(default=2048, ge=1, le=1_000_000)
+    trace_export_delay_ms: int = Field(default=2000, ge=10, le=60_000)
+
     secret_fields: tuple[str, ...] = ()
 
     @property

@@ -37,12 +37,22 @@ async def spilled(js: JetStreamContext, job: jobs_pb2.Job) -> jobs_pb2.Job:
 
 
 async def publish_job(
-    js: JetStreamContext, subject: str, job: jobs_pb2.Job, msg_id: str, *, ack_seconds: float = 5.0
+    js: JetStreamContext,
+    subject: str,
+    job: jobs_pb2.Job,
+    msg_id: str,
+    *,
+    ack_seconds: float = 5.0,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Publish `job` on `subject` (a stream's), spilling large inputs first."""
+    """Publish `job` on `subject` (a stream's), spilling large inputs first; `headers` (a trace
+    context) go with it."""
     ready = await spilled(js, job)
     await js.publish(
-        subject, ready.SerializeToString(), timeout=ack_seconds, headers={t.MSG_ID_HEADER: msg_id}
+        subject,
+        ready.SerializeToString(),
+        timeout=ack_seconds,
+        headers={**(headers or {}), t.MSG_ID_HEADER: msg_id},
     )
 
 

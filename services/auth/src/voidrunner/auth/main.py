@@ -28,6 +28,7 @@ from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import access_from, nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.common.tracing import Tracing
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.topology import API_KEYS_BUCKET, REVOKED_SESSIONS_BUCKET
 from voidrunner.proto.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -62,6 +63,7 @@ class AuthApp:
         self._keys: KvKeys | None = None
         self._api_keys: ApiKeyService | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
+        self.tracing = Tracing.configure(settings)
 
     async def start(self) -> int:
         self.metrics.start()
@@ -124,6 +126,7 @@ class AuthApp:
             service_names=[auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name],
             health=self.loops,
             access=access_from(s, ServiceName.AUTH, access.RULES),
+            tracing=self.tracing,
         )
         return await self._server.start()
 
@@ -160,3 +163,4 @@ class AuthApp:
         await self._nats.drain()
         if self._pool is not None:
             await self._pool.close()
+        await self.tracing.shutdown()

@@ -24,6 +24,7 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.execution import attempt_of
 from voidrunner.contracts.streams import lane_consumer
@@ -66,8 +67,10 @@ class JobConsumer:
         runner: JobRunner,
         cancelled: KeyValue,
         config: ConsumerConfig,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self._nc = nc
+        self._tracing = tracing
         self._js = js
         self._runner = runner
         self._cancelled = cancelled
@@ -256,10 +259,25 @@ class JobConsumer:
         if (msg.metadata.num_delivered or 1) > 1:
             REDELIVERED.labels(lane).inc()
         # Every line logged while this job runs names it; one line at the end sums it up.
-        with structlog.contextvars.bound_contextvars(
-            execution_id=job.execution_id, attempt=attempt, lane=lane
+        with (
+            structlog.contextvars.bound_contextvars(
+                execution_id=job.execution_id, attempt=attempt, lane=lane
+            ),
+            self._tracing.span(
+                "execute",
+                parent=context_from(msg.headers) if self._tracing.enabled else None,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "voidrunner.execution_id": job.execution_id,
+                    "voidrunner.runtime": job.runtime,
+                    "voidrunner.attempt": attempt,
+                    "voidrunner.lane": lane,
+                },
+            ) as span,
         ):
             outcome = await self._run_job(msg, job, attempt)
+            if span is not None:
+                span.set_attribute("voidrunner.outcome", outcome.partition(":")[0])
             _log.info("job", outcome=outcome, runtime=job.runtime)
 
     async def _run_job(self, msg: Msg, job: jobs_pb2.Job, attempt: int) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import TRACING_OFF, Tracing, with_trace
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.claims import Claim
 from voidrunner.contracts.execution import TerminationReason, Verdict
@@ -182,9 +183,15 @@ class JobRunner:
     """Runs jobs in the sandbox and publishes their events."""
 
     def __init__(
-        self, js: JetStreamContext, sandbox: Sandbox, catalog: RuntimeCatalog, config: RunnerConfig
+        self,
+        js: JetStreamContext,
+        sandbox: Sandbox,
+        catalog: RuntimeCatalog,
+        config: RunnerConfig,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self._js = js
+        self._tracing = tracing
         self._sandbox = sandbox
         self._catalog = catalog
         self._config = config
@@ -206,7 +213,9 @@ class JobRunner:
         await self._js.publish(
             t.RESULT_SUBJECT,
             result.SerializeToString(),
-            headers={t.MSG_ID_HEADER: t.result_msg_id(result.execution_id, result.attempt, tag)},
+            headers=with_trace(
+                {t.MSG_ID_HEADER: t.result_msg_id(result.execution_id, result.attempt, tag)}
+            ),
         )
 
     async def _spill(
@@ -270,7 +279,9 @@ class JobRunner:
                     max_duration_ms=int(max_duration * 1000),
                     claim=claim.secret,
                 ).SerializeToString(),
-                headers={t.MSG_ID_HEADER: t.started_msg_id(job.execution_id, attempt, claim.tag)},
+                headers=with_trace(
+                    {t.MSG_ID_HEADER: t.started_msg_id(job.execution_id, attempt, claim.tag)}
+                ),
             )
         )
         try:
@@ -314,11 +325,24 @@ class JobRunner:
             batch_ms=self._config.log_batch_ms,
         )
         try:
-            if inputs.test_cases:
-                return await self._judge(job, inputs, attempt, request, cancel, started_at, logs)
-            began = time.monotonic()
-            result = await self._sandbox.run(request, on_output=logs.feed, cancel=cancel)
-            observe_overhead(self._sandbox.name, time.monotonic() - began, result)
+            with self._tracing.span(
+                "sandbox",
+                attributes={
+                    "voidrunner.sandbox.backend": self._sandbox.name,
+                    "voidrunner.test_cases": len(inputs.test_cases),
+                },
+            ) as span:
+                if inputs.test_cases:
+                    return await self._judge(
+                        job, inputs, attempt, request, cancel, started_at, logs
+                    )
+                began = time.monotonic()
+                result = await self._sandbox.run(request, on_output=logs.feed, cancel=cancel)
+                observe_overhead(self._sandbox.name, time.monotonic() - began, result)
+                if span is not None:
+                    span.set_attribute(
+                        "voidrunner.termination_reason", str(result.termination_reason)
+                    )
         except RuntimeUnavailable as exc:
             return self._error(job, attempt, str(exc))
         except SandboxError as exc:

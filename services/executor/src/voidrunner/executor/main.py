@@ -14,6 +14,7 @@ from voidrunner.common.logs import get_logger
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.common.tracing import Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.executors import ExecutorStatus
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
@@ -59,6 +60,7 @@ class ExecutorApp:
         self._advertised: dict[str, bytes] = {}
         self.consumer: JobConsumer | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
+        self.tracing = Tracing.configure(settings)
         self._started_at = dt.datetime.now(dt.UTC)
         self._available: tuple[str, ...] = ()
 
@@ -116,6 +118,7 @@ class ExecutorApp:
                     log_batch_bytes=s.log_batch_bytes,
                     log_batch_ms=s.log_batch_ms,
                 ),
+                self.tracing,
             )
             consumer = JobConsumer(
                 nc,
@@ -129,6 +132,7 @@ class ExecutorApp:
                     max_deliver=s.max_deliver,
                     shutdown_grace=s.shutdown_grace_seconds,
                 ),
+                self.tracing,
             )
             await consumer.start()
             self.consumer = consumer
@@ -182,3 +186,4 @@ class ExecutorApp:
         await self._nats.drain()
         if self._sandbox is not None:
             await self._sandbox.close()
+        await self.tracing.shutdown()

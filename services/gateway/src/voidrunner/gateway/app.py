@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from voidrunner.common.tracing import TRACING_OFF, Tracing
 from voidrunner.gateway import docs
 from voidrunner.gateway.cors import JsonCORSMiddleware
 from voidrunner.gateway.deps import Backends
@@ -58,6 +59,7 @@ def create_app(
     settings: GatewaySettings,
     backends: Backends | None = None,
     probes: Mapping[str, Probe] | None = None,
+    tracing: Tracing = TRACING_OFF,
 ) -> FastAPI:
     """Build the app. `backends` may be set later (by the lifespan) via app.state.backends."""
     app = FastAPI(
@@ -109,5 +111,5 @@ def create_app(
         allow_credentials=True,
         expose_headers=EXPOSED_HEADERS,
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, tracing=tracing)
     return app

@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
 from voidrunner.contracts.execution import FINAL, StreamName
 from voidrunner.contracts.output import LogEntry, base64_text, replay_layout, text_form
 from voidrunner.contracts.topology import FINAL_SUBJECT_PREFIX, LOGS_STREAM, log_subject
@@ -51,8 +52,10 @@ class FinalNotices:
         remember_seconds: float = 60.0,
         remember_most: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self._nc = nc
+        self._tracing = tracing
         self._remember_seconds = remember_seconds
         self._remember_most = remember_most
         self._clock = clock
@@ -73,6 +76,19 @@ class FinalNotices:
 
     async def _on_notice(self, msg: Any) -> None:
         execution_id = msg.subject[len(FINAL_SUBJECT_PREFIX) + 1 :]
+        if self._tracing.enabled:
+            # The last hop of an execution's trace: the notice that answers its waiters.
+            with self._tracing.span(
+                "final notice",
+                parent=context_from(msg.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={"voidrunner.execution_id": execution_id[:64]},
+            ):
+                self._notice(execution_id)
+            return
+        self._notice(execution_id)
+
+    def _notice(self, execution_id: str) -> None:
         now = self._clock()
         self._seen[execution_id] = now
         self._seen.move_to_end(execution_id)

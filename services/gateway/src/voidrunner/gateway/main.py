@@ -23,6 +23,7 @@ from voidrunner.common.logs import configure_logging, get_logger
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import nats_for, signer_from
 from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.common.tracing import Tracing
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.topology import RATE_LIMIT_BUCKET
 from voidrunner.gateway.api_keys import ApiKeyWatcher, supervise_api_keys
@@ -69,6 +70,7 @@ async def fetch_keys(auth: AuthServiceAsyncStub, wait_seconds: float) -> Publish
 
 def build_app(settings: GatewaySettings) -> FastAPI:
     """The app with a lifespan that connects everything on start and closes it on stop."""
+    tracing = Tracing.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +92,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             keys = await fetch_keys(auth, settings.startup_timeout_seconds)
             watcher = RevocationWatcher(nats.client, keys.revocation_bucket)
             key_watcher = ApiKeyWatcher(nats.client, keys.api_keys_bucket)
-            finals = FinalNotices(nats.client)
+            finals = FinalNotices(nats.client, tracing=tracing)
             tasks = TasksServiceStub(tasks_channel)
             # `nc` and `finals` stay None (routes answer 503) until NATS is connected.
             backends = Backends(
@@ -139,8 +141,9 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             await nats.drain()
             await auth_channel.close(None)
             await tasks_channel.close(None)
+            await tracing.shutdown()
 
-    app = create_app(settings)
+    app = create_app(settings, tracing=tracing)
     app.router.lifespan_context = lifespan
     return app
 

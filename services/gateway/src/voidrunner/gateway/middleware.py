@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from opentelemetry.trace import StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voidrunner.common.logs import get_logger
 from voidrunner.common.request_context import accept_or_new, set_request_id
-from voidrunner.gateway.metrics import observe_request
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing
+from voidrunner.gateway.metrics import UNMATCHED, method_label, observe_request, route_label
 
 _log = get_logger("voidrunner.gateway.http")
 
@@ -36,19 +38,51 @@ JSON = b"application/json"
 JSON_UTF8 = b"application/json; charset=utf-8"
 QUIET_PATHS = ("/health", "/ready")
 DRAIN_LIMIT = 64 * 1024 * 1024
+# Where the answered status is left in the request's state for the span (set in _handle).
+_STATUS_KEY = "voidrunner.status"
 
 
 class RequestContextMiddleware:
-    """Binds X-Request-ID, adds security headers to every response (and `charset=utf-8` to every
-    JSON one, error bodies included), logs one line per request."""
+    """Binds X-Request-ID, opens the request's span, adds security headers to every response
+    (and `charset=utf-8` to every JSON one, error bodies included), logs one line per request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The span is always the root of a new trace: a `traceparent` sent from the internet is
+    ignored, so no caller can force sampling or graft its requests onto another trace.
+    """
+
+    def __init__(self, app: ASGIApp, tracing: Tracing = TRACING_OFF) -> None:
         self.app = app
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not self.tracing.enabled or scope["path"].startswith(QUIET_PATHS):
+            await self._handle(scope, receive, send)
+            return
+        method = method_label(scope["method"])
+        with self.tracing.span(
+            method,
+            root=True,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.scheme": scope.get("scheme", "")},
+            status_from_errors=True,
+        ) as span:
+            try:
+                await self._handle(scope, receive, send)
+            finally:
+                if span is not None:
+                    route = route_label(scope)
+                    if route != UNMATCHED:  # a path is a user's input: only templates name spans
+                        span.update_name(f"{method} {route}")
+                        span.set_attribute("http.route", route)
+                    status = scope.get("state", {}).get(_STATUS_KEY, 500)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(StatusCode.ERROR)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         raw = headers.get(b"x-request-id")
         request_id = accept_or_new(raw.decode("latin-1") if raw else None)
@@ -86,6 +120,7 @@ class RequestContextMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
+            scope.setdefault("state", {})[_STATUS_KEY] = status
             observe_request(scope, status, elapsed)
             if not path.startswith(QUIET_PATHS) or status >= 400:
                 state: dict[str, Any] = scope.get("state", {})

@@ -15,6 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from, with_trace
 from voidrunner.contracts import topology as t
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.scheduler.inflight import InflightTracker
@@ -27,6 +28,9 @@ class Delivery(Protocol):
 
     @property
     def data(self) -> bytes: ...
+
+    @property
+    def headers(self) -> dict[str, str] | None: ...
 
     async def ack(self) -> None: ...
 
@@ -100,8 +104,10 @@ class Dispatcher:
         *,
         retry_delay: float,
         slot_ttl_extra: float,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self._js = js
+        self._tracing = tracing
         self._tracker = tracker
         self._cancelled = cancelled
         self._retry_delay = retry_delay
@@ -127,7 +133,20 @@ class Dispatcher:
         )
 
     async def on_request(self, msg: Delivery) -> None:
-        """Admit and publish one accepted execution, or ask for it again later."""
+        """Admit and publish one accepted execution, or ask for it again later; in the trace
+        of the request that queued it."""
+        if not self._tracing.enabled:
+            await self._on_request(msg)
+            return
+        with self._tracing.span(
+            "schedule",
+            parent=context_from(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.operation.type": "process"},
+        ):
+            await self._on_request(msg)
+
+    async def _on_request(self, msg: Delivery) -> None:
         try:
             job = jobs_pb2.Job.FromString(msg.data)
         except DecodeError:
@@ -159,7 +178,7 @@ class Dispatcher:
         await self._js.publish(
             t.job_subject(lane),
             job.SerializeToString(),
-            headers={t.MSG_ID_HEADER: t.job_msg_id(job.execution_id, job.attempt)},
+            headers=with_trace({t.MSG_ID_HEADER: t.job_msg_id(job.execution_id, job.attempt)}),
         )
         await msg.ack()
         _log.info("dispatched", execution_id=job.execution_id, lane=lane, attempt=job.attempt)

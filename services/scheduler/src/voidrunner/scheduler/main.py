@@ -15,6 +15,7 @@ from voidrunner.common.grpc_server import GrpcServer, service_channel
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import nats_for, signer_from
 from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.common.tracing import Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.streams import cancelled_bucket, declare_pipeline
@@ -45,6 +46,7 @@ class SchedulerApp:
         self._building = asyncio.Lock()
         self.reaper: Reaper | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
+        self.tracing = Tracing.configure(settings)
 
     async def start(self) -> int:
         self.metrics.start()
@@ -80,6 +82,7 @@ class SchedulerApp:
                     await cancelled_bucket(js),
                     retry_delay=s.concurrency_retry_seconds,
                     slot_ttl_extra=s.pending_timeout_seconds + s.reaper_grace_seconds,
+                    tracing=self.tracing,
                 )
             return self._dispatcher
 
@@ -131,3 +134,4 @@ class SchedulerApp:
         if self._channel is not None:
             await self._channel.close(None)
         await self._nats.drain()
+        await self.tracing.shutdown()

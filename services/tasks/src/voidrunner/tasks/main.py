@@ -17,6 +17,7 @@ from voidrunner.common.grpc_server import GrpcServer
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import access_from, nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
+from voidrunner.common.tracing import Tracing
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.contracts.streams import declare_pipeline
@@ -77,6 +78,7 @@ class TasksApp:
         self._recorder: EventRecorder | None = None
         self.outbox: Outbox | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
+        self.tracing = Tracing.configure(settings)
 
     async def start(self) -> int:
         """Open the pool, start the loops, serve gRPC; returns the bound port."""
@@ -101,7 +103,7 @@ class TasksApp:
         if s.outbox_relay_enabled:
             relay = OutboxRelay(
                 self.outbox,
-                JetStreamPublisher(lambda: self._nats.client),
+                JetStreamPublisher(lambda: self._nats.client, self.tracing),
                 s.database_url.get_secret_value(),
                 poll_seconds=s.outbox_poll_seconds,
             )
@@ -120,7 +122,7 @@ class TasksApp:
             policy,
             PlatformStats(self._pool, queries),
         )
-        self._recorder = EventRecorder(executions)
+        self._recorder = EventRecorder(executions, tracing=self.tracing)
         self.loops.add("nats", self._nats.run, signals_ready=True)
         if relay is not None:
             # Up from the start: it keeps jobs in the outbox while NATS is away.
@@ -143,6 +145,7 @@ class TasksApp:
             service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
             health=self.loops,
             access=access_from(s, ServiceName.TASKS, access.RULES),
+            tracing=self.tracing,
         )
         return await self._server.start()
 
@@ -162,3 +165,4 @@ class TasksApp:
         await self._nats.drain()
         if self._pool is not None:
             await self._pool.close()
+        await self.tracing.shutdown()

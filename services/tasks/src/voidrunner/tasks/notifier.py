@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import with_trace
 from voidrunner.contracts import topology
 from voidrunner.contracts.streams import cancelled_bucket
 from voidrunner.proto.jobs.v1 import jobs_pb2
@@ -71,6 +72,12 @@ class NatsNotifier:
         if nc is None:
             return
         try:
-            await nc.publish(topology.final_subject(str(execution_id)), str(execution_id).encode())
+            # With the trace context of what finished it (the recorder's span): the gateway's
+            # waiter closes that trace.
+            await nc.publish(
+                topology.final_subject(str(execution_id)),
+                str(execution_id).encode(),
+                headers=with_trace({}) or None,
+            )
         except Exception:  # best effort, as above
             _log.warning("final notice failed", execution_id=str(execution_id), exc_info=True)

@@ -27,6 +27,7 @@ import asyncpg
 
 from voidrunner.common.db import Conn, Queries
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import current_traceparent
 from voidrunner.proto.jobs.v1 import jobs_pb2
 
 _log = get_logger("voidrunner.tasks.outbox")
@@ -42,6 +43,8 @@ class OutboxEntry:
     payload: bytes
     attempts: int
     created_at: dt.datetime
+    # The traceparent of the request that queued it (None when that request was not traced).
+    trace_parent: str | None = None
 
     def job(self) -> jobs_pb2.Job:
         """The payload decoded."""
@@ -80,8 +83,11 @@ class Outbox:
         self.channel = channel
 
     async def add(self, conn: Conn, execution_id: uuid.UUID, job: jobs_pb2.Job) -> None:
-        """Queue `job` in the transaction `conn` is in, and wake listening relays on commit."""
-        await conn.execute(self._q.insert_outbox, execution_id, job.SerializeToString())
+        """Queue `job` in the transaction `conn` is in, and wake listening relays on commit. The
+        current span's traceparent goes with it, for the relay to continue the trace."""
+        await conn.execute(
+            self._q.insert_outbox, execution_id, job.SerializeToString(), current_traceparent()
+        )
         await conn.execute(self._q.notify_outbox, self.channel)
 
     async def discard(self, conn: Conn, execution_id: uuid.UUID) -> int:
@@ -101,6 +107,7 @@ class Outbox:
                     payload=bytes(r["payload"]),
                     attempts=r["attempts"],
                     created_at=r["created_at"],
+                    trace_parent=r["trace_parent"],
                 )
                 for r in rows
             ]

@@ -29,6 +29,7 @@ from nats.js.client import JetStreamContext
 
 from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.claims import Claim, claim_hash
 from voidrunner.contracts.execution import (
@@ -186,12 +187,14 @@ class EventRecorder:
         outputs: OutputStore | None = None,
         *,
         fetch_timeout: float = 1.0,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         """`outputs` is where spilled outputs are read (by default VR_OUTPUT, once `run` has
         its JetStream context)."""
         self._executions = executions
         self._outputs = outputs
         self._fetch_timeout = fetch_timeout
+        self._tracing = tracing
 
     @staticmethod
     def consumer() -> ConsumerConfig:
@@ -342,6 +345,20 @@ class EventRecorder:
                 await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
+        if not self._tracing.enabled:
+            await self._settle(msg)
+            return
+        # Log chunks are not recorded here; started and result events continue their run's
+        # trace (the executor's span), and the final notice sent on recording goes on from here.
+        with self._tracing.span(
+            "record " + msg.subject.rpartition(".")[2][:32],
+            parent=context_from(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+        ):
+            await self._settle(msg)
+
+    async def _settle(self, msg: Msg) -> None:
         try:
             await self.record(msg.subject, msg.data)
             recorded(msg.subject, _stored_at(msg), dt.datetime.now(_UTC))

@@ -21,6 +21,14 @@ from nats.aio.client import Client as NATS
 
 from voidrunner.common.jetstream import ensure_stream
 from voidrunner.common.logs import get_logger
+from voidrunner.common.tracing import (
+    TRACEPARENT,
+    TRACING_OFF,
+    SpanKind,
+    Tracing,
+    context_from,
+    with_trace,
+)
 from voidrunner.contracts import topology
 from voidrunner.contracts.jobs import INLINE_INPUT_BYTES, publish_job
 from voidrunner.contracts.streams import requests_stream
@@ -34,8 +42,11 @@ RELISTEN_SECONDS = 1.0
 class JetStreamPublisher:
     """Publishes jobs to the requests stream over whatever NATS connection is current."""
 
-    def __init__(self, connection: Callable[[], NATS | None]) -> None:
+    def __init__(
+        self, connection: Callable[[], NATS | None], tracing: Tracing = TRACING_OFF
+    ) -> None:
         self._connection = connection
+        self._tracing = tracing
         self._declared = False
 
     def ready(self) -> bool:
@@ -44,7 +55,25 @@ class JetStreamPublisher:
         return nc is not None and nc.is_connected
 
     async def publish(self, entry: OutboxEntry) -> None:
-        """Publish one job, de-duplicated by JetStream on its execution id."""
+        """Publish one job, de-duplicated by JetStream on its execution id; in the trace of the
+        request that queued it."""
+        if not self._tracing.enabled:
+            await self._publish(entry, {})
+            return
+        with self._tracing.span(
+            "outbox relay",
+            parent=context_from({TRACEPARENT: entry.trace_parent} if entry.trace_parent else None),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": topology.REQUESTS_SUBJECT,
+                "voidrunner.execution_id": str(entry.execution_id),
+                "voidrunner.outbox_attempts": entry.attempts,
+            },
+        ):
+            await self._publish(entry, with_trace({}))
+
+    async def _publish(self, entry: OutboxEntry, headers: dict[str, str]) -> None:
         nc = self._connection()
         if nc is None or not nc.is_connected:
             msg = "nats is not connected"
@@ -59,11 +88,16 @@ class JetStreamPublisher:
                 topology.REQUESTS_SUBJECT,
                 entry.payload,
                 timeout=PUBLISH_TIMEOUT_SECONDS,
-                headers={topology.MSG_ID_HEADER: msg_id},
+                headers={**headers, topology.MSG_ID_HEADER: msg_id},
             )
             return
         await publish_job(
-            js, topology.REQUESTS_SUBJECT, entry.job(), msg_id, ack_seconds=PUBLISH_TIMEOUT_SECONDS
+            js,
+            topology.REQUESTS_SUBJECT,
+            entry.job(),
+            msg_id,
+            ack_seconds=PUBLISH_TIMEOUT_SECONDS,
+            headers=headers,
         )
 
 

@@ -312,7 +312,7 @@ WHERE user_id = $1
   AND ($7::uuid[] IS NULL OR id = ANY($7::uuid[]));
 
 -- name: insert_outbox
-INSERT INTO execution_outbox (execution_id, payload) VALUES ($1, $2);
+INSERT INTO execution_outbox (execution_id, payload, trace_parent) VALUES ($1, $2, $3);
 
 -- name: notify_outbox
 -- Delivered on commit only, so a listening relay never sees work that was rolled back.
@@ -324,7 +324,7 @@ DELETE FROM execution_outbox WHERE execution_id = $1 AND published_at IS NULL;
 
 -- name: claim_outbox
 -- Row locks held until the claiming transaction ends; concurrent relays skip them.
-SELECT id, execution_id, payload, attempts, created_at
+SELECT id, execution_id, payload, attempts, created_at, trace_parent
 FROM execution_outbox
 WHERE published_at IS NULL
 ORDER BY id

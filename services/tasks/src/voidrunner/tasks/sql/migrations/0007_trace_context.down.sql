@@ -1,0 +1,1 @@
+ALTER TABLE execution_outbox DROP COLUMN trace_parent;
