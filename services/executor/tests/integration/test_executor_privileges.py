@@ -50,6 +50,8 @@ def test_a_root_executor_keeps_exactly_the_spawning_capabilities() -> None:
         "VOIDRUNNER_EXECUTOR_HEALTH_PORT": "0",
         "VOIDRUNNER_SANDBOX_UID_BASE": str(UID_BASE),
         "VOIDRUNNER_LOG_FORMAT": "json",
+        # Tracing on: its exporter thread must start after the drop as well.
+        "VOIDRUNNER_OTLP_ENDPOINT": f"http://127.0.0.1:{dead_port()}",
     }
     env.pop("VOIDRUNNER_EXECUTOR_DROP_CAPABILITIES", None)
     with subprocess.Popen(
@@ -73,7 +75,8 @@ def test_a_root_executor_keeps_exactly_the_spawning_capabilities() -> None:
             dropped = [e for e in events if e.get("event") == "capabilities dropped"]
             assert dropped == [dropped[0]], events
             assert dropped[0]["kept"] == sorted(KEPT)
-            # Its gRPC server's threads started after the drop, so they hold the same.
+            # Its gRPC server's and span exporter's threads started after the drop, so they
+            # hold the same.
             threads = sorted(Path(f"/proc/{proc.pid}/task").iterdir())
             assert len(threads) > 1
             for task in threads:

@@ -14,7 +14,7 @@ from voidrunner.common.logs import get_logger
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
-from voidrunner.common.tracing import Tracing
+from voidrunner.common.tracing import TRACING_OFF, Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.executors import ExecutorStatus
 from voidrunner.contracts.identities import ServiceName, inbox_prefix
@@ -60,7 +60,8 @@ class ExecutorApp:
         self._advertised: dict[str, bytes] = {}
         self.consumer: JobConsumer | None = None
         self.metrics = MetricsEndpoint(settings.metrics_host, settings.metrics_port)
-        self.tracing = Tracing.configure(settings)
+        # Configured in start(): the exporter's thread must not predate the capability drop.
+        self.tracing = TRACING_OFF
         self._started_at = dt.datetime.now(dt.UTC)
         self._available: tuple[str, ...] = ()
 
@@ -83,6 +84,7 @@ class ExecutorApp:
         if self._drop_capabilities:  # before any thread starts: each keeps its own
             drop_for(self._sandbox.name)
         self.metrics.start()  # its server thread: only once the capabilities are dropped
+        self.tracing = Tracing.configure(s)  # its exporter thread likewise
         self._advertised = advertisements(self._sandbox, self._catalog, s.executor_id)
         self._available = tuple(sorted(i.name for i in self._sandbox.runtimes() if i.available))
         self.loops.add("nats", self._nats.run, signals_ready=True)
