@@ -15,8 +15,10 @@ reference). Sections:
 3. api: authenticated GET /api/v1/tasks/{id} (gateway → gRPC → PostgreSQL) with wrk.
    Baseline: one FastAPI + asyncpg process doing the same lookup on the same database. Also the
    floor of the hop itself: empty gRPC calls to the tasks service at the same concurrency.
-4. gvisor: e2e p50 on the docker backend under runsc with a warm pool (when an engine is there).
-5. memory: RSS of each service idle and (max) under the throughput load.
+4. tracing: sections 1 and 2 again on a second stack exporting every span (sample ratio 1) over
+   OTLP to a sink process: the cost of tracing beside the figures above (metrics on in both).
+5. gvisor: e2e p50 on the docker backend under runsc with a warm pool (when an engine is there).
+6. memory: RSS of each service idle and (max) under the throughput load.
 
 The load generators report their own CPU share (of all cores) next to each figure.
 """
@@ -48,7 +50,7 @@ from voidrunner.executor.sandbox.bwrap import BwrapSandbox
 
 RESULTS = Path(__file__).parent / "results"
 CORES = os.cpu_count() or 1
-SECTIONS = ("e2e", "throughput", "api", "gvisor", "memory")
+SECTIONS = ("e2e", "throughput", "api", "tracing", "gvisor", "memory")
 DOCKER_HOST = "unix:///tmp/vr-docker/docker.sock"
 
 
@@ -229,6 +231,43 @@ def run_stack_sections(args: argparse.Namespace, out: dict[str, Any], sections: 
                 out["profile"] = {name: top_frames(path) for name, path in files.items()}
         if "api" in sections:
             run_api(args, stack, clients[0], out)
+
+
+def run_tracing(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """e2e and throughput again with tracing on (every trace sampled, exported to a sink)."""
+    from voidrunner.devstack.processes import free_port, wait_for_port
+
+    port = free_port()
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench._otlp_sink", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    env = {
+        "VOIDRUNNER_EXECUTOR_SLOTS": str(max(2, args.concurrency)),
+        "VOIDRUNNER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "VOIDRUNNER_TRACE_SAMPLE_RATIO": "1",
+    }
+    traced: dict[str, Any] = {}
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        log("starting a second stack with tracing on (every span exported)")
+        with Stack(env) as stack:
+            time.sleep(2)
+            clients = asyncio.run(_load.make_clients(stack.base_url, args.concurrency, "tr"))
+            log(f"tracing on: e2e sequential x{args.e2e_runs}")
+            sample = asyncio.run(_load.e2e_sequential(stack.base_url, clients[0], args.e2e_runs))
+            traced["e2e"] = summary(sample)
+            log(f"tracing on: throughput, {args.concurrency} clients, {args.throughput_seconds} s")
+            machine = _procs.MachineCpu.now()
+            sample = asyncio.run(
+                _load.e2e_throughput(stack.base_url, clients, args.throughput_seconds)
+            )
+            traced["throughput"] = summary(sample)
+            traced["throughput"]["machine"] = _procs.MachineCpu.now().busy_since(machine)
+    finally:
+        sink.terminate()
+        stdout, _ = sink.communicate(timeout=30)
+    traced["exported"] = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
+    out["tracing_on"] = traced
 
 
 def _owner_of(base_url: str, client: _load.Client) -> str:
@@ -521,6 +560,19 @@ def print_report(r: dict[str, Any]) -> None:
             "  CPU ms per execution under load: "
             + ", ".join(f"{n} {v:.1f}" for n, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
         )
+    traced = r.get("tracing_on")
+    if traced:
+        on_e2e, off_e2e = traced.get("e2e", {}), r.get("e2e", {})
+        on_tp, off_tp = traced.get("throughput", {}), r.get("throughput", {})
+        e2e_ratio = _ratio(on_e2e.get("p50_ms"), off_e2e.get("p50_ms"))
+        print(
+            f"  tracing on vs off: e2e p50 {_fmt(on_e2e.get('p50_ms'))} vs"
+            f" {_fmt(off_e2e.get('p50_ms'))} ms ({_fmt(e2e_ratio)}x),"
+            f" p99 {_fmt(on_e2e.get('p99_ms'))} vs {_fmt(off_e2e.get('p99_ms'))} ms;"
+            f" throughput {_fmt(on_tp.get('per_second'))} vs {_fmt(off_tp.get('per_second'))}/s"
+            f" ({_fmt(_ratio(on_tp.get('per_second'), off_tp.get('per_second')))}x);"
+            f" spans exported {traced.get('exported', {}).get('spans', '-')}"
+        )
     gv = r.get("gvisor")
     if gv and "skipped" in gv:
         print(f"  gVisor: skipped ({gv['skipped']})")
@@ -603,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput_baseline"]["machine"] = _procs.MachineCpu.now().busy_since(machine)
     if sections & {"e2e", "throughput", "api", "memory"}:
         run_stack_sections(args, results, sections)
+    if "tracing" in sections:
+        run_tracing(args, results)
     if "gvisor" in sections:
         run_gvisor(args, results)
     results["meta"]["loadavg_after"] = loadavg()
