@@ -91,7 +91,7 @@ def bare_bwrap(n: int) -> Sample:
 
 def _ok(result: object) -> bool:
     reason = getattr(result, "termination_reason", None)
-    return reason is TerminationReason.EXIT and getattr(result, "exit_code", None) == 0
+    return reason is TerminationReason.EXIT and getattr(result, "return_code", None) == 0
 
 
 async def sandbox_sequential(sandbox: BwrapSandbox, n: int) -> Sample:
