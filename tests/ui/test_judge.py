@@ -263,6 +263,44 @@ async def test_a_reopened_one_shot_run_says_its_test_cases_were_not_restored(ui:
     assert "total" not in rerun, json.dumps(rerun)
 
 
+async def test_a_cases_own_arguments_are_kept_and_edited(ui: UI) -> None:
+    email, headers = await api_user(ui.api, "Arguer")
+    body = {
+        "name": "echo-args",
+        "script_type": "python",
+        "script_content": "import sys\nprint(' '.join(sys.argv[1:]))\n",
+        "args": ["from", "the", "run"],
+        "test_cases": [
+            {"name": "own", "args": ["7", "two words"], "expected_stdout": "7 two words\n"},
+            {"name": "none", "args": [], "expected_stdout": "\n"},
+            {"name": "inherits", "expected_stdout": "from the run\n"},
+        ],
+    }
+    resp = await ui.api.post("/api/v1/tasks", json=body, headers=headers)
+    assert resp.status_code == 201, resp.text
+    task_id = resp.json()["id"]
+    await ui.sign_in(email)
+    await ui.goto(f"/editor/{task_id}")
+    own = ui.page.get_by_label("Own arguments for case 1")
+    await own.wait_for()
+    assert await own.is_checked()
+    assert await ui.page.get_by_label("Arguments of case 1").input_value() == "7\ntwo words"
+    assert await ui.page.get_by_label("Own arguments for case 2").is_checked()
+    assert await ui.page.get_by_label("Arguments of case 2").input_value() == ""
+    assert not await ui.page.get_by_label("Own arguments for case 3").is_checked()
+    assert await ui.page.get_by_label("Arguments of case 3").count() == 0
+
+    # The third case gets arguments of its own; Run saves the task with all three.
+    await ui.page.get_by_label("Own arguments for case 3").check()
+    await ui.page.get_by_label("Arguments of case 3").fill("x\ny")
+    await ui.page.get_by_label("Expected output of case 3").fill("x y")
+    await ui.page.get_by_test_id("run").click()
+    assert "3 of 3 cases passed" in await ui.final_status()
+    await ui.shoot("editor-case-arguments")
+    saved = (await ui.api.get(f"/api/v1/tasks/{task_id}", headers=headers)).json()
+    assert [c.get("args") for c in saved["test_cases"]] == [["7", "two words"], [], ["x", "y"]]
+
+
 async def test_a_hostile_file_name_is_text(ui: UI) -> None:
     await ui.sign_up("Mallory")
     await ui.page.get_by_role("button", name="Add file").click()

@@ -1,6 +1,7 @@
 // Test cases as the editor holds them, and as the API takes them (`test_cases` on a task or a
 // one-shot run). Input and expected output are text; a stored case whose bytes are not text
-// comes back as base64 and is edited, and sent back, as base64.
+// comes back as base64 and is edited, and sent back, as base64. A case may have arguments of
+// its own, which replace the run's (none of its own: it runs with the run's arguments).
 
 import type { Compare, Execution, TestCase } from "./types";
 
@@ -13,6 +14,15 @@ export interface CaseDraft {
   hidden: boolean;
   stdinIsBase64: boolean;
   expectedIsBase64: boolean;
+  /** Off: the case runs with the run's arguments; on: with `args` (maybe none at all). */
+  ownArgs: boolean;
+  /** One argument per line, as the run's arguments are written. */
+  args: string;
+}
+
+/** Arguments written one per line, so spaces and quotes inside one need no escaping. */
+export function argLines(text: string): string[] {
+  return text === "" ? [] : text.replace(/\n$/, "").split("\n");
 }
 
 export const COMPARES: { value: Compare; label: string }[] = [
@@ -36,6 +46,8 @@ export function newCase(taken: readonly CaseDraft[]): CaseDraft {
     hidden: false,
     stdinIsBase64: false,
     expectedIsBase64: false,
+    ownArgs: false,
+    args: "",
   };
 }
 
@@ -49,6 +61,8 @@ export function fromTestCases(cases: readonly TestCase[] | undefined): CaseDraft
     hidden: c.hidden ?? false,
     stdinIsBase64: c.stdin_base64 !== undefined,
     expectedIsBase64: c.expected_stdout_base64 !== undefined,
+    ownArgs: c.args !== undefined,
+    args: (c.args ?? []).join("\n"),
   }));
 }
 
@@ -57,6 +71,7 @@ export function toTestCases(drafts: readonly CaseDraft[]): TestCase[] {
     name: d.name,
     ...(d.stdinIsBase64 ? { stdin_base64: d.stdin } : { stdin: d.stdin }),
     ...(d.expectedIsBase64 ? { expected_stdout_base64: d.expected } : { expected_stdout: d.expected }),
+    ...(d.ownArgs ? { args: argLines(d.args) } : {}),
     compare: d.compare,
     hidden: d.hidden,
   }));
