@@ -161,7 +161,16 @@ async def test_the_runs_page_names_tasks_older_than_the_newest_hundred(ui: UI) -
     await old_rows.first.wait_for()
     await gone_row.wait_for()
     assert len(reads) == 2
+    # A rename moves the task into the newest 100, so the next visit's list call has the name.
+    resp = await ui.api.put(f"/api/v1/tasks/{oldest}", json={"name": "renamed"}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    nav = ui.page.get_by_role("navigation", name="Main")
+    await nav.get_by_role("link", name="Tasks").click()
+    await ui.page.get_by_test_id("task-list").wait_for()
+    await nav.get_by_role("link", name="Runs").click()
+    await rows.filter(has=ui.page.get_by_role("link", name="renamed")).first.wait_for()
+    assert len(reads) == 2
     # A link to the task's runs (a new page load) names the task in its notice.
     await ui.goto(f"/executions?task_id={oldest}")
-    await ui.page.get_by_test_id("task-filter").filter(has_text="the-oldest").wait_for()
+    await ui.page.get_by_test_id("task-filter").filter(has_text="renamed").wait_for()
     assert await rows.count() == 2

@@ -1,8 +1,10 @@
 // The names of tasks that lists of executions show beside each run. The API's executions carry
 // a task id, not its name, and every task read counts against the user's task-call quota, so:
-// one list call names the recently changed tasks, and only the ids it did not name are read one
-// by one, each once per page load (deduplicated, a few at a time). A task that is gone (404)
-// stays known as gone; a read that failed otherwise is tried again by the next page that needs it.
+// one list call of the recently changed tasks on each visit of the list, and only the ids it
+// did not name are read one by one, each once per page load (deduplicated, a few at a time).
+// A rename changes a task's updated_at, which puts it in the next visit's list call, so the
+// names read once do not go stale. A task that is gone (404) stays known as gone; a read that
+// failed otherwise is tried again by the next page of runs that needs it.
 
 import { SvelteMap } from "svelte/reactivity";
 import * as api from "./api";
@@ -36,6 +38,12 @@ class TaskNames {
   /** True once the task is known to be gone. */
   gone(taskId: string): boolean {
     return this.#known.get(taskId) === null;
+  }
+
+  /** Start the list call of the recently changed tasks (a visit of a list of runs). */
+  refresh(): void {
+    this.#sameUser();
+    this.#listed = this.#list();
   }
 
   /** Learn the names of `taskIds` that are not known yet. */
