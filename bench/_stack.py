@@ -21,7 +21,7 @@ from types import TracebackType
 import httpx
 
 from voidrunner.devstack.processes import free_port
-from voidrunner.devstack.runner import SERVICES, DevSettings, DevStack
+from voidrunner.devstack.runner import MIGRATING, SERVICES, DevSettings, DevStack
 from voidrunner.gateway.settings import rate_limits_at
 
 # Limits high enough that a benchmark never meets them, while the limiter still runs on every
@@ -84,8 +84,14 @@ class Stack:
         env["VOIDRUNNER_SCHEDULER_HEALTH_PORT"] = str(free_port())
         env["VOIDRUNNER_EXECUTOR_HEALTH_PORT"] = str(free_port())
         env.update(self._extra)
-        # As `make run` migrates: each table owner as its own role, which the services log in as.
-        self._dev.migrate(env, quiet=True)
+        for name in MIGRATING:
+            subprocess.run(
+                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         logs = self.root / "logs"
         logs.mkdir()
         for name in SERVICES:

@@ -144,23 +144,17 @@ class DevStack:
         """The loopback port of `service`'s /metrics."""
         return self.settings.metrics_base_port + SERVICES.index(service)
 
-    def migrate(self, env: dict[str, str], quiet: bool = False) -> None:
-        """Apply every service's migrations before any service serves (`quiet`: without their
-        log lines, for a benchmark whose output is its figures)."""
+    def migrate(self, env: dict[str, str]) -> None:
+        """Apply every service's migrations before any service serves."""
         import subprocess
         import sys
 
-        output = subprocess.DEVNULL if quiet else None
         for name in MIGRATING:
             own = self.env_of(name, env)
             if self.embedded_postgres:
                 own["VOIDRUNNER_DATABASE_ADMIN_URL"] = env["VOIDRUNNER_DATABASE_URL"]
             subprocess.run(
-                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"],
-                env=own,
-                check=True,
-                stdout=output,
-                stderr=output,
+                [sys.executable, "-m", f"voidrunner.{name}", "migrate", "up"], env=own, check=True
             )
 
     def stop(self) -> None:
