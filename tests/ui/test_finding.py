@@ -1,11 +1,12 @@
 """A dropped log stream resumes without duplicating lines; the task list searches, filters,
-sorts and pages."""
+sorts and pages; the list of runs names the task of each run, however old the task."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from playwright.async_api import Route
+from playwright.async_api import Request, Route
 
 from .conftest import UI, api_user, lines
 
@@ -85,3 +86,91 @@ async def test_the_task_list_searches_filters_sorts_and_pages(ui: UI) -> None:
     await ui.page.get_by_label("Status").select_option("completed")
     await ui.page.get_by_role("button", name="Apply").click()
     await ui.page.get_by_text("No tasks match").wait_for()
+
+
+async def test_the_runs_page_names_tasks_older_than_the_newest_hundred(ui: UI) -> None:
+    email, headers = await api_user(ui.api, "Hoarder")
+
+    async def task(name: str) -> str:
+        body = {"name": name, "script_type": "python", "script_content": "print(1)"}
+        resp = await ui.api.post("/api/v1/tasks", json=body, headers=headers)
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
+    async def run(path: str, body: dict[str, str] | None = None) -> str:
+        resp = await ui.api.post(f"{path}?wait=30", json=body, headers=headers)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["status"] == "completed", resp.text
+        return str(resp.json()["id"])
+
+    # Runs change their task's updated_at, so the runs come first and the 101 newer tasks
+    # after them: the two run tasks are then outside the newest 100 the page lists.
+    oldest = await task("the-oldest")
+    gone = await task("soon-gone")
+    await run(f"/api/v1/tasks/{oldest}/executions")
+    await run(f"/api/v1/tasks/{oldest}/executions")
+    await run(f"/api/v1/tasks/{gone}/executions")
+    one_shot = await run("/api/v1/runs", {"script_type": "python", "script_content": "print(2)"})
+    for start in range(0, 101, 10):
+        await asyncio.gather(*(task(f"newer-{i:03d}") for i in range(start, min(start + 10, 101))))
+    newest = await ui.api.get(
+        "/api/v1/tasks", params={"limit": 100, "sort_field": "updated_at"}, headers=headers
+    )
+    listed = {t["id"] for t in newest.json()["tasks"]}
+    assert len(listed) == 100
+    assert oldest not in listed
+    assert gone not in listed
+
+    reads: list[str] = []
+
+    def count_task_reads(request: Request) -> None:
+        read = re.search(r"/api/v1/tasks/([0-9a-f-]{36})$", request.url.split("?")[0])
+        if read:
+            reads.append(read[1])
+
+    ui.page.on("request", count_task_reads)
+
+    async def deleted_meanwhile(route: Route) -> None:
+        # A task deleted takes its runs along; only a race shows a run whose task is gone.
+        await route.fulfill(status=404, json={"error": "Task not found"})
+
+    await ui.page.route(f"**/api/v1/tasks/{gone}", deleted_meanwhile)
+    ui.allow("status of 404")
+    await ui.sign_in(email)
+    await ui.goto("/executions")
+    listing = ui.page.get_by_test_id("execution-list")
+    rows = listing.locator("tbody tr")
+    await listing.wait_for()
+    assert await rows.count() == 4
+    old_rows = rows.filter(has=ui.page.get_by_role("link", name="the-oldest"))
+    await old_rows.first.wait_for()
+    assert await old_rows.count() == 2
+    gone_row = rows.filter(has=ui.page.get_by_text("deleted task"))
+    await gone_row.wait_for()
+    assert await gone_row.get_by_role("link").count() == 1  # the run's own link, not the task's
+    shot_row = rows.filter(has=ui.page.locator(f'a[href="/executions/{one_shot}"]'))
+    assert "one-shot" in await shot_row.inner_text()
+    # One read per unknown task, however many of its runs the page shows.
+    assert sorted(reads) == sorted([oldest, gone])
+    await ui.shoot("executions-old-tasks")
+
+    # Another view of the list in the same page load asks for none of them again.
+    await ui.page.get_by_label("Status").select_option("completed")
+    await ui.page.get_by_role("button", name="Apply").click()
+    await ui.page.wait_for_url("**status=completed*")
+    await old_rows.first.wait_for()
+    await gone_row.wait_for()
+    assert len(reads) == 2
+    # A rename moves the task into the newest 100, so the next visit's list call has the name.
+    resp = await ui.api.put(f"/api/v1/tasks/{oldest}", json={"name": "renamed"}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    nav = ui.page.get_by_role("navigation", name="Main")
+    await nav.get_by_role("link", name="Tasks").click()
+    await ui.page.get_by_test_id("task-list").wait_for()
+    await nav.get_by_role("link", name="Runs").click()
+    await rows.filter(has=ui.page.get_by_role("link", name="renamed")).first.wait_for()
+    assert len(reads) == 2
+    # A link to the task's runs (a new page load) names the task in its notice.
+    await ui.goto(f"/executions?task_id={oldest}")
+    await ui.page.get_by_test_id("task-filter").filter(has_text="renamed").wait_for()
+    assert await rows.count() == 2

@@ -1,7 +1,10 @@
 """The judge in the browser: a program of several files with arguments, test cases with their
-verdicts, a compile error shown as one, every run in one list, and file names as text."""
+verdicts, a compile error shown as one, every run in one list, a one-shot run reopened in the
+editor, and file names as text."""
 
 from __future__ import annotations
+
+import json
 
 from .conftest import UI, api_user, wait_until
 
@@ -209,6 +212,93 @@ async def test_the_list_of_runs_finds_a_one_shot_run_and_pages(ui: UI) -> None:
     await ui.page.get_by_role("link", name="Open in editor").click()
     await ui.page.locator(".cm-content").get_by_text('print("one-shot here")').wait_for()
     assert not await ui.page.get_by_test_id("save-task").is_checked()
+
+
+async def test_a_reopened_one_shot_run_says_its_test_cases_were_not_restored(ui: UI) -> None:
+    email, headers = await api_user(ui.api, "Reopener")
+    body = {
+        "script_type": "python",
+        "script_content": DOUBLE,
+        "stdin": "4\n",
+        "args": ["--fast", "two words"],
+        "test_cases": [
+            {"name": "small", "stdin": "2\n", "expected_stdout": "4\n"},
+            {"name": "big", "stdin": "50\n", "expected_stdout": "100\n", "compare": "exact"},
+            {"name": "secret", "stdin": "7319\n", "expected_stdout": "14638\n", "hidden": True},
+        ],
+    }
+    resp = await ui.api.post("/api/v1/runs?wait=30", json=body, headers=headers)
+    assert resp.status_code == 201, resp.text
+    run = resp.json()
+    assert run["total"] == 3, run
+    # What reopening has to work with: each case's result, none of its inputs.
+    assert "test_cases" not in run["run"]
+    for case in run["cases"]:
+        assert not {"stdin", "expected_stdout", "compare", "args"} & case.keys(), case
+
+    await ui.sign_in(email)
+    await ui.goto(f"/executions/{run['id']}")
+    await ui.page.get_by_role("link", name="Open in editor").click()
+    await ui.page.locator(".cm-content").get_by_text("print(int(input()) * 2)").wait_for()
+    note = ui.page.get_by_test_id("cases-not-restored")
+    await note.wait_for()
+    said = await note.inner_text()
+    assert 'the run\'s 3 test cases ("small", "big" and 1 hidden)' in said, said
+    assert "secret" not in said
+    # What the run's record does hold comes back: code, input, arguments, one-shot.
+    assert not await ui.page.get_by_test_id("save-task").is_checked()
+    assert await ui.page.locator("#stdin").input_value() == "4\n"
+    assert await ui.page.locator("#args").input_value() == "--fast\ntwo words"
+    assert await ui.page.get_by_test_id("case").count() == 0
+    await ui.shoot("editor-reopened-run")
+
+    # Run again: a one-shot run without cases, as the editor now holds it.
+    await ui.page.get_by_test_id("run").click()
+    assert "completed" in await ui.final_status()
+    assert "8" in await ui.output()
+    again = ui.page.get_by_role("link", name="Open this run")
+    again_id = (await again.get_attribute("href") or "").rsplit("/", 1)[-1]
+    rerun = (await ui.api.get(f"/api/v1/executions/{again_id}", headers=headers)).json()
+    assert rerun.get("task_id") is None
+    assert "total" not in rerun, json.dumps(rerun)
+
+
+async def test_a_cases_own_arguments_are_kept_and_edited(ui: UI) -> None:
+    email, headers = await api_user(ui.api, "Arguer")
+    body = {
+        "name": "echo-args",
+        "script_type": "python",
+        "script_content": "import sys\nprint(' '.join(sys.argv[1:]))\n",
+        "args": ["from", "the", "run"],
+        "test_cases": [
+            {"name": "own", "args": ["7", "two words"], "expected_stdout": "7 two words\n"},
+            {"name": "none", "args": [], "expected_stdout": "\n"},
+            {"name": "inherits", "expected_stdout": "from the run\n"},
+        ],
+    }
+    resp = await ui.api.post("/api/v1/tasks", json=body, headers=headers)
+    assert resp.status_code == 201, resp.text
+    task_id = resp.json()["id"]
+    await ui.sign_in(email)
+    await ui.goto(f"/editor/{task_id}")
+    own = ui.page.get_by_label("Own arguments for case 1")
+    await own.wait_for()
+    assert await own.is_checked()
+    assert await ui.page.get_by_label("Arguments of case 1").input_value() == "7\ntwo words"
+    assert await ui.page.get_by_label("Own arguments for case 2").is_checked()
+    assert await ui.page.get_by_label("Arguments of case 2").input_value() == ""
+    assert not await ui.page.get_by_label("Own arguments for case 3").is_checked()
+    assert await ui.page.get_by_label("Arguments of case 3").count() == 0
+
+    # The third case gets arguments of its own; Run saves the task with all three.
+    await ui.page.get_by_label("Own arguments for case 3").check()
+    await ui.page.get_by_label("Arguments of case 3").fill("x\ny")
+    await ui.page.get_by_label("Expected output of case 3").fill("x y")
+    await ui.page.get_by_test_id("run").click()
+    assert "3 of 3 cases passed" in await ui.final_status()
+    await ui.shoot("editor-case-arguments")
+    saved = (await ui.api.get(f"/api/v1/tasks/{task_id}", headers=headers)).json()
+    assert [c.get("args") for c in saved["test_cases"]] == [["7", "two words"], [], ["x", "y"]]
 
 
 async def test_a_hostile_file_name_is_text(ui: UI) -> None:
