@@ -76,8 +76,9 @@ class FinalNotices:
 
     async def _on_notice(self, msg: Any) -> None:
         execution_id = msg.subject[len(FINAL_SUBJECT_PREFIX) + 1 :]
-        if self._tracing.enabled:
-            # The last hop of an execution's trace: the notice that answers its waiters.
+        if self._tracing.enabled and execution_id in self._watchers:
+            # The last hop of an execution's trace: the notice that answers its waiters (every
+            # gateway hears every notice; only the one with a waiter adds it to the trace).
             with self._tracing.span(
                 "final notice",
                 parent=context_from(msg.headers),
