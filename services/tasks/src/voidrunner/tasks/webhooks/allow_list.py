@@ -59,7 +59,10 @@ def _endpoint(entry: str) -> tuple[str, int]:
     if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"allow-list entry {entry!r} is neither a CIDR nor host:port")
     if host.startswith("[") and host.endswith("]"):
-        return str(ipaddress.IPv6Address(host[1:-1])), int(port_text)
+        try:
+            return str(ipaddress.IPv6Address(host[1:-1])), int(port_text)
+        except ValueError:
+            raise ValueError(f"allow-list entry {entry!r}: not an IPv6 address") from None
     try:
         return str(ipaddress.IPv4Address(host)), int(port_text)
     except ValueError:
