@@ -85,7 +85,7 @@ def test_an_endpoint_failing_for_days_is_disabled() -> None:
     later = T0 + dt.timedelta(days=5)
     failing = disable_reason(last_status=500, consecutive_failures=10, failing_since=T0, now=later)
     assert failing is DisableReason.FAILING
-    assert failing == "failing"
+    assert str(failing) == "failing"
 
 
 @pytest.mark.parametrize(
