@@ -44,6 +44,7 @@ class Receiver:
     """A loopback HTTP/1.1 server: /ok, /fail, /busy, /redirect, /gone, /hang, /huge, /drip."""
 
     ssl_context: ssl.SSLContext | None = None
+    host: str = "127.0.0.1"
     requests: list[Received] = field(default_factory=list)
     connections: int = 0
     huge_bytes_sent: int = 0
@@ -53,9 +54,7 @@ class Receiver:
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, "127.0.0.1", 0, ssl=self.ssl_context
-        )
+        self._server = await asyncio.start_server(self._handle, self.host, 0, ssl=self.ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -180,6 +179,39 @@ async def test_a_signed_post_reaches_the_vetted_address(receiver: Receiver) -> N
             "type": "execution.completed",
             "data": {"id": "42"},
         }
+
+
+async def test_an_ipv6_address_is_pinned_too() -> None:
+    server = Receiver(host="::1")
+    await server.start()
+    try:
+        sender = _sender({NAME: [["::1"]]}, allow=("::1/128",))
+        result = await sender.send(
+            f"http://{NAME}:{server.port}/ok",
+            message_id="m",
+            body=BODY,
+            secrets=[generate_secret()],
+        )
+    finally:
+        await server.stop()
+    assert (result.status_code, result.address) == (200, "::1")
+    assert server.requests[0].headers["host"] == f"{NAME}:{server.port}"
+
+
+async def test_an_ip_literal_url_needs_no_resolution(receiver: Receiver) -> None:
+    guard = UrlGuard(
+        allow_list=AllowList.parse([f"127.0.0.1:{receiver.port}"]),
+        allow_http=True,
+        resolver=_nxdomain,
+    )
+    result = await WebhookSender(guard).send(
+        f"http://127.0.0.1:{receiver.port}/ok",
+        message_id="m",
+        body=BODY,
+        secrets=[generate_secret()],
+    )
+    assert result.status_code == 200
+    assert receiver.requests[0].headers["host"] == f"127.0.0.1:{receiver.port}"
 
 
 async def test_proxy_variables_are_ignored(
