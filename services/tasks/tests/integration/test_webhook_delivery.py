@@ -106,6 +106,9 @@ class Receiver:
                 + payload
             )
             await writer.drain()
+        elif target == "/garbage":
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+            await writer.drain()
         elif target == "/hang":
             await asyncio.sleep(3600)
         elif target == "/huge":
@@ -329,6 +332,18 @@ async def test_answers_are_classified(
     assert result.error is not None
     # A redirect is not followed: the receiver saw exactly the one request.
     assert [r.target for r in receiver.requests] == [path]
+
+
+async def test_a_receiver_that_is_not_http_is_a_retryable_failure(receiver: Receiver) -> None:
+    result = await _sender().send(
+        f"http://{NAME}:{receiver.port}/garbage",
+        message_id="m",
+        body=BODY,
+        secrets=[generate_secret()],
+    )
+    assert (result.status_code, result.retryable) == (None, True)
+    assert result.error is not None
+    assert result.error.startswith("HTTP error:")
 
 
 async def test_a_receiver_that_hangs_is_bounded_by_the_total_timeout(receiver: Receiver) -> None:

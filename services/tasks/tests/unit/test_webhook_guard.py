@@ -15,6 +15,7 @@ from voidrunner.tasks.webhooks import (
     UnsafeWebhookUrl,
     UrlGuard,
     parse_webhook_url,
+    system_resolver,
     unsafe_reason,
 )
 
@@ -67,6 +68,9 @@ HOSTILE_URLS = [
     ("https://hooks.example.com\t/", "control"),
     ("https://hooks.example.com/" + "a" * 2048, "longer than"),
     ("https://", "no host"),
+    ("", "empty"),
+    ("https://a:1:2/", "more than one"),
+    ("https://" + "a" * 60 + ("." + "b" * 60) * 4 + ".com/", "too long"),
     ("https://127.0.0.1/", "loopback"),
     ("https://127.0.0.2:8443/", "loopback"),
     ("https://0x7f.1/", "number"),
@@ -317,7 +321,18 @@ def test_public_addresses_pass(address: str) -> None:
         "ff0e::1",
         "::7f00:1",
         "fc00::1",
+        "255.255.255.255",
+        "239.1.2.3",
+        "::",
+        "fe80::1%eth0",
     ],
 )
 def test_special_addresses_are_refused(address: str) -> None:
     assert unsafe_reason(ipaddress.ip_address(address)) is not None
+
+
+async def test_the_system_resolver_answers_from_the_hosts_file() -> None:
+    answers = await system_resolver("localhost", 443)
+    assert set(answers) & {"127.0.0.1", "::1"}
+    assert len(answers) == len(set(answers))
+    assert await system_resolver("127.0.0.1", 443) == ["127.0.0.1"]

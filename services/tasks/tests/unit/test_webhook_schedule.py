@@ -114,6 +114,7 @@ def test_a_bad_spell_does_not_disable(
         ("Thu, 03 Dec 2026 06:10:00 GMT", 600.0),
         ("Thu, 03 Dec 2026 05:00:00 GMT", 0.0),
         ("soon", None),
+        ("Thu, 03 Dec 2026 06:10:00", None),  # no zone: not a valid HTTP date
         ("-1", None),
         ("1.5", None),
     ],

@@ -96,6 +96,8 @@ def normalise_hostname(raw: str) -> str:
         raise UnsafeWebhookUrl("the host contains characters a host name may not have")
     if raw.endswith("."):
         raise UnsafeWebhookUrl("the host may not end with a dot")
+    if len(raw) > _MAX_HOST_LENGTH:
+        raise UnsafeWebhookUrl("the host name is too long")
     try:
         ascii_host = idna.encode(raw, uts46=True, std3_rules=True).decode("ascii")
         unicode_host = idna.decode(ascii_host)
