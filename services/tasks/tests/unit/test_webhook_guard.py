@@ -165,6 +165,8 @@ async def test_hostile_urls_are_refused_with_a_reason(url: str, reason: str) -> 
         ("https://bücher.example.com/", "xn--bcher-kva.example.com", 443, "/"),
         ("https://XN--BCHER-KVA.example.com/", "xn--bcher-kva.example.com", 443, "/"),
         ("https://пример.рф/", "xn--e1afmkfd.xn--p1ai", 443, "/"),
+        # Latin look-alike letters, but under a Cyrillic TLD, where readers expect Cyrillic.
+        ("https://\u0441\u0435\u0430.\u0440\u0444/", "xn--80aj9a.xn--p1ai", 443, "/"),
         ("https://例子.中国/", "xn--fsqu00a.xn--fiqs8s", 443, "/"),
         ("https://93.184.215.14:1024/", PUBLIC_V4, 1024, "/"),
         (f"https://[{PUBLIC_V6}]/", PUBLIC_V6, 443, "/"),

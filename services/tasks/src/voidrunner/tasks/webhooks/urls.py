@@ -117,8 +117,9 @@ def normalise_hostname(raw: str) -> str:
         raise UnsafeWebhookUrl("the host is not a valid domain name")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):
         raise UnsafeWebhookUrl("the host is a number but not a dotted-quad IPv4 address")
-    for label in unicode_host.split("."):
-        _refuse_homograph(label)
+    unicode_labels = unicode_host.split(".")
+    for label in unicode_labels:
+        _refuse_homograph(label, latin_tld=unicode_labels[-1].isascii())
     return ascii_host
 
 
@@ -177,14 +178,19 @@ def _ip_literal(host: str) -> IPAddress | None:
         return None
 
 
-def _refuse_homograph(label: str) -> None:
+def _refuse_homograph(label: str, *, latin_tld: bool) -> None:
     if label.isascii():
         return
     scripts = {_script(ch) for ch in label if ch.isalpha()}
     if len(scripts & _CONFUSABLE_SCRIPTS) > 1:
         raise UnsafeWebhookUrl(f"the host label {label!r} mixes scripts (a look-alike name)")
     letters = [ch for ch in label if ch.isalpha()]
-    if scripts == {"CYRILLIC"} and all(ch in _LATIN_LOOKALIKE_CYRILLIC for ch in letters):
+    # Under a Cyrillic TLD (.рф) Cyrillic names are what readers expect; under .com they mimic.
+    if (
+        latin_tld
+        and scripts == {"CYRILLIC"}
+        and all(ch in _LATIN_LOOKALIKE_CYRILLIC for ch in letters)
+    ):
         raise UnsafeWebhookUrl(f"the host label {label!r} looks like a Latin name")
 
 
