@@ -44,7 +44,16 @@ class SenderConfig:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What one attempt came to; `error` is short and safe to show to the endpoint's owner."""
+    """What one attempt came to; `error` is short and safe to show to the endpoint's owner.
+
+    `status_code` is None when no answer came (refused URL, DNS, connection, TLS, timeout).
+    `retryable`: schedule another attempt (non-2xx answers other than 410, network faults,
+    a host that did not resolve). A URL the guard refuses at attempt time is not retryable:
+    its answers changed to a refused address, which waiting does not make safe.
+    `disable_endpoint`: the receiver answered 410 Gone. `retry_after`: its Retry-After in
+    seconds. `address`: the vetted IP last connected to. `response_excerpt`: the first bytes
+    of the answer's body (at most `SenderConfig.excerpt_bytes`).
+    """
 
     status_code: int | None
     latency_ms: int
