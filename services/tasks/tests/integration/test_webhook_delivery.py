@@ -359,8 +359,8 @@ async def test_a_receiver_that_hangs_is_bounded_by_the_total_timeout(receiver: R
     assert (result.status_code, result.retryable) == (None, True)
     assert result.error is not None
     assert "time" in result.error
-    assert 0.4 < elapsed < 2.0
-    assert 400 <= result.latency_ms < 2000
+    assert 0.4 < elapsed < 3.0
+    assert 400 <= result.latency_ms < 3000
 
 
 async def test_a_dripping_body_is_bounded_by_the_total_timeout(receiver: Receiver) -> None:
@@ -372,7 +372,7 @@ async def test_a_dripping_body_is_bounded_by_the_total_timeout(receiver: Receive
         body=BODY,
         secrets=[generate_secret()],
     )
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
     assert (result.status_code, result.retryable) == (None, True)
 
 
