@@ -52,7 +52,8 @@ class Stack:
                 gateway_port=self.gateway_port,
                 auth_grpc_port=free_port(),
                 tasks_grpc_port=free_port(),
-            )
+            ),
+            counting=True,
         )
         self.pids: dict[str, int] = {}
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -101,6 +102,11 @@ class Stack:
             self._procs.append(proc)
             self.pids[name] = proc.pid
         self._wait_ready()
+
+    @property
+    def nats_monitor_url(self) -> str:
+        """The embedded NATS server's monitoring endpoint (loopback)."""
+        return self._dev.nats_monitor_url
 
     def _wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from bench import _load, _procs
+from bench import _counters, _load, _procs
 from bench._stack import Stack
 from voidrunner.executor.sandbox.bwrap import BwrapSandbox
 
@@ -203,11 +203,15 @@ def run_stack_sections(args: argparse.Namespace, out: dict[str, Any], sections: 
         if "throughput" in sections or "memory" in sections:
             log(f"throughput: {args.concurrency} clients for {args.throughput_seconds} s")
             machine = _procs.MachineCpu.now()
+            counted = _counters.read(stack.database_url, stack.nats_monitor_url)
             with Watcher(stack.pids, infra=stack.infra_pids()) as watch:
                 sample = asyncio.run(
                     _load.e2e_throughput(stack.base_url, clients, args.throughput_seconds)
                 )
             out["throughput"] = summary(sample)
+            out["throughput"]["per_execution"] = _counters.read(
+                stack.database_url, stack.nats_monitor_url
+            ).per(counted, len(sample.latencies_ms) + sample.errors)
             out["throughput"]["machine"] = _procs.MachineCpu.now().busy_since(machine)
             done = max(1, len(sample.latencies_ms))
             out["throughput"]["cpu_ms_per_execution"] = {
@@ -553,6 +557,13 @@ def print_report(r: dict[str, Any]) -> None:
             f" {apib['cpu_ms_per_request']:.2f} ms, an empty gRPC call {hop['cpu_ms_per_call']:.2f}"
             f" ms; baseline + one hop caps the rate at {1000 * CORES / floor_ms:.0f}/s"
             f" ({1000 * CORES / floor_ms / apib['per_second']:.2f}x the baseline)"
+        )
+    per = (r.get("throughput") or {}).get("per_execution")
+    if per:
+        print(
+            f"  per execution under load: {per['sql_statements']:g} SQL statements,"
+            f" {per['jetstream_api_calls']:g} JetStream API calls,"
+            f" {per['nats_messages_in']:g} NATS messages in (publishes, acks, KV and API requests)"
         )
     cpu = (r.get("throughput") or {}).get("cpu_ms_per_execution")
     if cpu:

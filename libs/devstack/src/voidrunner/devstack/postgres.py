@@ -39,6 +39,8 @@ class PostgresConfig:
     port: int = 0
     # Tests trade durability for speed; a dev run keeps its data safe.
     fast: bool = False
+    # Server libraries to preload (the benchmark's pg_stat_statements, to count statements).
+    preload: tuple[str, ...] = ()
 
 
 class EmbeddedPostgres:
@@ -109,6 +111,8 @@ class EmbeddedPostgres:
         ]
         if self.config.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if self.config.preload:
+            options.append(f"-c shared_preload_libraries={','.join(self.config.preload)}")
         log_file = self.config.data_dir / "postgres.log"
         self._run(
             [

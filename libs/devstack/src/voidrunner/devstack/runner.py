@@ -19,6 +19,7 @@ from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
 from voidrunner.devstack.nats_config import render
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
+from voidrunner.devstack.processes import free_port
 from voidrunner.devstack.supervisor import Supervisor
 
 # Start order: backends first, the gateway last (it waits for the auth service's keys anyway).
@@ -47,8 +48,13 @@ class DevSettings(BaseSettings):
 class DevStack:
     """The embedded servers and the supervised services of one `make run`."""
 
-    def __init__(self, settings: DevSettings) -> None:
+    def __init__(self, settings: DevSettings, *, counting: bool = False) -> None:
+        """`counting` (the benchmark): the embedded servers count their work, PostgreSQL its
+        statements (pg_stat_statements) and NATS its messages and JetStream API calls (its
+        monitoring endpoint on loopback, at `nats_monitor_url`)."""
         self.settings = settings
+        self._counting = counting
+        self.nats_monitor_url = ""
         self.data_dir = settings.dev_data_dir.resolve()
         self.supervisor = Supervisor(settings.dev_run_dir.resolve())
         self.postgres: EmbeddedPostgres | None = None
@@ -65,15 +71,28 @@ class DevStack:
         """Start what is not external; returns (database_url, nats_url)."""
         database_url = self.settings.database_url
         if not database_url:
-            self.postgres = EmbeddedPostgres(PostgresConfig(self.data_dir / "postgres"))
+            preload = ("pg_stat_statements",) if self._counting else ()
+            self.postgres = EmbeddedPostgres(
+                PostgresConfig(self.data_dir / "postgres", preload=preload)
+            )
             self.postgres.start()
             asyncio.run(_ensure_database(self.postgres.dsn, DEV_DATABASE))
             database_url = self.postgres.dsn_for(DEV_DATABASE)
+            if self._counting:
+                asyncio.run(
+                    _execute(database_url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                )
             self.embedded_postgres = True
             self.supervisor.say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port}")
         nats_url = self.settings.nats_url
         if not nats_url:
-            config = render(self.credentials)  # one user per service, no anonymous access
+            extra: dict[str, object] = {}
+            if self._counting:
+                port = free_port()
+                extra["http"] = f"127.0.0.1:{port}"
+                self.nats_monitor_url = f"http://127.0.0.1:{port}"
+            # One user per service, no anonymous access.
+            config = render(self.credentials, extra=extra)
             self.nats = EmbeddedNats(NatsConfig(self.data_dir / "nats", config_text=config))
             nats_url = self.nats.start()
             self.embedded_nats = True
@@ -165,6 +184,14 @@ class DevStack:
             self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 async def _ensure_database(dsn: str, name: str) -> None:

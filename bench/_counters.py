@@ -1,0 +1,53 @@
+"""What the pipeline's servers did, counted by the servers themselves: SQL statements
+(pg_stat_statements) and NATS messages and JetStream API calls (the NATS monitoring endpoint).
+
+Read before and after a window; the difference divided by the executions finished in it is the
+per-execution figure the performance issue asks for (JetStream operations, SQL statements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Totals since the servers started."""
+
+    sql_statements: int
+    jetstream_api: int
+    nats_messages_in: int
+
+    def per(self, earlier: Counters, count: int) -> dict[str, float]:
+        """Each counter's growth since `earlier`, per one of `count` operations."""
+        n = max(1, count)
+        return {
+            "sql_statements": round((self.sql_statements - earlier.sql_statements) / n, 1),
+            "jetstream_api_calls": round((self.jetstream_api - earlier.jetstream_api) / n, 1),
+            "nats_messages_in": round((self.nats_messages_in - earlier.nats_messages_in) / n, 1),
+        }
+
+
+async def _statements(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        total = await conn.fetchval("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements")
+    finally:
+        await conn.close()
+    return int(total)
+
+
+def read(database_url: str, nats_monitor_url: str) -> Counters:
+    """The servers' totals now."""
+    with httpx.Client(base_url=nats_monitor_url, timeout=10, trust_env=False) as http:
+        jsz = http.get("/jsz").json()
+        varz = http.get("/varz").json()
+    return Counters(
+        sql_statements=asyncio.run(_statements(database_url)),
+        jetstream_api=int(jsz.get("api", {}).get("total", 0)),
+        nats_messages_in=int(varz.get("in_msgs", 0)),
+    )
