@@ -211,3 +211,41 @@ async def test_an_unreachable_collector_neither_blocks_requests_nor_shutdown() -
     # More spans than the queue holds: the rest are dropped, no request waits for the exporter.
     assert await _get(app, "/api/v1/nothing-here", count=100) == [404] * 100
     await asyncio.wait_for(tracing.shutdown(), timeout=15)
+
+
+@pytest.mark.sandbox
+async def test_a_judged_run_has_a_span_per_test_case(
+    client: httpx.AsyncClient, pipeline: Any, receiver: OtlpReceiver
+) -> None:
+    auth = await login(client, f"trace-cases-{uuid.uuid4().hex[:8]}@example.com")
+    resp = await client.post(
+        "/api/v1/runs?wait=30",
+        headers=auth,
+        json={
+            "script_type": "python",
+            "script_content": "print(input())",
+            "test_cases": [
+                {"name": "secret-case-name", "stdin": "a\n", "expected_stdout": "a\n"},
+                {"name": "second", "stdin": "b\n", "expected_stdout": "not b\n"},
+            ],
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["status"] == "failed", resp.json()
+    spans = await receiver.wait_until(
+        lambda spans: (
+            sum(s.name == "case" for s in spans) == 2
+            and any(s.name == "POST /api/v1/runs" for s in spans)
+        )
+    )
+    (http,) = [s for s in spans if s.name == "POST /api/v1/runs"]
+    trace = {s.span_id: s for s in spans if s.trace_id == http.trace_id}
+    sandbox = next(s for s in trace.values() if s.name == "sandbox")
+    cases = sorted(
+        (s for s in trace.values() if s.name == "case"),
+        key=lambda s: s.attributes["voidrunner.case"],
+    )
+    assert [c.parent_id for c in cases] == [sandbox.span_id] * 2
+    assert [c.attributes["voidrunner.verdict"] for c in cases] == ["accepted", "wrong_answer"]
+    assert any(s.name == "compile" and s.parent_id == sandbox.span_id for s in trace.values())
+    assert all("secret-case-name" not in repr(s.attributes) for s in spans)

@@ -367,14 +367,15 @@ class JobRunner:
     ) -> Finished:
         """Compile once, then every test case in a fresh sandbox (see judge.py)."""
         executor_id = self._config.executor_id
-        prepared = await self._sandbox.prepare(request, cancel=cancel)
+        with self._tracing.span("compile"):
+            prepared = await self._sandbox.prepare(request, cancel=cancel)
         if prepared.failed is not None:  # nothing to judge: the build's result, cases untold
             message = result_message(job, attempt, executor_id, prepared.failed, started_at)
             if prepared.failed.termination_reason is TerminationReason.COMPILE_ERROR:
                 message.verdict = Verdict.COMPILE_ERROR.value
             message.total = len(inputs.test_cases)
             return Finished(message, run_output(prepared.failed, logs))
-        judged = await judge(self._sandbox, prepared, inputs, logs, cancel)
+        judged = await judge(self._sandbox, prepared, inputs, logs, cancel, self._tracing)
         await logs.close()
         message = judged_message(job, attempt, executor_id, judged, prepared, started_at)
         output = jobs_pb2.RunOutput(

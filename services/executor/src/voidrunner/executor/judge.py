@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from voidrunner.common.tracing import TRACING_OFF, Tracing
 from voidrunner.contracts.execution import (
     Compare,
     TerminationReason,
@@ -80,8 +81,9 @@ async def judge(
     inputs: jobs_pb2.RunInputs,
     logs: LogPublisher,
     cancel: CancelToken | None,
+    tracing: Tracing = TRACING_OFF,
 ) -> Judged:
-    """Run every test case of `inputs` against the prepared (built) program."""
+    """Run every test case of `inputs` against the prepared (built) program (a span each)."""
     cases: list[jobs_pb2.CaseResult] = []
     outputs: list[jobs_pb2.CaseOutput] = []
     verdicts: list[Verdict] = []
@@ -94,18 +96,22 @@ async def judge(
             break
         await logs.start_case(index, case.name, hidden=case.hidden)
         room = max(1, min(budget.values()))
-        result = await sandbox.execute(
-            prepared,
-            stdin=case.stdin,
-            args=tuple(case.args) if case.has_args else tuple(inputs.args),
-            on_output=logs.feed,
-            cancel=cancel,
-            limits=replace(prepared.limits, max_output_bytes=room),
-        )
+        # The case's number, never its name: a name is the user's text.
+        with tracing.span("case", attributes={"voidrunner.case": index}) as span:
+            result = await sandbox.execute(
+                prepared,
+                stdin=case.stdin,
+                args=tuple(case.args) if case.has_args else tuple(inputs.args),
+                on_output=logs.feed,
+                cancel=cancel,
+                limits=replace(prepared.limits, max_output_bytes=room),
+            )
+            matched = output_matches(result.stdout, case.expected_stdout, _compare(case.compare))
+            verdict = verdict_for(result.termination_reason, result.return_code, matched)
+            if span is not None:
+                span.set_attribute("voidrunner.verdict", verdict.value)
         budget["out"] -= len(result.stdout)
         budget["err"] -= len(result.stderr)
-        matched = output_matches(result.stdout, case.expected_stdout, _compare(case.compare))
-        verdict = verdict_for(result.termination_reason, result.return_code, matched)
         summary = case_result(index, case, result, verdict)
         await logs.end_case(summary)
         cases.append(summary)
