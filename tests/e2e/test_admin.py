@@ -10,12 +10,15 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from tests.e2e.test_pipeline import PASSWORD, create_task, login, run
+from voidrunner.contracts.execution import FINAL
 from voidrunner.devstack.credentials import Credentials
 
 pytestmark = pytest.mark.sandbox
@@ -104,18 +107,35 @@ async def test_an_admin_sees_the_figures_of_real_runs(
         assert (await run(client, admin, task_id))["status"] == "completed"
     failing = await create_task(client, admin, "raise SystemExit(3)")
     assert (await run(client, admin, failing))["status"] == "failed"
+    # A one-shot run has no task: its runtime still counts.
+    one_shot = await client.post(
+        "/api/v1/runs?wait=30",
+        headers=admin,
+        json={"script_type": "python", "script_content": "print('once')"},
+    )
+    assert one_shot.json()["status"] == "completed", one_shot.text
+    # Accepted before the window, finished in it: no longer accepted in the window, still finished.
+    early = await run(client, admin, task_id)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE executions SET created_at = now() - interval '1 hour' WHERE id = $1",
+            uuid.UUID(early["id"]),
+        )
+    finally:
+        await conn.close()
 
     resp = await client.get("/api/v1/admin/stats", params={"window": 5}, headers=admin)
     assert resp.status_code == 200, resp.text
     stats = resp.json()
     window = stats["window"]
     assert window["minutes"] == 5
-    assert window["accepted"] >= 3
+    assert window["accepted"] >= 4
     assert window["by_status"]["completed"] >= 2
     assert window["by_status"]["failed"] >= 1
     assert window["by_termination_reason"]["exit"] >= 3
     python = next(r for r in window["runtimes"] if r["runtime"] == "python")
-    assert python["executions"] >= 3
+    assert python["executions"] >= 4
     assert python["unsuccessful"] >= 1
     assert python["run_ms"]["p50"] is not None
     assert python["queue_wait_ms"]["p95"] is not None
@@ -124,6 +144,9 @@ async def test_an_admin_sees_the_figures_of_real_runs(
     assert minutes == sorted(minutes)
     assert len(minutes) in (5, 6)
     assert sum(m["accepted"] for m in window["per_minute"]) == window["accepted"]
+    # What finished in the window: every final one accepted in it, and the early one too.
+    ended = sum(n for status, n in window["by_status"].items() if status in FINAL)
+    assert sum(m["finished"] for m in window["per_minute"]) >= ended + 1
     assert {lane["lane"] for lane in stats["lanes"]} == {"urgent", "normal", "low"}
     assert stats["active"] == {"pending": 0, "running": 0}
     assert stats["outbox"]["pending"] == 0

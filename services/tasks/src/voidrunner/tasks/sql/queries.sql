@@ -358,7 +358,8 @@ FROM executions WHERE created_at >= $1
 GROUP BY status, termination_reason;
 
 -- name: stats_by_runtime
-SELECT t.script_type AS runtime,
+-- The execution's own runtime (one-shot runs have no task); rows older than that column have ''.
+SELECT coalesce(nullif(e.script_type, ''), t.script_type) AS runtime,
        count(*) AS executions,
        count(*) FILTER (WHERE e.status IN ('failed', 'timeout', 'cancelled')) AS unsuccessful,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY e.execution_time_ms) AS run_p50,
@@ -367,14 +368,14 @@ SELECT t.script_type AS runtime,
            ORDER BY extract(epoch FROM e.started_at - e.created_at) * 1000) AS wait_p50,
        percentile_cont(0.95) WITHIN GROUP (
            ORDER BY extract(epoch FROM e.started_at - e.created_at) * 1000) AS wait_p95
-FROM executions e JOIN tasks t ON t.id = e.task_id
+FROM executions e LEFT JOIN tasks t ON t.id = e.task_id
 WHERE e.created_at >= $1
-GROUP BY t.script_type
-ORDER BY t.script_type;
+GROUP BY 1
+ORDER BY 1;
 
 -- name: stats_per_minute
--- Every minute from $1's to now's: executions accepted in it, and those of the window that
--- finished in it.
+-- Every minute from $1's to now's: executions accepted in it, and executions that finished in
+-- it (whenever they were accepted: a long run started before the window still ends in it).
 WITH minutes AS (
     SELECT generate_series(date_trunc('minute', $1::timestamptz),
                            date_trunc('minute', now()), interval '1 minute') AS minute
@@ -383,7 +384,7 @@ WITH minutes AS (
     FROM executions WHERE created_at >= $1 GROUP BY 1
 ), finished AS (
     SELECT date_trunc('minute', completed_at) AS minute, count(*) AS n
-    FROM executions WHERE created_at >= $1 AND completed_at IS NOT NULL GROUP BY 1
+    FROM executions WHERE completed_at >= $1 GROUP BY 1
 )
 SELECT m.minute, coalesce(a.n, 0) AS accepted, coalesce(f.n, 0) AS finished
 FROM minutes m
