@@ -209,9 +209,11 @@ def run_stack_sections(args: argparse.Namespace, out: dict[str, Any], sections: 
                     _load.e2e_throughput(stack.base_url, clients, args.throughput_seconds)
                 )
             out["throughput"] = summary(sample)
-            out["throughput"]["per_execution"] = _counters.read(
-                stack.database_url, stack.nats_monitor_url
-            ).per(counted, len(sample.latencies_ms) + sample.errors)
+            after = _counters.read(stack.database_url, stack.nats_monitor_url)
+            done_count = len(sample.latencies_ms) + sample.errors
+            out["throughput"]["per_execution"] = after.per(counted, done_count)
+            # Where the statements go (in the JSON only): the performance issue's first lever.
+            out["throughput"]["top_statements"] = after.top_statements(counted, done_count)
             out["throughput"]["machine"] = _procs.MachineCpu.now().busy_since(machine)
             done = max(1, len(sample.latencies_ms))
             out["throughput"]["cpu_ms_per_execution"] = {
