@@ -74,3 +74,26 @@ async def test_logging_out_revokes_the_stream_tokens_of_that_session(
         if refused.status_code == 401:
             break
     assert refused.status_code == 401
+
+
+async def test_revoking_an_api_key_revokes_the_stream_tokens_it_asked_for(
+    client: httpx.AsyncClient, make_task: MakeTask, alice: Headers, admin: Headers
+) -> None:
+    execution = await _finished(client, make_task, alice, admin)
+    created = await client.post(
+        "/api/v1/auth/api-keys", json={"name": "ci", "scopes": ["read", "run"]}, headers=alice
+    )
+    assert created.status_code == 201, created.text
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    issued = await _token(client, execution["id"], key)
+    assert issued.status_code == 200, issued.text
+    token = issued.json()["stream_token"]
+    logs = f"/api/v1/executions/{execution['id']}/logs"
+    assert (await client.get(logs, params={"stream_token": token})).status_code == 200
+    revoked = await client.delete(f"/api/v1/auth/api-keys/{created.json()['id']}", headers=alice)
+    assert revoked.status_code == 204, revoked.text
+    for _ in range(50):  # the revocation reaches the gateway through NATS within moments
+        refused = await client.get(logs, params={"stream_token": token})
+        if refused.status_code == 401:
+            break
+    assert refused.status_code == 401

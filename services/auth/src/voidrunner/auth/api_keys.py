@@ -14,6 +14,7 @@ import asyncpg
 
 from voidrunner.auth.key_bucket import KeySink, KvKeys
 from voidrunner.auth.repository import ApiKeyRecord, AuthRepository, ValidKeyRow
+from voidrunner.auth.revocation import RevocationSink
 from voidrunner.common.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from voidrunner.common.logs import get_logger
 from voidrunner.common.text import is_storable_text
@@ -76,11 +77,15 @@ class ApiKeyService:
         repo: AuthRepository,
         bucket: KeySink,
         clock: Callable[[], dt.datetime] = _now,
+        revocations: RevocationSink | None = None,
     ) -> None:
+        """`revocations`: where a revoked key is announced as a revoked session, so that the
+        stream tokens it asked for (which name the key as their session) stop at once too."""
         self._pool = pool
         self._repo = repo
         self._bucket = bucket
         self._clock = clock
+        self._revocations = revocations
 
     async def create(
         self, user_id: str, name: str, scopes: list[str], expires_at: dt.datetime | None
@@ -155,6 +160,8 @@ class ApiKeyService:
             # the caller sees an error, rather than a "revoked" key that still works.
             try:
                 await self._bucket.delete(kid)
+                if self._revocations is not None:
+                    await self._revocations.publish(kid, self._clock())
             except Exception as exc:  # NATS away: retryable, and nothing was revoked
                 raise Unavailable("API keys cannot be revoked right now") from exc
         _log.info("api key revoked", user_id=str(uid), key_id=str(kid))

@@ -95,7 +95,7 @@ class AuthApp:
         )
         self._keys = KvKeys(self._nats.client, API_KEYS_BUCKET)
         self._api_keys = ApiKeyService(
-            self._pool, AuthRepository(Queries(QUERIES_FILE)), self._keys
+            self._pool, AuthRepository(Queries(QUERIES_FILE)), self._keys, revocations=revocations
         )
         servicer = AuthServicer(
             service,

@@ -35,7 +35,10 @@ RETURNING id;
 SELECT session_id FROM refresh_tokens WHERE id = $1;
 
 -- name: sessions_revoked_since
-SELECT id, revoked_at FROM auth_sessions WHERE revoked_at >= $1;
+-- A revoked API key counts as a revoked session: stream tokens it asked for name it as theirs.
+SELECT id, revoked_at FROM auth_sessions WHERE revoked_at >= $1
+UNION ALL
+SELECT id, revoked_at FROM api_keys WHERE revoked_at >= $1;
 
 -- name: session_revoked
 SELECT revoked_at IS NOT NULL FROM auth_sessions WHERE id = $1;
