@@ -1,9 +1,9 @@
 """Monitoring, autoscaling and traces: the optional kustomize components and the Grafana dashboard.
 
 The components (deploy/k8s/components/monitoring, .../keda, .../tracing) are rendered on top of
-the prod overlay, each alone and all together, and the whole output validated: core kinds strictly with
-kubernetes-validate, the custom resources against their vendored CRD schemas. The dashboard's
-queries may only name metrics, and group by labels, that the services really export.
+the prod overlay, each alone and all together, and the whole output validated: core kinds
+strictly with kubernetes-validate, the custom resources against their vendored CRD schemas. The
+dashboard's queries may only name metrics, and group by labels, that the services really export.
 """
 
 from __future__ import annotations
