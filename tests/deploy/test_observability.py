@@ -451,6 +451,41 @@ def test_the_services_may_reach_the_collector_and_nothing_else(
         assert {n: p for n, p in policies.items() if n != COLLECTOR_POLICY} == before, combo
 
 
+def readme_overlay_patches() -> str:
+    """The `patches:` block deploy/README.md ("Traces") gives operators to move the collector."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    section = readme.split("\n## Traces\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    [block] = [b for b in blocks if b.startswith("patches:")]
+    return block
+
+
+def test_the_documented_overlay_patches_move_the_collector(tmp_path: Path) -> None:
+    rel = Path(os.path.relpath(K8S, tmp_path)).as_posix()
+    lines = [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        "resources:",
+        f"  - {rel}/overlays/prod",
+        "components:",
+        f"  - {rel}/components/tracing",
+    ]
+    (tmp_path / "kustomization.yaml").write_text("\n".join(lines) + "\n" + readme_overlay_patches())
+    docs = kustomize_build(tmp_path)
+    configs = service_configs(docs)
+    endpoints = {configs[f"{app}-config"]["VOIDRUNNER_OTLP_ENDPOINT"] for app in APPS}
+    [endpoint] = endpoints
+    assert endpoint != COLLECTOR_ENDPOINT
+    namespace = endpoint.removeprefix("http://").split(".")[1]
+    policy = by_kind(docs, "NetworkPolicy")[COLLECTOR_POLICY]["spec"]
+    [peer] = policy["egress"][0]["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+    assert peer["podSelector"]["matchLabels"] != {
+        "app.kubernetes.io/name": "opentelemetry-collector"
+    }
+    assert selected_workloads(docs, policy["podSelector"]) == set(APPS)
+
+
 # ---------------------------------------------------------------- Grafana dashboard
 
 
