@@ -455,7 +455,7 @@ def readme_overlay_patches() -> str:
     """The `patches:` block deploy/README.md ("Traces") gives operators to move the collector."""
     readme = (ROOT / "deploy" / "README.md").read_text()
     section = readme.split("\n## Traces\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    blocks: list[str] = re.findall(r"```yaml\n(.*?)```", section, re.S)
     [block] = [b for b in blocks if b.startswith("patches:")]
     return block
 
