@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import COMPOSE_ENV, COMPOSE_FILE, ROOT, Doc, compose_binary, run_compose, venv_bin
+from .conftest import (
+    COMPOSE_ENV,
+    COMPOSE_FILE,
+    ROOT,
+    Doc,
+    compose_binary,
+    compose_config,
+    run_compose,
+    venv_bin,
+)
 
 OURS = ("migrate", "auth", "tasks", "scheduler", "executor", "gateway")
 LONG_RUNNING = ("postgres", "nats", "auth", "tasks", "scheduler", "executor", "gateway")
+TRACED = ("auth", "tasks", "scheduler", "executor", "gateway")
 
 
 def check_jsonschema(path: str) -> subprocess.CompletedProcess[str]:
@@ -183,3 +193,36 @@ def test_env_example_ships_no_secret_and_make_up_generates_them(tmp_path: Path) 
         assert Path(mounts["/run/secrets/voidrunner/nats.nk"]).read_bytes().startswith(b"SU")
     nats = {v["target"]: v["source"] for v in services["nats"]["volumes"]}
     assert "nkey" in Path(nats["/etc/nats/nats.conf"]).read_text()
+
+
+def test_tracing_is_off_unless_the_operator_names_a_collector(compose_model: Doc) -> None:
+    from voidrunner.common.tracing import Tracing
+    from voidrunner.scheduler.settings import SchedulerSettings
+
+    services = compose_model["services"]
+    for name in TRACED:
+        env = services[name]["environment"]
+        assert env["VOIDRUNNER_OTLP_ENDPOINT"] == "", name
+        assert env["VOIDRUNNER_TRACE_SAMPLE_RATIO"] == "1", name
+    assert not [k for k in services["migrate"]["environment"] if "OTLP" in k or "TRACE" in k]
+    # An empty endpoint reaches the settings as "" (not None), which is off as well.
+    settings = SchedulerSettings(otlp_endpoint="", trace_sample_ratio=1)
+    assert settings.otlp_endpoint == ""
+    assert not Tracing.configure(settings).enabled
+
+
+def test_tracing_is_turned_on_from_the_environment() -> None:
+    env = {
+        **COMPOSE_ENV,
+        "VOIDRUNNER_OTLP_ENDPOINT": "http://otel-collector:4317",
+        "VOIDRUNNER_TRACE_SAMPLE_RATIO": "0.25",
+    }
+    services = compose_config(env)["services"]
+    for name in TRACED:
+        svc = services[name]
+        assert svc["environment"]["VOIDRUNNER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
+        assert svc["environment"]["VOIDRUNNER_TRACE_SAMPLE_RATIO"] == "0.25", name
+        # The one network all five share, where deploy/README.md puts the collector.
+        assert "bus" in svc["networks"], name
+        # Merging the tracing anchor kept the identity one.
+        assert svc["environment"]["VOIDRUNNER_SERVICE_KEY_FILE"].startswith("/run/secrets/"), name

@@ -1,9 +1,9 @@
-"""Monitoring and autoscaling: the optional kustomize components and the Grafana dashboard.
+"""Monitoring, autoscaling and traces: the optional kustomize components and the Grafana dashboard.
 
-The components (deploy/k8s/components/monitoring, .../keda) are rendered on top of the prod
-overlay, each alone and both together, and the whole output validated: core kinds strictly with
-kubernetes-validate, the custom resources against their vendored CRD schemas. The dashboard's
-queries may only name metrics, and group by labels, that the services really export.
+The components (deploy/k8s/components/monitoring, .../keda, .../tracing) are rendered on top of
+the prod overlay, each alone and all together, and the whole output validated: core kinds
+strictly with kubernetes-validate, the custom resources against their vendored CRD schemas. The
+dashboard's queries may only name metrics, and group by labels, that the services really export.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from voidrunner.executor.main import HAND_BACK_SECONDS
 from voidrunner.executor.settings import ExecutorSettings
 
 from .conftest import CRD_SCHEMAS, K8S, K8S_VERSIONS, ROOT, Doc, crd_errors, kustomize_build
-from .test_deploy_settings import k8s_workloads, unknown_variables
+from .test_deploy_settings import SETTINGS, k8s_workloads, unknown_variables
 from .test_k8s_manifests import (
     APPS,
     EXPECTED_EDGES,
@@ -45,7 +45,12 @@ COMPONENTS = {
     "monitoring": ("monitoring",),
     "keda": ("keda",),
     "monitoring+keda": ("monitoring", "keda"),
+    "tracing": ("tracing",),
+    "monitoring+keda+tracing": ("monitoring", "keda", "tracing"),
 }
+KEDA_COMBOS = tuple(combo for combo in COMPONENTS if "keda" in combo)
+TRACING_COMBOS = tuple(combo for combo in COMPONENTS if "tracing" in combo)
+COLLECTOR_POLICY = "allow-otlp-collector-egress"
 PROD_EXTERNAL_DB = {("auth", "external-db", 5432), ("tasks", "external-db", 5432)}
 DASHBOARD = ROOT / "deploy" / "grafana" / "voidrunner-dashboard.json"
 
@@ -123,6 +128,7 @@ def test_rendered_with_components_validates(
     kinds = {d["kind"] for d in docs}
     assert ("PodMonitor" in kinds) == ("monitoring" in combo)
     assert ("ScaledObject" in kinds) == ("keda" in combo)
+    assert (COLLECTOR_POLICY in by_kind(docs, "NetworkPolicy")) == ("tracing" in combo)
     for doc in docs:
         validate_strict(doc, version)
 
@@ -227,11 +233,19 @@ def test_the_components_compose_with_default_deny(
     assert allowed_edges(docs) == EXPECTED_EDGES | PROD_EXTERNAL_DB
 
 
-def test_without_the_components_nothing_is_opened(rendered: dict[str, list[Doc]]) -> None:
+def test_without_the_components_nothing_is_opened(
+    rendered: dict[str, list[Doc]], with_components: dict[str, list[Doc]]
+) -> None:
     for docs in rendered.values():
         names = set(by_kind(docs, "NetworkPolicy"))
-        assert not names & {"allow-metrics-scraper", "allow-keda-nats-monitoring"}
+        assert not names & {"allow-metrics-scraper", "allow-keda-nats-monitoring", COLLECTOR_POLICY}
         assert not {"PodMonitor", "ScaledObject"} & {d["kind"] for d in docs}
+        # Tracing is off: no service's configuration names a collector.
+        for config in by_kind(docs, "ConfigMap").values():
+            assert "VOIDRUNNER_OTLP_ENDPOINT" not in config.get("data", {})
+    for combo in set(COMPONENTS) - set(TRACING_COMBOS):
+        for config in by_kind(with_components[combo], "ConfigMap").values():
+            assert "VOIDRUNNER_OTLP_ENDPOINT" not in config.get("data", {}), combo
 
 
 # ---------------------------------------------------------------- KEDA
@@ -249,7 +263,7 @@ def test_keda_replaces_the_executor_hpa(
 ) -> None:
     assert hpa_targets(rendered["prod"]) == {"gateway", "tasks", "executor"}
     assert hpa_targets(with_components["monitoring"]) == {"gateway", "tasks", "executor"}
-    for combo in ("keda", "monitoring+keda"):
+    for combo in KEDA_COMBOS:
         docs = with_components[combo]
         assert hpa_targets(docs) == {"gateway", "tasks"}, combo
         target = only(docs, "ScaledObject")["spec"]["scaleTargetRef"]
@@ -363,10 +377,113 @@ def test_keda_scale_down_drains_for_the_longest_allowed_run(
     with_components: dict[str, list[Doc]],
 ) -> None:
     longest = load_catalog().caps.timeout_seconds
-    for combo in ("keda", "monitoring+keda"):
+    for combo in KEDA_COMBOS:
         drain = executor_drain(with_components[combo])
         assert drain.shutdown_grace >= longest, combo
         assert drain.grace_period >= longest + HAND_BACK_SECONDS, combo
+
+
+# ---------------------------------------------------------------- traces
+
+COLLECTOR_ENDPOINT = "http://otel-collector.monitoring.svc:4317"
+
+
+def service_configs(docs: list[Doc]) -> dict[str, dict[str, str]]:
+    """The data of each ConfigMap, by name."""
+    return {name: c.get("data", {}) for name, c in by_kind(docs, "ConfigMap").items()}
+
+
+@pytest.mark.parametrize("combo", TRACING_COMBOS)
+def test_tracing_points_every_service_at_the_collector(
+    with_components: dict[str, list[Doc]], combo: str
+) -> None:
+    docs = with_components[combo]
+    configs = service_configs(docs)
+    for app in APPS:
+        config = configs[f"{app}-config"]
+        assert config["VOIDRUNNER_OTLP_ENDPOINT"] == COLLECTOR_ENDPOINT, app
+        # Sampled in production, not every trace; 0 would be tracing on with nothing kept.
+        assert 0 < float(config["VOIDRUNNER_TRACE_SAMPLE_RATIO"]) < 1, app
+    others = {name for name, data in configs.items() if "VOIDRUNNER_OTLP_ENDPOINT" in data}
+    assert others == {f"{app}-config" for app in APPS}
+    # What the containers really get (envFrom), and it parses into tracing that is on.
+    seen = set()
+    for workload in k8s_workloads(docs, combo):
+        assert workload.env["VOIDRUNNER_OTLP_ENDPOINT"] == COLLECTOR_ENDPOINT, workload.where
+        settings_cls = SETTINGS[workload.service][0]
+        fields = {
+            "otlp_endpoint": workload.env["VOIDRUNNER_OTLP_ENDPOINT"],
+            "trace_sample_ratio": workload.env["VOIDRUNNER_TRACE_SAMPLE_RATIO"],
+        }
+        parsed = settings_cls.model_validate(fields)
+        assert (parsed.otlp_endpoint, parsed.trace_sample_ratio) == (COLLECTOR_ENDPOINT, 0.1)
+        seen.add(workload.service)
+    assert seen == set(APPS)
+
+
+def test_the_services_may_reach_the_collector_and_nothing_else(
+    rendered: dict[str, list[Doc]], with_components: dict[str, list[Doc]]
+) -> None:
+    for combo in TRACING_COMBOS:
+        docs = with_components[combo]
+        policies = by_kind(docs, "NetworkPolicy")
+        policy = policies[COLLECTOR_POLICY]["spec"]
+        assert selected_workloads(docs, policy["podSelector"]) == set(APPS), combo
+        assert not matches(policy["podSelector"], {"app": "nats"})
+        assert not matches(policy["podSelector"], {})
+        assert policy["policyTypes"] == ["Egress"], "it admits nothing in"
+        [rule] = policy["egress"]
+        assert rule["ports"] == [{"port": 4317, "protocol": "TCP"}]
+        # One peer carrying both selectors: the collector's pods of that namespace, not every
+        # pod there nor every pod so labelled anywhere.
+        [peer] = rule["to"]
+        assert peer == {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}},
+        }
+        # The endpoint names that namespace and port.
+        host, port = COLLECTOR_ENDPOINT.removeprefix("http://").rsplit(":", 1)
+        assert host.split(".")[1] == "monitoring"
+        assert int(port) == rule["ports"][0]["port"]
+        # Every other policy is the one the same render has without the component.
+        without = combo.replace("+tracing", "").replace("tracing", "")
+        before = by_kind(with_components[without] if without else rendered["prod"], "NetworkPolicy")
+        assert {n: p for n, p in policies.items() if n != COLLECTOR_POLICY} == before, combo
+
+
+def readme_overlay_patches() -> str:
+    """The `patches:` block deploy/README.md ("Traces") gives operators to move the collector."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    section = readme.split("\n## Traces\n", 1)[1].split("\n## ", 1)[0]
+    blocks: list[str] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    [block] = [b for b in blocks if b.startswith("patches:")]
+    return block
+
+
+def test_the_documented_overlay_patches_move_the_collector(tmp_path: Path) -> None:
+    rel = Path(os.path.relpath(K8S, tmp_path)).as_posix()
+    lines = [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        "resources:",
+        f"  - {rel}/overlays/prod",
+        "components:",
+        f"  - {rel}/components/tracing",
+    ]
+    (tmp_path / "kustomization.yaml").write_text("\n".join(lines) + "\n" + readme_overlay_patches())
+    docs = kustomize_build(tmp_path)
+    configs = service_configs(docs)
+    endpoints = {configs[f"{app}-config"]["VOIDRUNNER_OTLP_ENDPOINT"] for app in APPS}
+    [endpoint] = endpoints
+    assert endpoint != COLLECTOR_ENDPOINT
+    namespace = endpoint.removeprefix("http://").split(".")[1]
+    policy = by_kind(docs, "NetworkPolicy")[COLLECTOR_POLICY]["spec"]
+    [peer] = policy["egress"][0]["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+    assert peer["podSelector"]["matchLabels"] != {
+        "app.kubernetes.io/name": "opentelemetry-collector"
+    }
+    assert selected_workloads(docs, policy["podSelector"]) == set(APPS)
 
 
 # ---------------------------------------------------------------- Grafana dashboard
