@@ -14,6 +14,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
 from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from, with_trace
 from voidrunner.contracts import topology as t
@@ -78,7 +79,7 @@ async def pull_loop(
                 # One at a time: nats-py's fetch(n > 1) holds a message that arrived on an idle
                 # stream until the rest of the batch or the request's expiry (up to 1 s per
                 # job); fetch(1) returns as soon as one is there.
-                msgs = await sub.fetch(1, timeout=1.0)
+                msgs = await sub.fetch(1, timeout=IDLE_FETCH_SECONDS)
             except (TimeoutError, NatsTimeoutError):
                 continue
             for msg in msgs:

@@ -28,6 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.db import UNAVAILABLE_ERRORS
+from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
 from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
 from voidrunner.contracts import topology as t
@@ -186,7 +187,7 @@ class EventRecorder:
         executions: ExecutionService,
         outputs: OutputStore | None = None,
         *,
-        fetch_timeout: float = 1.0,
+        fetch_timeout: float = IDLE_FETCH_SECONDS,
         tracing: Tracing = TRACING_OFF,
     ) -> None:
         """`outputs` is where spilled outputs are read (by default VR_OUTPUT, once `run` has
