@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -127,6 +128,80 @@ async def test_test_cases_get_verdicts_hidden_ones_reveal_nothing(
     assert (stopped["passed"], stopped["total"]) == (3, 6)
 
 
+async def test_a_one_shot_runs_cases_come_back_but_nothing_of_a_hidden_one(
+    client: httpx.AsyncClient, pipeline: object
+) -> None:
+    auth = await login(client)
+    src = "import sys\nprint(len(sys.stdin.buffer.read()), *sys.argv[1:])\n"
+    binary = b"\xff\xfe\x00\x01"
+    hidden = {
+        "name": "secret",
+        "stdin": "hidden-stdin-q7Zr\n",
+        "args": ["--hidden-arg-k9Xw"],
+        "expected_stdout": "hidden-expected-w3Pv\n",
+        "compare": "exact",
+        "hidden": True,
+    }
+    body = {
+        "script_type": "python",
+        "script_content": src,
+        "args": ["run-arg"],
+        "test_cases": [
+            {"name": "text", "stdin": "abc", "expected_stdout": "3 run-arg\n"},
+            {
+                "name": "bytes",
+                "stdin_base64": base64.b64encode(binary).decode(),
+                "args": ["own", "two words"],
+                "expected_stdout": "4 own two words",
+                "compare": "ignore_whitespace",
+            },
+            hidden,
+        ],
+        "stop_on_first_failure": False,
+    }
+    done = await one_shot(client, auth, body)
+    assert [c["verdict"] for c in done["cases"]] == ["accepted", "accepted", "wrong_answer"]
+    got = await client.get(f"/api/v1/executions/{done['id']}", headers=auth)
+    assert got.status_code == 200
+    ran = got.json()["run"]
+    assert ran["stop_on_first_failure"] is False
+    assert ran["test_cases"] == [
+        {
+            "name": "text",
+            "hidden": False,
+            "stdin": "abc",
+            "expected_stdout": "3 run-arg\n",
+            "compare": "trim_trailing_whitespace",
+        },
+        {
+            "name": "bytes",
+            "hidden": False,
+            "stdin_base64": base64.b64encode(binary).decode(),
+            "args": ["own", "two words"],
+            "expected_stdout": "4 own two words",
+            "compare": "ignore_whitespace",
+        },
+        {"name": "secret", "hidden": True},
+    ]
+    # Nothing of the hidden case's input, arguments or expected output, anywhere: neither in
+    # the resource nor in what the start answered.
+    for text in (got.text, json.dumps(done)):
+        for secret in ("hidden-stdin-q7Zr", "--hidden-arg-k9Xw", "hidden-expected-w3Pv"):
+            assert secret not in text
+    # The binary stdin round-trips: the bytes given are the bytes the case ran with.
+    again = await one_shot(
+        client,
+        auth,
+        {"script_type": "python", "script_content": src, "test_cases": [ran["test_cases"][1]]},
+    )
+    assert again["verdict"] == "accepted", again
+    # List items stay summaries: no run, no cases, no inputs.
+    listed = await client.get("/api/v1/executions", params={"ids": done["id"]}, headers=auth)
+    (item,) = listed.json()["executions"]
+    assert not {"run", "cases", "test_cases", "stdout"} & item.keys(), item
+    assert "hidden-stdin-q7Zr" not in listed.text
+
+
 async def test_a_compiled_program_is_built_once_for_every_case(
     client: httpx.AsyncClient, pipeline: object
 ) -> None:
@@ -140,6 +215,7 @@ async def test_a_compiled_program_is_built_once_for_every_case(
     done = await run(client, auth, task_id, wait=60)
     assert [c["verdict"] for c in done["cases"]] == ["accepted"] * 4 + ["wrong_answer"]
     assert done["compile_time_ms"] > 0
+    assert "run" not in done  # a task's execution: its cases are on the task
     # The owner sees expected outputs on the task they wrote.
     task = (await client.get(f"/api/v1/tasks/{task_id}", headers=auth)).json()
     assert task["test_cases"][4]["expected_stdout"] == "11"

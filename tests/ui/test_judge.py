@@ -214,7 +214,7 @@ async def test_the_list_of_runs_finds_a_one_shot_run_and_pages(ui: UI) -> None:
     assert not await ui.page.get_by_test_id("save-task").is_checked()
 
 
-async def test_a_reopened_one_shot_run_says_its_test_cases_were_not_restored(ui: UI) -> None:
+async def test_a_reopened_one_shot_run_restores_its_cases_but_not_the_hidden_one(ui: UI) -> None:
     email, headers = await api_user(ui.api, "Reopener")
     body = {
         "script_type": "python",
@@ -222,19 +222,22 @@ async def test_a_reopened_one_shot_run_says_its_test_cases_were_not_restored(ui:
         "stdin": "4\n",
         "args": ["--fast", "two words"],
         "test_cases": [
-            {"name": "small", "stdin": "2\n", "expected_stdout": "4\n"},
+            {"name": "small", "stdin": "2\n", "args": ["--own"], "expected_stdout": "4\n"},
             {"name": "big", "stdin": "50\n", "expected_stdout": "100\n", "compare": "exact"},
-            {"name": "secret", "stdin": "7319\n", "expected_stdout": "14638\n", "hidden": True},
+            {"name": "secret", "stdin": "7_319\n", "expected_stdout": "14638\n", "hidden": True},
         ],
+        "stop_on_first_failure": True,
     }
     resp = await ui.api.post("/api/v1/runs?wait=30", json=body, headers=headers)
     assert resp.status_code == 201, resp.text
     run = resp.json()
     assert run["total"] == 3, run
-    # What reopening has to work with: each case's result, none of its inputs.
-    assert "test_cases" not in run["run"]
-    for case in run["cases"]:
-        assert not {"stdin", "expected_stdout", "compare", "args"} & case.keys(), case
+    # What reopening has to work with: the visible cases as given, the hidden one by name.
+    given = run["run"]["test_cases"]
+    assert [c["name"] for c in given] == ["small", "big", "secret"]
+    assert given[2] == {"name": "secret", "hidden": True}
+    assert "7_319" not in resp.text
+    assert "14638" not in json.dumps(run["run"])
 
     await ui.sign_in(email)
     await ui.goto(f"/executions/{run['id']}")
@@ -243,24 +246,41 @@ async def test_a_reopened_one_shot_run_says_its_test_cases_were_not_restored(ui:
     note = ui.page.get_by_test_id("cases-not-restored")
     await note.wait_for()
     said = await note.inner_text()
-    assert 'the run\'s 3 test cases ("small", "big" and 1 hidden)' in said, said
-    assert "secret" not in said
-    # What the run's record does hold comes back: code, input, arguments, one-shot.
+    assert said == "1 hidden test case was not restored: its input is never shown.", said
+    # The run's program, input, arguments, one-shot, and its visible cases come back.
     assert not await ui.page.get_by_test_id("save-task").is_checked()
     assert await ui.page.locator("#stdin").input_value() == "4\n"
     assert await ui.page.locator("#args").input_value() == "--fast\ntwo words"
-    assert await ui.page.get_by_test_id("case").count() == 0
+    shown = ui.page.get_by_test_id("case")
+    assert await shown.count() == 2
+    assert await ui.page.get_by_label("Name of case 1").input_value() == "small"
+    assert await ui.page.get_by_label("Input of case 1").input_value() == "2\n"
+    assert await ui.page.get_by_label("Expected output of case 1").input_value() == "4\n"
+    assert await ui.page.get_by_label("Own arguments for case 1").is_checked()
+    assert await ui.page.get_by_label("Arguments of case 1").input_value() == "--own"
+    assert await ui.page.get_by_label("Name of case 2").input_value() == "big"
+    assert await ui.page.get_by_label("Input of case 2").input_value() == "50\n"
+    assert await ui.page.get_by_label("Expected output of case 2").input_value() == "100\n"
+    assert not await ui.page.get_by_label("Own arguments for case 2").is_checked()
+    assert await shown.nth(0).get_by_label("Compare output").input_value() == (
+        "trim_trailing_whitespace"
+    )
+    assert await shown.nth(1).get_by_label("Compare output").input_value() == "exact"
+    assert await ui.page.get_by_label("Stop at the first failing case").is_checked()
     await ui.shoot("editor-reopened-run")
 
-    # Run again: a one-shot run without cases, as the editor now holds it.
+    # Run again: a one-shot run judged against the two restored cases, as the editor holds them.
     await ui.page.get_by_test_id("run").click()
     assert "completed" in await ui.final_status()
-    assert "8" in await ui.output()
     again = ui.page.get_by_role("link", name="Open this run")
     again_id = (await again.get_attribute("href") or "").rsplit("/", 1)[-1]
     rerun = (await ui.api.get(f"/api/v1/executions/{again_id}", headers=headers)).json()
     assert rerun.get("task_id") is None
-    assert "total" not in rerun, json.dumps(rerun)
+    assert (rerun["verdict"], rerun["passed"], rerun["total"]) == ("accepted", 2, 2), json.dumps(
+        rerun
+    )
+    assert rerun["run"]["test_cases"] == given[:2]
+    assert rerun["run"]["stop_on_first_failure"] is True
 
 
 async def test_a_cases_own_arguments_are_kept_and_edited(ui: UI) -> None:

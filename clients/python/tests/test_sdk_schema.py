@@ -30,6 +30,7 @@ RESPONSES: dict[type[BaseModel], str] = {
     m.Task: "Task",
     m.TaskList: "TaskList",
     m.ExecutionLimits: "ExecutionLimits",
+    m.RunTestCase: "RunTestCase",
     m.RunView: "RunView",
     m.CaseView: "CaseView",
     m.Execution: "Execution",

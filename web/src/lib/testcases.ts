@@ -77,39 +77,22 @@ export function toTestCases(drafts: readonly CaseDraft[]): TestCase[] {
   }));
 }
 
-/** The test cases of a run that the editor could not bring back. */
-export interface UnrestoredCases {
-  total: number;
-  /** The names of the cases that are not hidden (none while results are not recorded). */
-  names: string[];
-  hidden: number;
-}
-
 /**
- * A one-shot run's cases, as far as its resource tells them. The execution carries each case's
- * result (name, verdict, output) but no case's input, arguments, expected output or comparison,
- * so none of them can be rebuilt into a case to run again; the editor says so rather than
- * guessing. Null when the run had no cases, or has none recorded yet.
+ * A one-shot run's test cases, as its resource gives them back (`run.test_cases`): the ones
+ * that are not hidden, to edit and run again, and how many hidden ones could not come back
+ * (the API never shows a hidden case's input or expected output, to anyone).
  */
-export function unrestoredCases(execution: Execution): UnrestoredCases | null {
-  const results = execution.cases ?? [];
-  const total = Math.max(results.length, execution.total ?? 0);
-  if (total === 0) return null;
+export function runCases(execution: Execution): { drafts: CaseDraft[]; hidden: number } {
+  const given = execution.run?.test_cases ?? [];
   return {
-    total,
-    names: results.filter((c) => !c.hidden).map((c) => c.name),
-    hidden: results.filter((c) => c.hidden).length,
+    drafts: fromTestCases(given.filter((c) => !c.hidden)),
+    hidden: given.filter((c) => c.hidden).length,
   };
 }
 
-/** What the editor says about them, e.g. 'Not restored: the run's 3 test cases ("a", "b" and 1 hidden). …' */
-export function unrestoredNote(lost: UnrestoredCases): string {
-  const parts = lost.names.map((n) => JSON.stringify(n));
-  if (lost.hidden) parts.push(`${lost.hidden} hidden`);
-  const listed = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : (parts[0] ?? "");
-  const cases = lost.total === 1 ? "test case" : `${lost.total} test cases`;
-  return (
-    `Not restored: the run's ${cases}${listed ? ` (${listed})` : ""}. A run's record keeps their results, ` +
-    "not their input or expected output; add them again under Test cases to judge the program."
-  );
+/** What the editor says of the hidden cases it left out, e.g. "1 hidden test case was not restored: …". */
+export function hiddenNote(hidden: number): string {
+  return hidden === 1
+    ? "1 hidden test case was not restored: its input is never shown."
+    : `${hidden} hidden test cases were not restored: their input is never shown.`;
 }

@@ -165,6 +165,11 @@ export interface CaseResult extends CaseFigures {
   stderr_truncated?: boolean;
 }
 
+/** A test case a one-shot run was judged against; a hidden one has only its name. */
+export interface RunTestCase extends TestCase {
+  hidden: boolean;
+}
+
 /** What a one-shot run ran (a task's executions run the task). */
 export interface RunView {
   script_content?: string;
@@ -173,6 +178,9 @@ export interface RunView {
   args?: string[];
   stdin?: string;
   stdin_base64?: string;
+  /** In order; omitted when the run had none. */
+  test_cases?: RunTestCase[];
+  stop_on_first_failure?: boolean;
 }
 
 export interface Execution {

@@ -220,6 +220,19 @@ class ExecutionLimits(Model):
     max_output_bytes: int
 
 
+class RunTestCase(Model):
+    """A test case a one-shot run was judged against (a hidden one: its name alone)."""
+
+    name: str
+    hidden: bool
+    stdin: str | None = None
+    stdin_base64: str | None = None
+    args: list[str] | None = None
+    expected_stdout: str | None = None
+    expected_stdout_base64: str | None = None
+    compare: Compare | None = None
+
+
 class RunView(Model):
     """What a one-shot run ran."""
 
@@ -229,6 +242,8 @@ class RunView(Model):
     args: list[str] | None = None
     stdin: str | None = None
     stdin_base64: str | None = None
+    test_cases: list[RunTestCase] | None = None
+    stop_on_first_failure: bool | None = None
 
 
 class CaseView(Model):

@@ -117,6 +117,31 @@ LOG_STREAM = (
 )
 
 ONE_SHOT = {k: v for k, v in PENDING.items() if k != "task_id"}
+RUN_FILES = [
+    {"path": "main.py", "content": "import util, sys\nprint(util.twice(sys.argv[1]))"},
+    {"path": "util.py", "content": "def twice(s):\n    return s * 2"},
+]
+RUN_CASES = [
+    {"name": "sample", "args": ["ab"], "expected_stdout": "abab\n"},
+    {"name": "secret", "args": ["xyz"], "expected_stdout": "xyzxyz\n", "hidden": True},
+]
+# What a one-shot run ran, as its resource gives it back: a hidden case by its name alone.
+RUN_VIEW = {
+    "files": [f | {"encoding": "utf8"} for f in RUN_FILES],
+    "args": ["ab"],
+    "test_cases": [
+        {
+            "name": "sample",
+            "hidden": False,
+            "stdin": "",
+            "args": ["ab"],
+            "expected_stdout": "abab\n",
+            "compare": "trim_trailing_whitespace",
+        },
+        {"name": "secret", "hidden": True},
+    ],
+    "stop_on_first_failure": False,
+}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "health": {
@@ -202,13 +227,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "create_run": {
         "request": {
             "script_type": "python",
-            "files": [
-                {"path": "main.py", "content": "import util, sys\nprint(util.twice(sys.argv[1]))"},
-                {"path": "util.py", "content": "def twice(s):\n    return s * 2"},
-            ],
+            "files": RUN_FILES,
             "args": ["ab"],
+            "test_cases": RUN_CASES,
         },
-        "response": ONE_SHOT,
+        "response": ONE_SHOT | {"script_type": "python", "run": RUN_VIEW},
     },
     "create_runs": {
         "request": {

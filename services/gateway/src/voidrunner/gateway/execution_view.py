@@ -1,7 +1,8 @@
 """An execution as the API shows it: text and exact bytes of its output, its cases, what ran.
 
-Hidden test cases show only their verdict, time, CPU and memory, to every caller; lists carry
-summaries (no output, no cases).
+Hidden test cases show only their verdict, time, CPU and memory, to every caller, and a one-shot
+run's own record of them (`run.test_cases`) only their name; lists carry summaries (no output,
+no cases, no `run`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from typing import Any
 
 from voidrunner.contracts.execution import Status
 from voidrunner.contracts.output import base64_text, text_form
-from voidrunner.gateway.schemas.executions import CaseView, Execution, ExecutionLimits, RunView
-from voidrunner.gateway.schemas.inputs import file_body
+from voidrunner.gateway.schemas.executions import (
+    CaseView,
+    Execution,
+    ExecutionLimits,
+    RunTestCase,
+    RunView,
+)
+from voidrunner.gateway.schemas.inputs import file_body, test_case_body
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.proto.tasks.v1 import tasks_pb2
 
@@ -81,11 +88,19 @@ def _cases(e: tasks_pb2.Execution) -> list[CaseView] | None:
     return [_case(r, outputs.get(r.index)) for r in e.cases.results]
 
 
+def _run_case(case: jobs_pb2.TestCase) -> RunTestCase:
+    # A hidden case's name alone leaves the service: nothing of its input or expected output.
+    if case.hidden:
+        return RunTestCase(name=case.name, hidden=True)
+    return RunTestCase(**test_case_body(case).model_dump(exclude_none=True))
+
+
 def _run(e: tasks_pb2.Execution) -> RunView | None:
     if not e.HasField("inputs"):
         return None
     inputs = e.inputs
     stdin = output_fields("stdin", inputs.stdin, nul=True) if inputs.stdin else {}
+    judged = len(inputs.test_cases) > 0
     return RunView(
         script_content=None if inputs.files else inputs.source,
         files=[file_body(f) for f in inputs.files] or None,
@@ -93,6 +108,8 @@ def _run(e: tasks_pb2.Execution) -> RunView | None:
         args=list(inputs.args) or None,
         stdin=stdin.get("stdin") if "stdin_base64" not in stdin else None,
         stdin_base64=stdin.get("stdin_base64"),
+        test_cases=[_run_case(c) for c in inputs.test_cases] if judged else None,
+        stop_on_first_failure=inputs.stop_on_first_failure if judged else None,
     )
 
 

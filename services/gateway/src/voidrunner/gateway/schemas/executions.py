@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from voidrunner.common.text import is_storable_text as is_text
-from voidrunner.contracts.execution import Status, TerminationReason, Verdict
+from voidrunner.contracts.execution import Compare, Status, TerminationReason, Verdict
 from voidrunner.gateway.schemas.inputs import FileOut
 from voidrunner.gateway.schemas.tasks import Pagination
 
@@ -36,6 +36,29 @@ class ExecutionLimits(BaseModel):
     max_output_bytes: int
 
 
+class RunTestCase(BaseModel):
+    """A test case a one-shot run was judged against, as it was given.
+
+    `stdin` and `expected_stdout` are text when that is exactly the bytes, else the `*_base64`
+    field alone carries them. A hidden case shows only its `name` and `hidden`: never its
+    input, arguments, expected output or comparison, to any caller (its owner included).
+    """
+
+    name: str = Field(examples=["sample 1"])
+    hidden: bool
+    stdin: str | None = None
+    stdin_base64: str | None = None
+    args: list[str] | None = Field(
+        default=None,
+        description="The case's own arguments (they replaced the run's); omitted when it ran "
+        "with the run's",
+        examples=[["--verbose"]],
+    )
+    expected_stdout: str | None = None
+    expected_stdout_base64: str | None = None
+    compare: Compare | None = Field(default=None, description="Omitted for a hidden case")
+
+
 class RunView(BaseModel):
     """What a one-shot run ran (a task's executions run the task)."""
 
@@ -45,6 +68,15 @@ class RunView(BaseModel):
     args: list[str] | None = None
     stdin: str | None = None
     stdin_base64: str | None = None
+    test_cases: list[RunTestCase] | None = Field(
+        default=None,
+        description="The cases it was judged against, in order (hidden ones by name only); "
+        "omitted when it had none",
+    )
+    stop_on_first_failure: bool | None = Field(
+        default=None,
+        description="Whether judging stopped at the first failing case; with test cases only",
+    )
 
 
 class CaseView(BaseModel):
