@@ -188,6 +188,18 @@ class RuntimeSpec:
     aliases: tuple[str, ...] = ()
     # Files that are sources of this language ({sources}); the entry file's extension at least.
     source_extensions: tuple[str, ...] = ()
+    # The Debian packages that hold the toolchain (named when it is missing).
+    packages: tuple[str, ...] = ()
+    # More host directories (absolute, outside /usr) the bwrap backend binds read-only where they
+    # exist: a toolchain's configuration under /etc (the JDK's security and logging files).
+    host_paths: tuple[str, ...] = ()
+
+    def missing_reason(self, missing: list[str] | tuple[str, ...]) -> str:
+        """Why this runtime is unavailable when `missing` (host binaries) are not found."""
+        reason = f"not installed on this host: {', '.join(missing)}"
+        if self.packages:
+            reason += f" (install the Debian package {', '.join(self.packages)}: make runtimes)"
+        return reason
 
     def run_argv(self, paths: Paths) -> list[str]:
         """The run command line with placeholders filled in."""
@@ -316,6 +328,12 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
     if "/" in source_file or source_file.startswith("."):
         raise ValueError(f"{where}: source_file must be a plain file name")
     aliases = _str_list(table, "aliases", where) if "aliases" in table else ()
+    packages = _str_list(table, "packages", where) if "packages" in table else ()
+    host_paths = _str_list(table, "host_paths", where) if "host_paths" in table else ()
+    for path in host_paths:
+        pure = PurePosixPath(path)
+        if not pure.is_absolute() or ".." in pure.parts or pure == PurePosixPath("/"):
+            raise ValueError(f"{where}: host_paths must be absolute directories, got {path!r}")
     extensions = (
         _str_list(table, "source_extensions", where)
         if "source_extensions" in table
@@ -335,6 +353,8 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
         compile=compile_spec,
         aliases=aliases,
         source_extensions=extensions,
+        packages=packages,
+        host_paths=host_paths,
     )
 
 
