@@ -208,3 +208,21 @@ async def test_a_language_through_the_pipeline(
     )
     assert (broken["verdict"], broken["passed"], broken["total"]) == ("compile_error", 0, 3)
     assert "nope" in broken["compile_output"], broken  # the compiler's message, naming it
+
+
+async def test_runtimes_lists_versions_and_aliases_and_why_one_is_unavailable(
+    client: httpx.AsyncClient, pipeline: object
+) -> None:
+    auth = await login(client)
+    listed = (await client.get("/api/v1/runtimes", headers=auth)).json()["runtimes"]
+    by_name = {r["name"]: r for r in listed}
+    assert set(by_name) == set(PROGRAMS)
+    python = [r for r in listed if r["language"] == "python"]
+    assert sorted(r["name"] for r in python) == ["pypy", "python"]
+    assert by_name["pypy"]["version"].startswith("3.9")
+    assert "c++" in by_name["cpp"]["aliases"]
+    assert "ts" in by_name["typescript"]["aliases"]
+    for runtime in listed:
+        assert runtime["available"] == (runtime["reason"] is None), runtime
+        if not runtime["available"]:  # a toolchain missing here: the reason names its package
+            assert "make runtimes" in runtime["reason"], runtime
