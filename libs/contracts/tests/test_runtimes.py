@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,9 @@ def test_java_runs_the_entry_files_class_and_typescript_the_emitted_js() -> None
     paths = Paths("/tmp", "Main.java", sources=("Main.java", "Util.java"), artifact="/s/classes")
     assert java.compile.argv(paths)[-4:] == ["-d", "/s/classes", "/tmp/Main.java", "/tmp/Util.java"]
     assert java.run_argv(paths)[-3:] == ["-cp", "/s/classes", "Main"]
+    # The JVM is told the step's memory limit (it cannot see the sandbox's cgroup).
+    assert "-XX:MaxRAM=300m" in java.run_argv(replace(paths, memory_mb=300))
+    assert "-J-XX:MaxRAM=1024m" in java.compile.argv(replace(paths, memory_mb=1024))
     assert java.default_limits.pids > Limits().pids  # the JVM's threads
     assert java.host_paths
     assert all(p.startswith("/etc/") for p in java.host_paths)

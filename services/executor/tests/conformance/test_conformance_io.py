@@ -212,3 +212,24 @@ async def test_the_compile_step_does_not_eat_the_run_timeout(sandbox: Sandbox) -
 async def test_concurrent_runs_do_not_interfere(sandbox: Sandbox) -> None:
     results = await asyncio.gather(*(run(sandbox, f"print({i} * 2)") for i in range(4)))
     assert [r.stdout for r in results] == [f"{i * 2}\n".encode() for i in range(4)]
+
+
+JVM_HEAP = """public class Main { public static void main(String[] args) {
+  System.out.println(Runtime.getRuntime().maxMemory() / 1048576);
+  byte[][] keep = new byte[64][];
+  for (int i = 0; i < 1000; i++) keep[i % 32] = new byte[1 << 20];  // 1 GB of garbage
+  try { for (int i = 0; i < 64; i++) keep[i] = new byte[4 << 20]; }
+  catch (OutOfMemoryError e) { System.out.println("OutOfMemoryError"); }
+} }
+"""
+
+
+async def test_the_jvm_heap_follows_the_runs_memory_limit(sandbox: Sandbox) -> None:
+    """The JVM cannot see the sandbox's cgroup: told the limit, it collects garbage before it
+    and throws OutOfMemoryError at it, instead of being killed at the limit."""
+    require_runtime(sandbox, "java")
+    result = await run(sandbox, JVM_HEAP, runtime="java", memory_bytes=200 * 1024 * 1024)
+    assert result.termination_reason is TerminationReason.EXIT, result
+    heap_mb, verdict = result.stdout.decode().split()
+    assert 50 <= int(heap_mb) <= 100, result.stdout
+    assert verdict == "OutOfMemoryError"

@@ -6,8 +6,8 @@ over it table by table (a runtime's scalar fields and argument lists are replace
 executor load the same catalogue (the same override, VOIDRUNNER_RUNTIMES_FILE): a runtime's
 `limits` are what a task that leaves them out gets (stored on the task when it is created, shown
 by GET /runtimes), and `[caps]` is the most any task may ask for, which executors enforce again.
-Each backend turns a `RuntimeSpec` into a command line by filling the placeholders `{source}`,
-`{artifact}` and `{workdir}`:
+Each backend turns a `RuntimeSpec` into a command line by filling the placeholders (`{source}`,
+`{artifact}`, `{workdir}`, ...; see `Paths`):
 
     catalog = load_catalog(Path("/etc/voidrunner/runtimes.toml"))
     spec = catalog.get("python")                    # UnknownRuntime when unknown
@@ -125,12 +125,15 @@ class Paths:
     {entry_stem}   the entrypoint's path without its extension (TypeScript's output, say)
     {entry_class}  the entrypoint's file name without its extension (a Java class)
     {artifact}     what the compile step writes and the run step executes
+    {memory_mb}    the step's memory limit in MiB (a JVM sizes its heap from it: it cannot see
+                   the sandbox's cgroup and would size it from the host's memory)
     """
 
     workdir: str
     entrypoint: str
     sources: tuple[str, ...] = ()
     artifact: str = ""
+    memory_mb: int = 0
 
     def fill(self, template: tuple[str, ...]) -> list[str]:
         """`template` with its placeholders filled in."""
@@ -141,6 +144,7 @@ class Paths:
             "{entry_stem}": str(entry.with_suffix("")),
             "{entry_class}": entry.stem,
             "{artifact}": self.artifact,
+            "{memory_mb}": str(self.memory_mb),
         }
         out: list[str] = []
         for arg in template:

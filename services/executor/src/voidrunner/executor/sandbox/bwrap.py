@@ -54,7 +54,7 @@ from pathlib import Path, PurePosixPath
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.execution import signal_name
-from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
+from voidrunner.contracts.runtimes import MIB, RuntimeCatalog, RuntimeSpec, load_catalog
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -316,7 +316,9 @@ class BwrapSandbox:
         assert spec.compile is not None
         limits = cap_limits(spec.compile.limits, self._caps)
         out = f"{WORKDIR}/{spec.compile.artifact}"
-        argv = spec.compile.argv(replace(prepared.paths, artifact=out))
+        argv = spec.compile.argv(
+            replace(prepared.paths, artifact=out, memory_mb=limits.memory_bytes // MIB)
+        )
         # The compiler's stdout and stderr together, in order: one text for the user.
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
@@ -362,7 +364,8 @@ class BwrapSandbox:
     ) -> RunResult:
         run_limits = cap_limits(limits, self._caps) if limits is not None else prepared.limits
         collector = OutputCollector(run_limits.max_output_bytes, on_output)
-        argv = [*prepared.spec.run_argv(prepared.paths), *args]
+        paths = replace(prepared.paths, memory_mb=run_limits.memory_bytes // MIB)
+        argv = [*prepared.spec.run_argv(paths), *args]
         readonly = [
             (f"{ARTIFACT_ROOT}/{a.path}", a.data, "0555" if a.executable else "0444")
             for a in prepared.artifact
