@@ -218,7 +218,12 @@ async def test_every_language_through_the_pipeline(
     runs): the languages run side by side, each failure is reported with its language, and a
     language whose toolchain is missing here is skipped at the end, naming its package."""
     auth = await login(client)
-    listed = (await client.get("/api/v1/runtimes", headers=auth)).json()["runtimes"]
+    # The executor's adverts land moments after it is up: wait until it has told about each one.
+    for _ in range(100):
+        listed = (await client.get("/api/v1/runtimes", headers=auth)).json()["runtimes"]
+        if all(r["available"] or r["reason"] != "no live executor offers it" for r in listed):
+            break
+        await asyncio.sleep(0.1)
     by_name = {r["name"]: r for r in listed}
     assert set(by_name) == set(PROGRAMS)
     python = [r for r in listed if r["language"] == "python"]
