@@ -51,8 +51,12 @@ help: ## Show this help
 setup: $(VENV)/.synced system-deps ## Create the venv, install packages and system packages
 
 .PHONY: system-deps
-system-deps: ## Install bubblewrap, gcc, Node.js and Go from the system packages (when root)
+system-deps: ## Install bubblewrap, gcc, Node.js and Go (the default runtimes) from the system packages (when root)
 	@scripts/install-system-deps.sh
+
+.PHONY: runtimes
+runtimes: ## Install every catalogue language's toolchain (C, C++, Ruby, Rust, Java, PyPy, TypeScript)
+	@scripts/install-system-deps.sh --runtimes
 
 .PHONY: run
 run: setup web ## Run the whole stack (embedded PostgreSQL + NATS, local sandbox)

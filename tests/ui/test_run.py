@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import time
 
+from tests.e2e.test_languages import require_toolchain
+
 from .conftest import UI, lines
 
 TICKER = """import time
@@ -102,3 +104,23 @@ async def test_a_compile_error_is_shown_as_one(ui: UI) -> None:
     assert "compile error" in status
     compiler = await ui.page.get_by_test_id("compile-output").inner_text()
     assert "undefined" in compiler
+
+
+async def test_every_shipped_language_is_offered_and_a_java_starter_runs(ui: UI) -> None:
+    require_toolchain("java")
+    await ui.sign_up("Grace")
+    language = ui.page.get_by_label("Language")
+    offered = await language.locator("option").all_inner_texts()
+    assert {"python", "javascript", "typescript", "bash", "go", "c", "cpp", "java", "ruby"} <= set(
+        offered
+    ), offered
+    # Python has two versions: CPython (the default) and PyPy (3.9).
+    versions = await ui.page.get_by_label("Version").locator("option").all_inner_texts()
+    assert len(versions) == 2, versions
+    await language.select_option("java")
+    # The entry file is the class java runs, and the starter says hello.
+    await ui.page.get_by_role("tab", name="Main.java (entry file)").wait_for()
+    await ui.page.get_by_test_id("run").click()
+    status = await ui.final_status(timeout=60_000)
+    assert "completed" in status, status
+    assert lines(await ui.output()) == ["Hello, world!"]

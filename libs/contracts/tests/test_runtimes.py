@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,29 @@ from voidrunner.contracts.runtimes import (
 MiB = 1024 * 1024
 
 
-def test_bundled_catalogue_has_the_four_languages() -> None:
+LANGUAGES = [
+    "bash",
+    "c",
+    "cpp",
+    "go",
+    "java",
+    "javascript",
+    "pypy",
+    "python",
+    "ruby",
+    "rust",
+    "typescript",
+]
+
+
+def test_bundled_catalogue_has_every_shipped_language() -> None:
     catalog = load_catalog()
-    assert catalog.names() == ["bash", "go", "javascript", "python"]
-    assert len(catalog) == 4
+    assert catalog.names() == LANGUAGES
+    assert len(catalog) == len(LANGUAGES)
+    # Each names the Debian packages of its toolchain (an unavailable runtime's reason).
+    for spec in catalog:
+        assert spec.packages, spec.name
+        assert "make runtimes" in spec.missing_reason(["x"])
     assert "python" in catalog
     python = catalog.get("python")
     assert python.image == "voidrunner/sandbox-python:latest"
@@ -41,6 +61,92 @@ def test_go_compiles_with_its_own_larger_limits() -> None:
     assert argv == ["go", "build", "-o", "/tmp/main", "/tmp/main.go", "/tmp/util.go"]
     assert go.run_argv(Paths("/tmp", "main.go", artifact="/s/main")) == ["/s/main"]
     assert go.environment(workdir="/w")["GOCACHE"] == "/w/.cache/go-build"
+
+
+def test_c_and_cpp_compile_every_source_file_with_libm() -> None:
+    catalog = load_catalog()
+    paths = Paths("/tmp", "main.c", sources=("main.c", "lib/util.c"), artifact="/tmp/main")
+    c = catalog.get("c")
+    assert c.compile is not None
+    argv = c.compile.argv(paths)
+    assert argv[0] == "gcc"
+    assert argv[-4:] == ["/tmp/main", "/tmp/main.c", "/tmp/lib/util.c", "-lm"]
+    cpp = catalog.get("cpp")
+    assert [cpp.is_source(p) for p in ("a.cc", "b.cpp", "x.h")] == [True, True, False]
+
+
+def test_java_runs_the_entry_files_class_and_typescript_the_emitted_js() -> None:
+    catalog = load_catalog()
+    java = catalog.get("java")
+    assert java.compile is not None
+    paths = Paths("/tmp", "Main.java", sources=("Main.java", "Util.java"), artifact="/s/classes")
+    assert java.compile.argv(paths)[-4:] == ["-d", "/s/classes", "/tmp/Main.java", "/tmp/Util.java"]
+    assert java.run_argv(paths)[-3:] == ["-cp", "/s/classes", "Main"]
+    # The JVM is told the step's memory limit (it cannot see the sandbox's cgroup).
+    assert "-XX:MaxRAM=300m" in java.run_argv(replace(paths, memory_mb=300))
+    assert "-J-XX:MaxRAM=1024m" in java.compile.argv(replace(paths, memory_mb=1024))
+    assert java.default_limits.pids > Limits().pids  # the JVM's threads
+    assert java.host_paths
+    assert all(p.startswith("/etc/") for p in java.host_paths)
+    ts = catalog.get("typescript")
+    assert ts.run_argv(Paths("/tmp", "src/main.ts", artifact="/s/js")) == [
+        "node",
+        "/s/js/src/main.js",
+    ]
+    rust = catalog.get("rust")
+    assert rust.compile is not None
+    # rustc builds the crate from its root: the other files are its modules.
+    assert rust.compile.argv(Paths("/tmp", "main.rs", ("main.rs", "util.rs"), "/t/main"))[-1] == (
+        "/tmp/main.rs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("script_type", "version", "name"),
+    [
+        ("python", None, "python"),
+        ("python", "3.11", "python"),
+        ("python", "3", "python"),
+        ("python", "3.9", "pypy"),
+        ("pypy", None, "pypy"),
+        ("py", None, "python"),
+        ("js", None, "javascript"),
+        ("node", None, "javascript"),
+        ("ts", None, "typescript"),
+        ("c++", None, "cpp"),
+        ("cpp", None, "cpp"),
+        ("golang", None, "go"),
+        ("rs", None, "rust"),
+        ("rb", None, "ruby"),
+        ("sh", None, "bash"),
+    ],
+)
+def test_script_types_versions_and_aliases_resolve(
+    script_type: str, version: str | None, name: str
+) -> None:
+    assert load_catalog().resolve(script_type, version).name == name
+
+
+def test_every_alias_is_a_script_type_and_means_one_runtime() -> None:
+    catalog = load_catalog()
+    owners: dict[str, str] = {}
+    for spec in catalog:
+        for alias in spec.aliases:
+            assert alias not in owners, f"{alias} is an alias of {owners[alias]} and {spec.name}"
+            assert alias not in catalog, alias
+            owners[alias] = spec.name
+    assert set(owners) <= set(catalog.script_types())
+    with pytest.raises(
+        UnknownRuntime, match=r"unknown version '2.7' of python \(known: 3.11, 3.9\)"
+    ):
+        catalog.resolve("python", "2.7")
+
+
+def test_host_paths_must_be_absolute(tmp_path: Path) -> None:
+    override = tmp_path / "runtimes.toml"
+    override.write_text('[runtimes.java]\nhost_paths = ["etc/java"]\n')
+    with pytest.raises(ValueError, match="host_paths must be absolute"):
+        load_catalog(override)
 
 
 def test_unknown_runtime_is_refused_naming_the_known_ones() -> None:
@@ -90,11 +196,11 @@ memory_bytes = "512MiB"
 [runtimes.bash]
 enabled = false
 
-[runtimes.ruby]
-version_command = ["ruby", "--version"]
-source_file = "main.rb"
-run = ["ruby", "{source}"]
-host_binaries = ["ruby"]
+[runtimes.lua]
+version_command = ["lua", "-v"]
+source_file = "main.lua"
+run = ["lua", "{source}"]
+host_binaries = ["lua"]
 """,
         encoding="utf-8",
     )
@@ -104,10 +210,10 @@ host_binaries = ["ruby"]
     assert python.default_limits.memory_bytes == 512 * MiB
     assert python.default_limits.timeout_seconds == 300.0
     assert python.run[0] == "python3"
-    ruby = catalog.get("ruby")
-    assert ruby.language == "ruby"
-    assert ruby.image == "voidrunner/sandbox-ruby:latest"
-    assert ruby.default_limits == Limits()
+    lua = catalog.get("lua")
+    assert lua.language == "lua"
+    assert lua.image == "voidrunner/sandbox-lua:latest"
+    assert lua.default_limits == Limits()
 
 
 @pytest.mark.parametrize(
@@ -160,4 +266,4 @@ def test_with_runtime_returns_a_new_catalogue() -> None:
     )
     assert "fake" in extended
     assert "fake" not in catalog
-    assert [spec.name for spec in extended] == ["bash", "fake", "go", "javascript", "python"]
+    assert [spec.name for spec in extended] == sorted([*LANGUAGES, "fake"])

@@ -14,6 +14,18 @@ export async function languageSupport(language: string): Promise<Extension> {
     case "javascript":
     case "node":
       return (await import("@codemirror/lang-javascript")).javascript();
+    case "typescript":
+      return (await import("@codemirror/lang-javascript")).javascript({ typescript: true });
+    case "c":
+      return StreamLanguage.define((await import("@codemirror/legacy-modes/mode/clike")).c);
+    case "cpp":
+      return StreamLanguage.define((await import("@codemirror/legacy-modes/mode/clike")).cpp);
+    case "java":
+      return StreamLanguage.define((await import("@codemirror/legacy-modes/mode/clike")).java);
+    case "ruby":
+      return StreamLanguage.define((await import("@codemirror/legacy-modes/mode/ruby")).ruby);
+    case "rust":
+      return StreamLanguage.define((await import("@codemirror/legacy-modes/mode/rust")).rust);
     case "go":
       return (await import("@codemirror/lang-go")).go();
     case "bash":
@@ -31,6 +43,13 @@ const STARTERS: Record<string, string> = {
     'const input = require("fs").readFileSync(0, "utf8").trim();\nconsole.log(`Hello, ${input || "world"}!`);\n',
   bash: 'read -r name || true\necho "Hello, ${name:-world}!"\n',
   go: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("Hello, world!")\n}\n',
+  typescript:
+    'const input: string = require("fs").readFileSync(0, "utf8").trim();\nconsole.log(`Hello, ${input || "world"}!`);\n',
+  ruby: 'name = $stdin.read.strip\nputs "Hello, #{name.empty? ? "world" : name}!"\n',
+  c: '#include <stdio.h>\n\nint main(void) {\n    printf("Hello, world!\\n");\n    return 0;\n}\n',
+  cpp: '#include <iostream>\n\nint main() {\n    std::cout << "Hello, world!" << std::endl;\n}\n',
+  rust: 'fn main() {\n    println!("Hello, world!");\n}\n',
+  java: 'public class Main {\n    public static void main(String[] args) {\n        System.out.println("Hello, world!");\n    }\n}\n',
 };
 
 export function starter(language: string): string {
@@ -39,9 +58,21 @@ export function starter(language: string): string {
 
 // The file a one-file program is saved as (the runtime's own source_file): a lone file of that
 // name travels as `script_content`, anything else as `files`.
-const EXTENSIONS: Record<string, string> = { python: "py", javascript: "js", bash: "sh", go: "go" };
+const EXTENSIONS: Record<string, string> = {
+  python: "py",
+  javascript: "js",
+  typescript: "ts",
+  bash: "sh",
+  go: "go",
+  c: "c",
+  cpp: "cpp",
+  ruby: "rb",
+  rust: "rs",
+  java: "java",
+};
 
 export function defaultFileName(language: string): string {
+  if (language === "java") return "Main.java"; // java runs the entry file's class
   const ext = EXTENSIONS[language];
   return ext ? `main.${ext}` : "main";
 }

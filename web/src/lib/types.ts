@@ -235,6 +235,10 @@ export interface Runtime {
   version: string;
   available: boolean;
   executors: number;
+  /** More names a run may give as script_type. */
+  aliases?: string[];
+  /** Why it is unavailable (the package to install, say). */
+  reason?: string | null;
   default_limits: Limits;
   max_limits: Limits;
 }

@@ -25,6 +25,14 @@ HELLO = {
     "javascript": 'console.log("hello from javascript")',
     "bash": 'echo "hello from bash"',
     "go": 'package main\nimport "fmt"\nfunc main() { fmt.Println("hello from go") }\n',
+    "pypy": 'print("hello from pypy")',
+    "c": '#include <stdio.h>\nint main(void) { puts("hello from c"); return 0; }\n',
+    "cpp": '#include <iostream>\nint main() { std::cout << "hello from cpp" << std::endl; }\n',
+    "ruby": 'puts "hello from ruby"',
+    "rust": 'fn main() { println!("hello from rust"); }\n',
+    "java": "public class Main {\n  public static void main(String[] args) {\n"
+    '    System.out.println("hello from java");\n  }\n}\n',
+    "typescript": 'const who: string = "typescript";\nconsole.log(`hello from ${who}`);\n',
 }
 
 
@@ -144,24 +152,41 @@ async def test_missing_toolchain_is_reported_and_refused(backend: Backend) -> No
         host_binaries=("voidrunner-no-such-tool",),
         image="voidrunner/sandbox-ghost-does-not-exist:latest",
         default_limits=bash.default_limits,
+        packages=("ghost-toolchain",),
     )
     sandbox = backend.make(catalog.with_runtime(ghost))
     try:
         info = {i.name: i for i in sandbox.runtimes()}["ghost"]
         assert not info.available
         assert info.reason
+        if backend.name == "bwrap":  # names what to install (docker names the missing image)
+            assert "ghost-toolchain" in info.reason
+            assert "make runtimes" in info.reason
         with pytest.raises(RuntimeUnavailable, match="ghost"):
             await run(sandbox, "boo", runtime="ghost")
     finally:
         await sandbox.close()
 
 
-async def test_compile_error_is_reported_apart_from_the_run(sandbox: Sandbox) -> None:
-    require_runtime(sandbox, "go")
-    result = await run(sandbox, "package main\nfunc main() { undefinedThing() }\n", runtime="go")
+# A program of each compiled language that does not build, and what its compiler says.
+BROKEN = {
+    "go": ("package main\nfunc main() { undefinedThing() }\n", b"undefined"),
+    "c": ("int main(void) { return undefinedThing(); }\n", b"undefinedThing"),
+    "cpp": ("int main() { return undefinedThing(); }\n", b"undefinedThing"),
+    "rust": ("fn main() { undefined_thing(); }\n", b"undefined_thing"),
+    "java": ("public class Main { void f() { undefinedThing(); } }\n", b"undefinedThing"),
+    "typescript": ("const n: number = 'text';\n", b"TS2322"),
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(BROKEN))
+async def test_compile_error_is_reported_apart_from_the_run(sandbox: Sandbox, runtime: str) -> None:
+    require_runtime(sandbox, runtime)
+    source, message = BROKEN[runtime]
+    result = await run(sandbox, source, runtime=runtime)
     assert result.termination_reason is TerminationReason.COMPILE_ERROR, result
     assert result.return_code is None
-    assert b"undefined" in result.compile_output
+    assert message in result.compile_output
     assert (result.stdout, result.stderr) == (b"", b"")
     assert result.compile_time_ms is not None
     assert result.compile_time_ms > 0
@@ -187,3 +212,24 @@ async def test_the_compile_step_does_not_eat_the_run_timeout(sandbox: Sandbox) -
 async def test_concurrent_runs_do_not_interfere(sandbox: Sandbox) -> None:
     results = await asyncio.gather(*(run(sandbox, f"print({i} * 2)") for i in range(4)))
     assert [r.stdout for r in results] == [f"{i * 2}\n".encode() for i in range(4)]
+
+
+JVM_HEAP = """public class Main { public static void main(String[] args) {
+  System.out.println(Runtime.getRuntime().maxMemory() / 1048576);
+  byte[][] keep = new byte[64][];
+  for (int i = 0; i < 1000; i++) keep[i % 32] = new byte[1 << 20];  // 1 GB of garbage
+  try { for (int i = 0; i < 64; i++) keep[i] = new byte[4 << 20]; }
+  catch (OutOfMemoryError e) { System.out.println("OutOfMemoryError"); }
+} }
+"""
+
+
+async def test_the_jvm_heap_follows_the_runs_memory_limit(sandbox: Sandbox) -> None:
+    """The JVM cannot see the sandbox's cgroup: told the limit, it collects garbage before it
+    and throws OutOfMemoryError at it, instead of being killed at the limit."""
+    require_runtime(sandbox, "java")
+    result = await run(sandbox, JVM_HEAP, runtime="java", memory_bytes=200 * 1024 * 1024)
+    assert result.termination_reason is TerminationReason.EXIT, result
+    heap_mb, verdict = result.stdout.decode().split()
+    assert 50 <= int(heap_mb) <= 100, result.stdout
+    assert verdict == "OutOfMemoryError"

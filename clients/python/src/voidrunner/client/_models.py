@@ -334,6 +334,8 @@ class Runtime(Model):
     version: str
     available: bool
     executors: int
+    aliases: list[str] = []
+    reason: str | None = None
     default_limits: RuntimeLimits
     max_limits: RuntimeLimits
 

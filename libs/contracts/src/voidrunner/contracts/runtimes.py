@@ -6,8 +6,8 @@ over it table by table (a runtime's scalar fields and argument lists are replace
 executor load the same catalogue (the same override, VOIDRUNNER_RUNTIMES_FILE): a runtime's
 `limits` are what a task that leaves them out gets (stored on the task when it is created, shown
 by GET /runtimes), and `[caps]` is the most any task may ask for, which executors enforce again.
-Each backend turns a `RuntimeSpec` into a command line by filling the placeholders `{source}`,
-`{artifact}` and `{workdir}`:
+Each backend turns a `RuntimeSpec` into a command line by filling the placeholders (`{source}`,
+`{artifact}`, `{workdir}`, ...; see `Paths`):
 
     catalog = load_catalog(Path("/etc/voidrunner/runtimes.toml"))
     spec = catalog.get("python")                    # UnknownRuntime when unknown
@@ -125,12 +125,15 @@ class Paths:
     {entry_stem}   the entrypoint's path without its extension (TypeScript's output, say)
     {entry_class}  the entrypoint's file name without its extension (a Java class)
     {artifact}     what the compile step writes and the run step executes
+    {memory_mb}    the step's memory limit in MiB (a JVM sizes its heap from it: it cannot see
+                   the sandbox's cgroup and would size it from the host's memory)
     """
 
     workdir: str
     entrypoint: str
     sources: tuple[str, ...] = ()
     artifact: str = ""
+    memory_mb: int = 0
 
     def fill(self, template: tuple[str, ...]) -> list[str]:
         """`template` with its placeholders filled in."""
@@ -141,6 +144,7 @@ class Paths:
             "{entry_stem}": str(entry.with_suffix("")),
             "{entry_class}": entry.stem,
             "{artifact}": self.artifact,
+            "{memory_mb}": str(self.memory_mb),
         }
         out: list[str] = []
         for arg in template:
@@ -188,6 +192,18 @@ class RuntimeSpec:
     aliases: tuple[str, ...] = ()
     # Files that are sources of this language ({sources}); the entry file's extension at least.
     source_extensions: tuple[str, ...] = ()
+    # The Debian packages that hold the toolchain (named when it is missing).
+    packages: tuple[str, ...] = ()
+    # More host directories (absolute, outside /usr) the bwrap backend binds read-only where they
+    # exist: a toolchain's configuration under /etc (the JDK's security and logging files).
+    host_paths: tuple[str, ...] = ()
+
+    def missing_reason(self, missing: list[str] | tuple[str, ...]) -> str:
+        """Why this runtime is unavailable when `missing` (host binaries) are not found."""
+        reason = f"not installed on this host: {', '.join(missing)}"
+        if self.packages:
+            reason += f" (install the Debian package {', '.join(self.packages)}: make runtimes)"
+        return reason
 
     def run_argv(self, paths: Paths) -> list[str]:
         """The run command line with placeholders filled in."""
@@ -316,6 +332,12 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
     if "/" in source_file or source_file.startswith("."):
         raise ValueError(f"{where}: source_file must be a plain file name")
     aliases = _str_list(table, "aliases", where) if "aliases" in table else ()
+    packages = _str_list(table, "packages", where) if "packages" in table else ()
+    host_paths = _str_list(table, "host_paths", where) if "host_paths" in table else ()
+    for path in host_paths:
+        pure = PurePosixPath(path)
+        if not pure.is_absolute() or ".." in pure.parts or pure == PurePosixPath("/"):
+            raise ValueError(f"{where}: host_paths must be absolute directories, got {path!r}")
     extensions = (
         _str_list(table, "source_extensions", where)
         if "source_extensions" in table
@@ -335,6 +357,8 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
         compile=compile_spec,
         aliases=aliases,
         source_extensions=extensions,
+        packages=packages,
+        host_paths=host_paths,
     )
 
 

@@ -28,7 +28,8 @@ CAPPED = ("timeout_seconds", "memory_limit_mb", "cpu_limit", "max_output_bytes")
 
 @dataclass(frozen=True, slots=True)
 class RuntimePolicy:
-    """The languages tasks may use, and the most a task may ask for."""
+    """The languages tasks may use (every script_type: runtime names, languages and aliases),
+    and the most a task may ask for."""
 
     runtimes: tuple[str, ...]
     caps: Mapping[str, float]
@@ -39,7 +40,8 @@ class RuntimePolicy:
         for runtime in msg.runtimes:  # every runtime carries the same operator caps
             for name in CAPPED:
                 caps[name] = getattr(runtime.max, name)
-        return cls(tuple(r.name for r in msg.runtimes), caps)
+        names = {n for r in msg.runtimes for n in (r.name, r.language, *r.aliases) if n}
+        return cls(tuple(sorted(names)), caps)
 
 
 class PolicyCache:

@@ -54,7 +54,7 @@ from pathlib import Path, PurePosixPath
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.execution import signal_name
-from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
+from voidrunner.contracts.runtimes import MIB, RuntimeCatalog, RuntimeSpec, load_catalog
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -248,7 +248,7 @@ class BwrapSandbox:
         for spec in self._catalog:
             missing = self._missing(spec)
             if missing:
-                reason = f"not installed on this host: {', '.join(missing)}"
+                reason = spec.missing_reason(missing)
                 infos[spec.name] = RuntimeInfo(spec.name, spec.version, False, reason)
                 continue
             infos[spec.name] = RuntimeInfo(spec.name, self._version(spec), True)
@@ -294,8 +294,7 @@ class BwrapSandbox:
         missing = self._missing(spec)
         if missing:
             raise RuntimeUnavailable(
-                f"runtime {spec.name!r} is unavailable: not installed on this host: "
-                + ", ".join(missing)
+                f"runtime {spec.name!r} is unavailable: {spec.missing_reason(missing)}"
             )
         files, entry = work_files(request, spec)
         artifact = f"{ARTIFACT_ROOT}/{spec.compile.artifact}" if spec.compile else ""
@@ -317,7 +316,9 @@ class BwrapSandbox:
         assert spec.compile is not None
         limits = cap_limits(spec.compile.limits, self._caps)
         out = f"{WORKDIR}/{spec.compile.artifact}"
-        argv = spec.compile.argv(replace(prepared.paths, artifact=out))
+        argv = spec.compile.argv(
+            replace(prepared.paths, artifact=out, memory_mb=limits.memory_bytes // MIB)
+        )
         # The compiler's stdout and stderr together, in order: one text for the user.
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
@@ -332,6 +333,7 @@ class BwrapSandbox:
             output,
             cancel,
             out,
+            spec.host_paths,
         )
         prepared.compile_output = output.stdout + output.stderr
         prepared.compile_time_ms = int((time.monotonic() - started) * 1000)
@@ -362,7 +364,8 @@ class BwrapSandbox:
     ) -> RunResult:
         run_limits = cap_limits(limits, self._caps) if limits is not None else prepared.limits
         collector = OutputCollector(run_limits.max_output_bytes, on_output)
-        argv = [*prepared.spec.run_argv(prepared.paths), *args]
+        paths = replace(prepared.paths, memory_mb=run_limits.memory_bytes // MIB)
+        argv = [*prepared.spec.run_argv(paths), *args]
         readonly = [
             (f"{ARTIFACT_ROOT}/{a.path}", a.data, "0555" if a.executable else "0444")
             for a in prepared.artifact
@@ -370,15 +373,34 @@ class BwrapSandbox:
         work = _work(prepared)
         run_id = prepared.request.run_id
         started = time.monotonic()
+        host_paths = prepared.spec.host_paths
         step = await self._step(
-            run_id, argv, run_limits, prepared.env, work, readonly, stdin, collector, cancel
+            run_id,
+            argv,
+            run_limits,
+            prepared.env,
+            work,
+            readonly,
+            stdin,
+            collector,
+            cancel,
+            host_paths=host_paths,
         )
         if _never_started(step, collector):
             # bwrap died before it started the code (seen rarely on a loaded host, with no
             # message): the code never ran, so one more attempt has no side effect to repeat.
             started = time.monotonic()
             step = await self._step(
-                run_id, argv, run_limits, prepared.env, work, readonly, stdin, collector, cancel
+                run_id,
+                argv,
+                run_limits,
+                prepared.env,
+                work,
+                readonly,
+                stdin,
+                collector,
+                cancel,
+                host_paths=host_paths,
             )
         return prepared.finish(_result(collector, step, started))
 
@@ -405,11 +427,12 @@ class BwrapSandbox:
         status_fd: int,
         gate: Gate,
         uid: int | None,
+        host_paths: Sequence[str] = (),
     ) -> list[str]:
         args = [self._bwrap, "--unshare-all", "--unshare-user"]
         args += ["--disable-userns"]
         args += ["--die-with-parent", "--new-session"]
-        for root in self._ro_paths:
+        for root in (*self._ro_paths, *host_paths):
             args += ["--ro-bind-try", root, root]
         for link in ("lib", "lib64", "bin", "sbin"):
             args += ["--symlink", f"usr/{link}", f"/{link}"]
@@ -457,11 +480,13 @@ class BwrapSandbox:
         collector: OutputCollector,
         cancel: CancelToken | None,
         artifact_out: str | None = None,
+        host_paths: Sequence[str] = (),
     ) -> _Step:
         """One bwrap process from spawn to cleanup; everything it started is gone on return.
 
         `work` files are writable copies in the work dir; `readonly` ones (path, data, mode)
-        are bound read-only, like the launcher itself."""
+        are bound read-only, like the launcher itself; `host_paths` are more host directories
+        bound read-only where they exist (a runtime's own, like the JDK's /etc/java-17-openjdk)."""
         if not argv[0].startswith("/"):
             argv = [self._resolve(argv[0]) or argv[0], *argv[1:]]
         # Before the cgroup: a wait for a free uid holds nothing.
@@ -504,7 +529,9 @@ class BwrapSandbox:
                 )
                 argv = [_BASH, "-c", script, artifact_out, *argv]
             argv = [LAUNCHER_PATH, str(report_w), *argv]
-            full = self._bwrap_argv(argv, limits, env, binds, seccomp_fd, status_w, gate, uid)
+            full = self._bwrap_argv(
+                argv, limits, env, binds, seccomp_fd, status_w, gate, uid, host_paths
+            )
             return await self._supervise(
                 full, limits, group, stdin_fd, child_fds, gate, collector, cancel, readers
             )

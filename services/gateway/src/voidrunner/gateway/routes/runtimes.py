@@ -37,6 +37,13 @@ class Runtime(BaseModel):
     version: str
     available: bool
     executors: int
+    aliases: list[str] = Field(
+        default_factory=list, description="More names a run may give as script_type"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it is unavailable: the executors' reason (e.g. the package to install)",
+    )
     default_limits: RuntimeLimits = Field(
         description="What a task that leaves these fields out gets (stored on the task)"
     )
@@ -62,7 +69,7 @@ def merge_runtimes(
     """The tasks service's runtimes (limits as tasks get them) with what live executors offer.
 
     A runtime is available when any live executor offers it; its version is the executors'
-    when they report one.
+    when they report one; an unavailable one says why (what the executors reported).
     """
     offered: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
@@ -71,6 +78,10 @@ def merge_runtimes(
     for policy in policies:
         live = [e for e in offered.get(policy.name, []) if e.get("available")]
         versions = sorted({str(e["version"]) for e in live if e.get("version")})
+        reasons = sorted(
+            {str(e["reason"]) for e in offered.get(policy.name, []) if e.get("reason")}
+        )
+        reason = None if live else "; ".join(reasons) or "no live executor offers it"
         runtimes.append(
             Runtime(
                 name=policy.name,
@@ -78,6 +89,8 @@ def merge_runtimes(
                 version=versions[-1] if versions else policy.version,
                 available=bool(live),
                 executors=len(live),
+                aliases=list(policy.aliases),
+                reason=reason,
                 default_limits=_limits(policy.defaults),
                 max_limits=_limits(policy.max),
             )
