@@ -372,23 +372,7 @@ class BwrapSandbox:
         ]
         work = _work(prepared)
         run_id = prepared.request.run_id
-        started = time.monotonic()
-        host_paths = prepared.spec.host_paths
-        step = await self._step(
-            run_id,
-            argv,
-            run_limits,
-            prepared.env,
-            work,
-            readonly,
-            stdin,
-            collector,
-            cancel,
-            host_paths=host_paths,
-        )
-        if _never_started(step, collector):
-            # bwrap died before it started the code (seen rarely on a loaded host, with no
-            # message): the code never ran, so one more attempt has no side effect to repeat.
+        for _attempt in range(2):
             started = time.monotonic()
             step = await self._step(
                 run_id,
@@ -400,8 +384,12 @@ class BwrapSandbox:
                 stdin,
                 collector,
                 cancel,
-                host_paths=host_paths,
+                host_paths=prepared.spec.host_paths,
             )
+            # bwrap died before it started the code (seen rarely on a loaded host, with no
+            # message): the code never ran, so one more attempt has no side effect to repeat.
+            if not _never_started(step, collector):
+                break
         return prepared.finish(_result(collector, step, started))
 
     def _environment(self, spec: RuntimeSpec, extra: dict[str, str]) -> dict[str, str]:

@@ -182,6 +182,11 @@ class DockerSandbox:
                     compile_limits = cap_limits(spec.compile.limits, self._caps)
                     self._pool.watch(pool_key(self._images[spec.name], compile_limits))
 
+    async def wait_warm(self, seconds: float) -> bool:
+        """Wait until the warm pool holds its containers for every runtime (tests, benchmarks:
+        a pool still filling opens engine connections while it does)."""
+        return await self._pool.wait_all_ready(seconds)
+
     async def _reap_leftovers(self) -> None:
         filters = json.dumps({"label": [f"{LABEL_OWNER}={self._owner}"]})
         for container in await self._client().containers.list(all=True, filters=filters):

@@ -94,6 +94,15 @@ class WarmPool(Generic[K]):
             await asyncio.sleep(0.02)
         return True
 
+    async def wait_all_ready(self, seconds: float) -> bool:
+        """Wait until every watched key has `size` ready containers (tests and benchmarks)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        for key in list(self._idle):
+            if not await self.wait_ready(key, max(0.0, deadline - loop.time())):
+                return False
+        return True
+
     def _refill(self, key: K) -> None:
         task = self._refills.get(key)
         if self._closed or (task is not None and not task.done()):
