@@ -13,6 +13,7 @@ from voidrunner.gateway.live import FinalNotices
 @dataclass
 class Msg:
     subject: str
+    headers: dict[str, str] | None = None
 
 
 class Clock:

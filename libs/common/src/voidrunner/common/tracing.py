@@ -107,20 +107,22 @@ class Tracing:
         name: str,
         *,
         parent: Context | None = None,
+        headers: Mapping[str, str] | None = None,
         root: bool = False,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Mapping[str, AttributeValue] | None = None,
         status_from_errors: bool = True,
     ) -> contextlib.AbstractContextManager[Span | None]:
-        """A span made current for the block: a child of `parent` (a remote context from
-        `context_from`), of the current span, or with `root` a new trace whatever is current.
+        """A span made current for the block: a child of `parent` (a remote context), of the
+        trace context in a message's `headers` (read only when tracing is on), of the current
+        span, or with `root` a new trace whatever is current.
 
         An exception out of the block marks the span failed, unless `status_from_errors` is
         False (a caller that sets the status itself: a gRPC abort with NOT_FOUND is no failure).
         """
         if self._tracer is None:
             return _NULL
-        context = Context() if root else parent
+        context = Context() if root else parent or context_from(headers)
         return self._tracer.start_as_current_span(
             name,
             context=context,

@@ -24,7 +24,7 @@ from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
 from voidrunner.common.logs import get_logger
-from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.execution import attempt_of
 from voidrunner.contracts.streams import lane_consumer
@@ -265,7 +265,7 @@ class JobConsumer:
             ),
             self._tracing.span(
                 "execute",
-                parent=context_from(msg.headers) if self._tracing.enabled else None,
+                headers=msg.headers,
                 kind=SpanKind.CONSUMER,
                 attributes={
                     "voidrunner.execution_id": job.execution_id,

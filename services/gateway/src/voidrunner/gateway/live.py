@@ -16,7 +16,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
-from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing
 from voidrunner.contracts.execution import FINAL, StreamName
 from voidrunner.contracts.output import LogEntry, base64_text, replay_layout, text_form
 from voidrunner.contracts.topology import FINAL_SUBJECT_PREFIX, LOGS_STREAM, log_subject
@@ -76,18 +76,16 @@ class FinalNotices:
 
     async def _on_notice(self, msg: Any) -> None:
         execution_id = msg.subject[len(FINAL_SUBJECT_PREFIX) + 1 :]
-        if self._tracing.enabled and execution_id in self._watchers:
-            # The last hop of an execution's trace: the notice that answers its waiters (every
-            # gateway hears every notice; only the one with a waiter adds it to the trace).
-            with self._tracing.span(
-                "final notice",
-                parent=context_from(msg.headers),
-                kind=SpanKind.CONSUMER,
-                attributes={"voidrunner.execution_id": execution_id[:64]},
-            ):
-                self._notice(execution_id)
-            return
-        self._notice(execution_id)
+        # The last hop of an execution's trace: the notice that answers its waiters (every
+        # gateway hears every notice; only the one with a waiter adds it to the trace).
+        tracing = self._tracing if execution_id in self._watchers else TRACING_OFF
+        with tracing.span(
+            "final notice",
+            headers=msg.headers,
+            kind=SpanKind.CONSUMER,
+            attributes={"voidrunner.execution_id": execution_id[:64]},
+        ):
+            self._notice(execution_id)
 
     def _notice(self, execution_id: str) -> None:
         now = self._clock()

@@ -16,7 +16,7 @@ from nats.js.client import JetStreamContext
 
 from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
-from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from, with_trace
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, with_trace
 from voidrunner.contracts import topology as t
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.scheduler.inflight import InflightTracker
@@ -136,12 +136,9 @@ class Dispatcher:
     async def on_request(self, msg: Delivery) -> None:
         """Admit and publish one accepted execution, or ask for it again later; in the trace
         of the request that queued it."""
-        if not self._tracing.enabled:
-            await self._on_request(msg)
-            return
         with self._tracing.span(
             "schedule",
-            parent=context_from(msg.headers),
+            headers=msg.headers,
             kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "nats", "messaging.operation.type": "process"},
         ):

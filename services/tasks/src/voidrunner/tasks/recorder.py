@@ -30,7 +30,7 @@ from nats.js.client import JetStreamContext
 from voidrunner.common.db import UNAVAILABLE_ERRORS
 from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
-from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, context_from
+from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.claims import Claim, claim_hash
 from voidrunner.contracts.execution import (
@@ -346,14 +346,11 @@ class EventRecorder:
                 await sub.unsubscribe()
 
     async def _handle(self, msg: Msg) -> None:
-        if not self._tracing.enabled:
-            await self._settle(msg)
-            return
         # Log chunks are not recorded here; started and result events continue their run's
         # trace (the executor's span), and the final notice sent on recording goes on from here.
         with self._tracing.span(
             "record " + msg.subject.rpartition(".")[2][:32],
-            parent=context_from(msg.headers),
+            headers=msg.headers,
             kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
         ):

@@ -26,7 +26,6 @@ from voidrunner.common.tracing import (
     TRACING_OFF,
     SpanKind,
     Tracing,
-    context_from,
     with_trace,
 )
 from voidrunner.contracts import topology
@@ -57,12 +56,9 @@ class JetStreamPublisher:
     async def publish(self, entry: OutboxEntry) -> None:
         """Publish one job, de-duplicated by JetStream on its execution id; in the trace of the
         request that queued it."""
-        if not self._tracing.enabled:
-            await self._publish(entry, {})
-            return
         with self._tracing.span(
             "outbox relay",
-            parent=context_from({TRACEPARENT: entry.trace_parent} if entry.trace_parent else None),
+            headers={TRACEPARENT: entry.trace_parent} if entry.trace_parent else None,
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "nats",
@@ -71,9 +67,10 @@ class JetStreamPublisher:
                 "voidrunner.outbox_attempts": entry.attempts,
             },
         ):
-            await self._publish(entry, with_trace({}))
+            await self._publish(entry)
 
-    async def _publish(self, entry: OutboxEntry, headers: dict[str, str]) -> None:
+    async def _publish(self, entry: OutboxEntry) -> None:
+        headers = with_trace({})  # the relay span's context, when traced
         nc = self._connection()
         if nc is None or not nc.is_connected:
             msg = "nats is not connected"
