@@ -148,6 +148,8 @@ async def tasks_addr(
         tasks_grpc_port=0,
         db_pool_size=4,
         shutdown_grace_seconds=0.5,
+        # No test sends DNS queries off the machine (webhook URLs in tests are IP literals).
+        webhook_resolve_names=False,
         **{**service_credentials.identity("tasks"), **tasks_settings_overrides},
     )
     app = TasksApp(settings)

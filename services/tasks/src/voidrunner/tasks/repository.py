@@ -42,6 +42,10 @@ class TaskRecord:
     inputs: jobs_pb2.RunInputs
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Kept beside the task (task_callbacks); filled in by tasks.webhooks.callbacks.
+    callback_url: str | None = None
+    # Only in the answer to the save that created the owner's signing secret.
+    webhook_secret: str | None = None
 
     def sort_value(self, field: SortField) -> SortValue:
         """This row's value of a sort key (for the next page's cursor)."""
@@ -111,6 +115,8 @@ class NewExecution:
     # A one-shot run's inputs (a task's are on the task).
     inputs: jobs_pb2.RunInputs | None = None
     idempotency_key: str | None = None
+    # A one-shot run's own; a task's execution copies its task's (insert_execution does).
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,7 @@ _EXECUTION_FIELDS = tuple(f.name for f in fields(ExecutionRecord))
 
 
 def _task(row: asyncpg.Record) -> TaskRecord:
-    values = {name: row[name] for name in _TASK_FIELDS}
+    values = {name: row[name] for name in _TASK_FIELDS if name in row}
     values["inputs"] = jobs_pb2.RunInputs.FromString(row["inputs"] or b"")
     return TaskRecord(**values)
 
@@ -304,6 +310,7 @@ class TaskRepository:
             new.version,
             new.limits,
             _blob(new.inputs),
+            new.callback_url,
         )
         return None if row is None else _execution(row)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import asyncpg
 
@@ -33,6 +33,10 @@ from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
 from voidrunner.tasks.state import Status
 from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_metadata
+
+if TYPE_CHECKING:
+    from voidrunner.common.db import Conn
+    from voidrunner.tasks.webhooks.callbacks import Callbacks
 
 TASKS_CURSOR = "tasks"
 MAX_LIMIT = 100
@@ -113,16 +117,30 @@ def escape_like(text: str) -> str:
 class TaskService:
     """Owns tasks."""
 
-    def __init__(self, pool: asyncpg.Pool, repo: TaskRepository, policy: RuntimePolicy) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        repo: TaskRepository,
+        policy: RuntimePolicy,
+        callbacks: Callbacks | None = None,
+    ) -> None:
         self._pool = pool
         self._repo = repo
         self._limits = policy.limits
         self._policy = policy
+        self._callbacks = callbacks
+
+    async def _with_callbacks(self, conn: Conn, tasks: list[TaskRecord]) -> list[TaskRecord]:
+        if self._callbacks is None or not tasks:
+            return tasks
+        return await self._callbacks.attach(conn, tasks)
 
     async def create_task(self, caller: Caller, patch: TaskPatch) -> TaskRecord:
         """A new pending task of the caller, with defaults for what the patch leaves out."""
         run = define(patch, self._policy, required=("name",))
         assert patch.name is not None
+        if self._callbacks is not None:
+            await self._callbacks.vet(patch)
         task = TaskRecord(
             id=uuid.uuid4(),
             user_id=caller.user_id,
@@ -144,8 +162,11 @@ class TaskService:
             created_at=_NO_TIME,
             updated_at=_NO_TIME,
         )
-        async with self._pool.acquire() as conn:
-            return await self._repo.insert_task(conn, task)
+        async with self._pool.acquire() as conn, conn.transaction():
+            created = await self._repo.insert_task(conn, task)
+            if self._callbacks is not None:
+                created = await self._callbacks.saved(conn, created, patch)
+            return created
 
     async def get_task(self, caller: Caller, task_id: str) -> TaskRecord:
         """The caller's task, or TaskNotFound."""
@@ -154,13 +175,15 @@ class TaskService:
             raise TaskNotFound
         async with self._pool.acquire() as conn:
             task = await self._repo.get_task(conn, tid, caller.user_id)
-        if task is None:
-            raise TaskNotFound
-        return task
+            if task is None:
+                raise TaskNotFound
+            return (await self._with_callbacks(conn, [task]))[0]
 
     async def update_task(self, caller: Caller, task_id: str, patch: TaskPatch) -> TaskRecord:
         """Apply the given fields; `{}` changes nothing (not even updated_at)."""
         check_patch(patch, self._limits)
+        if self._callbacks is not None:
+            await self._callbacks.vet(patch)
         tid = parse_id(task_id)
         if tid is None:
             raise TaskNotFound
@@ -171,9 +194,11 @@ class TaskService:
             if task.status == Status.RUNNING:
                 raise TaskRunning("Cannot update running task")
             merged = _merge(task, patch, self._policy)
-            if merged == task:
-                return task
-            return await self._repo.update_task(conn, merged)
+            if merged != task:
+                task = await self._repo.update_task(conn, merged)
+            if self._callbacks is not None:
+                task = await self._callbacks.saved(conn, task, patch)
+            return task
 
     async def delete_task(self, caller: Caller, task_id: str) -> None:
         """Delete the task with its executions; refused while it runs."""
@@ -212,6 +237,7 @@ class TaskService:
             total = None
             if after is None:
                 total = await self._repo.count_tasks(conn, caller.user_id, filters)
+            rows = await self._with_callbacks(conn, rows[: query.limit + 1])
         has_more = len(rows) > query.limit
         items = rows[: query.limit]
         next_cursor = None
