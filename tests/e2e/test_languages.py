@@ -9,6 +9,10 @@ starts every language's checks side by side; each language is its own test, whic
 checks, so a failure names the backend and the language. A language that cannot run on a backend
 here (a missing toolchain, a missing image) is skipped alone, naming what to install; a missing
 backend skips naming the machine capability it lacks.
+
+On each backend a C program with five test cases (one expecting a wrong answer) shows that a
+program is compiled once per execution: the executor's own count of compile steps
+(voidrunner_sandbox_compile_steps_total on its /metrics port) moves by exactly one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_pipeline import login
 from voidrunner.contracts.execution import FINAL
@@ -32,6 +37,7 @@ from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
 from voidrunner.devstack.postgres import EmbeddedPostgres
+from voidrunner.devstack.processes import free_port
 from voidrunner.devstack.pytest_plugin import fail_on_refusals, fresh_database
 from voidrunner.devstack.stack_fixtures import whole_stack
 
@@ -40,8 +46,15 @@ pytestmark = pytest.mark.sandbox
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BACKENDS = ("bwrap", "docker-runc", "docker-runsc")
 # A run waits in the queue behind the other languages' (two executor slots, and gVisor starts a
-# container in about half a second): longer than one `?wait=` allows.
+# container in about half a second): longer than one `?wait=` allows, so it is polled after one.
 RUN_SECONDS = 240.0
+# Well inside the client's read timeout (HTTP_SECONDS), which a longer wait would run into.
+WAIT_SECONDS = 10
+HTTP_SECONDS = 30
+# uvicorn closes a connection idle for 5 s, httpx reuses one idle for up to 5 s: a request sent
+# on a connection the server is closing at that moment fails ("Server disconnected without
+# sending a response", seen here with eleven languages polling). Reuse only fresher ones.
+CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2.0)
 
 
 @dataclass(frozen=True)
@@ -260,7 +273,7 @@ async def finished(
     client: httpx.AsyncClient, auth: dict[str, str], body: dict[str, Any]
 ) -> dict[str, Any]:
     """A one-shot run of `body`, once it reached a final status (it may queue a while)."""
-    resp = await client.post("/api/v1/runs?wait=60", json=body, headers=auth)
+    resp = await client.post(f"/api/v1/runs?wait={WAIT_SECONDS}", json=body, headers=auth)
     assert resp.status_code == 201, resp.text
     done: dict[str, Any] = resp.json()
     deadline = time.monotonic() + RUN_SECONDS
@@ -310,6 +323,7 @@ class Matrix:
     listed: list[dict[str, Any]]  # GET /runtimes once the executor's adverts are in
     missing: dict[str, str]  # the runtimes that cannot run on this backend here, and why
     checks: dict[str, asyncio.Task[None]]  # the others' checks, running side by side
+    metrics_url: str  # the executor's own /metrics
 
 
 async def _adverts_landed(client: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[str, Any]]:
@@ -322,6 +336,21 @@ async def _adverts_landed(client: httpx.AsyncClient, auth: dict[str, str]) -> li
             break
         await asyncio.sleep(0.1)
     return listed
+
+
+def selected_languages(request: pytest.FixtureRequest) -> list[str]:
+    """The languages whose tests on this backend the session runs (all of them, unless `-k`
+    picked some): only those are started."""
+    picked = {
+        str(item.callspec.params["runtime"])
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.module is request.module
+        and hasattr(item, "callspec")
+        and item.callspec.params.get("matrix") == request.param
+        and "runtime" in item.callspec.params
+    }
+    return sorted(picked)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -337,6 +366,12 @@ async def matrix(
     """A whole stack on one backend (its own database and NATS server) for every language of
     this module; the languages' checks start at once and run side by side."""
     backend = backend_named(request.param)
+    metrics_port = free_port()
+    executor_settings = {
+        **backend.executor_settings,
+        "metrics_host": "127.0.0.1",
+        "metrics_port": metrics_port,
+    }
     work: Path = tmp_path_factory.mktemp(f"languages-{backend.name}")
     nats = EmbeddedNats(NatsConfig(work / "nats", config_text=nats_config_text))
     nats.start()
@@ -349,20 +384,23 @@ async def matrix(
                 service_credentials,
                 work,
                 pytestconfig.rootpath / "web" / "dist",
-                backend.executor_settings,
+                executor_settings,
             ) as stack,
-            httpx.AsyncClient(base_url=stack.url, timeout=30) as client,
+            httpx.AsyncClient(
+                base_url=stack.url, timeout=HTTP_SECONDS, limits=CLIENT_LIMITS
+            ) as client,
         ):
             auth = await login(client)
             listed = await _adverts_landed(client, auth)
             missing = {r: why for r in sorted(PROGRAMS) if (why := backend.missing(r))}
             checks = {
                 r: asyncio.create_task(check_language(client, auth, r), name=f"{backend.name}-{r}")
-                for r in sorted(PROGRAMS)
+                for r in selected_languages(request)
                 if r not in missing
             }
             try:
-                yield Matrix(backend, client, auth, listed, missing, checks)
+                metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+                yield Matrix(backend, client, auth, listed, missing, checks, metrics_url)
             finally:
                 for check in checks.values():
                     check.cancel()
@@ -413,3 +451,55 @@ async def test_the_stack_really_runs_on_its_backend(matrix: Matrix) -> None:
     name = matrix.backend.name
     assert container == ("no-docker" if name == "bwrap" else "docker"), done["stdout"]
     assert (kernel == "4.4.0") == (name == "docker-runsc"), done["stdout"]
+
+
+SQUARE = (
+    "#include <stdio.h>\n"
+    'int main(void) { long n; if (scanf("%ld", &n) != 1) return 1; printf("%ld\\n", n * n); }\n'
+)
+COMPILE_STEPS = "voidrunner_sandbox_compile_steps_total"
+
+
+async def compile_steps(matrix: Matrix, runtime: str) -> float:
+    """The compile steps the executor's sandboxes started for `runtime`, read from its
+    /metrics port (prometheus-client's parser, not substrings)."""
+    async with httpx.AsyncClient() as c:
+        resp = await c.get(matrix.metrics_url)
+    assert resp.status_code == 200, resp.text
+    labels = {"backend": matrix.backend.name, "runtime": runtime}
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(resp.text)
+        for sample in family.samples
+        if sample.name == COMPILE_STEPS and sample.labels == labels
+    )
+
+
+async def test_a_c_program_is_compiled_once_for_five_test_cases(matrix: Matrix) -> None:
+    """Four right answers and one wrong one, from one build: the executor's count of compile
+    steps moves by exactly one for the five cases."""
+    if "c" in matrix.missing:
+        pytest.skip(matrix.missing["c"])
+    # The languages' own checks compile C too: let them finish so the count is this run's.
+    await asyncio.gather(*matrix.checks.values(), return_exceptions=True)
+    cases = [
+        {"name": f"{n} squared", "stdin": f"{n}\n", "expected_stdout": f"{n * n}\n"}
+        for n in range(1, 6)
+    ]
+    cases[2]["expected_stdout"] = "10\n"  # 3 squared is not 10
+    before = await compile_steps(matrix, "c")
+    done = await finished(
+        matrix.client,
+        matrix.auth,
+        {"script_type": "c", "script_content": SQUARE, "test_cases": cases},
+    )
+    after = await compile_steps(matrix, "c")
+    verdicts = [c["verdict"] for c in done["cases"]]
+    assert verdicts == ["accepted"] * 2 + ["wrong_answer"] + ["accepted"] * 2, done
+    assert (done["verdict"], done["passed"], done["total"]) == ("wrong_answer", 4, 5), done
+    assert done["cases"][2]["stdout"] == "9\n"
+    assert done["compile_time_ms"] > 0, done
+    print(f"{matrix.backend.name}: {COMPILE_STEPS}{{runtime=c}} {before:g} -> {after:g}")
+    assert after - before == 1, (
+        f"compile steps for 5 cases: {after - before:g} ({before:g} -> {after:g})"
+    )

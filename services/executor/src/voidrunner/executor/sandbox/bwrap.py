@@ -55,6 +55,7 @@ from pathlib import Path, PurePosixPath
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.execution import signal_name
 from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
+from voidrunner.executor.metrics import COMPILE_STEPS
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -320,6 +321,7 @@ class BwrapSandbox:
         # The compiler's stdout and stderr together, in order: one text for the user.
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
+        COMPILE_STEPS.labels(self.name, spec.name).inc()
         step = await self._step(
             prepared.request.run_id,
             argv,

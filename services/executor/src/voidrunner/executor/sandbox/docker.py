@@ -39,6 +39,7 @@ import aiodocker
 import aiohttp
 
 from voidrunner.contracts.runtimes import RuntimeCatalog, load_catalog
+from voidrunner.executor.metrics import COMPILE_STEPS
 from voidrunner.executor.sandbox.build import (
     ARTIFACT_ROOT,
     Prepared,
@@ -333,6 +334,7 @@ class DockerSandbox:
         argv += spec.compile.argv(replace(prepared.paths, artifact=out).within(limits))
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
+        COMPILE_STEPS.labels(self.name, spec.name).inc()
         step, artifact = await self._step(
             prepared, limits, argv, _payload(prepared), b"", output, cancel, out
         )
