@@ -213,6 +213,7 @@ class TasksApp:
                 WebhookSender(guard, config=config),
                 poll_seconds=s.webhook_poll_seconds,
                 concurrency=s.webhook_concurrency,
+                per_user=s.webhook_per_user_concurrency,
                 # Past its lease a delivery is another sender's: a whole attempt fits twice.
                 lease_seconds=2 * config.total_timeout + 1,
                 retention_days=s.webhook_retention_days,

@@ -59,6 +59,9 @@ class TasksSettings(BaseServiceSettings):
     # One attempt's whole budget: resolution, connection, TLS, request and the capped answer.
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhook_concurrency: int = Field(default=16, ge=1, le=512)
+    # Attempts one user's deliveries may have in flight at once (a slow receiver waits its
+    # turn instead of holding every slot).
+    webhook_per_user_concurrency: int = Field(default=4, ge=1, le=512)
     webhook_max_endpoints: int = Field(default=20, ge=1, le=1000)
     # How long a rotated-out secret keeps signing beside the new one.
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)

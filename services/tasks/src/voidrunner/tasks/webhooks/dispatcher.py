@@ -54,6 +54,7 @@ class WebhookDispatcher:
         *,
         poll_seconds: float,
         concurrency: int,
+        per_user: int,
         lease_seconds: float,
         retention_days: int,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -64,6 +65,7 @@ class WebhookDispatcher:
         self._sender = sender
         self._poll = poll_seconds
         self._concurrency = concurrency
+        self._per_user = per_user
         self._lease = lease_seconds
         self._retention = retention_days
         self._policy = policy
@@ -121,7 +123,7 @@ class WebhookDispatcher:
 
     async def _claim(self, limit: int) -> list[DueDelivery]:
         async with self._pool.acquire() as conn:
-            return await self._store.claim_due(conn, limit, self._lease)
+            return await self._store.claim_due(conn, limit, self._lease, self._per_user)
 
     async def _housekeeping(self) -> None:
         async with self._pool.acquire() as conn:
