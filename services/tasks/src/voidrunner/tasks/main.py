@@ -195,6 +195,7 @@ class TasksApp:
             allow_list=AllowList.parse(s.webhook_allow_list),
             allow_http=s.webhook_allow_http,
             resolver=system_resolver if s.webhook_resolve_names else no_names,
+            allow_listed_only=s.webhook_allow_listed_only,
         )
         config = SenderConfig(total_timeout=s.webhook_timeout_seconds)
         store = WebhookStore()

@@ -56,6 +56,9 @@ class TasksSettings(BaseServiceSettings):
     # False: names never resolve, so only IP-literal URLs work (test stacks: no test may send
     # DNS queries off the machine).
     webhook_resolve_names: bool = True
+    # True: only allow-listed addresses, public ones refused too (closed networks; test stacks,
+    # where a fuzzed URL must never make the platform send to an address on the internet).
+    webhook_allow_listed_only: bool = False
     # One attempt's whole budget: resolution, connection, TLS, request and the capped answer.
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhook_concurrency: int = Field(default=16, ge=1, le=512)
