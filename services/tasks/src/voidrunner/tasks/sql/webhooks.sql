@@ -159,8 +159,11 @@ FROM webhook_attempts WHERE delivery_id = ANY ($1::uuid[])
 ORDER BY delivery_id, attempt;
 
 -- name: redeliver
+-- A pending one only comes due now: a lease it holds stays, so no second sender takes it
+-- while its attempt is in flight.
 UPDATE webhook_deliveries d
-SET state = 'pending', next_attempt_at = now(), leased_until = NULL
+SET state = 'pending', next_attempt_at = now(),
+    leased_until = CASE WHEN d.state = 'pending' THEN d.leased_until END
 FROM webhook_endpoints w
 WHERE d.id = $1 AND d.endpoint_id = $2 AND w.id = d.endpoint_id AND w.user_id = $3
 RETURNING d.id, d.message_id, d.endpoint_id, d.event_type, d.execution_id, d.state,
