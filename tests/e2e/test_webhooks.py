@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_judge import one_shot
 from tests.e2e.test_pipeline import create_task, login, run
-from tests.e2e.webhook_receiver import Receiver
+from tests.e2e.webhook_receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.sandbox
 
@@ -24,12 +24,8 @@ HELLO = {"script_type": "python", "script_content": "print('hi')"}
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
+    async with running_receiver() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

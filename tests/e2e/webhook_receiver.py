@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,3 +108,15 @@ class Receiver:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def running_receiver() -> AsyncIterator[Receiver]:
+    """A started receiver; held answers are let go and it is stopped afterwards."""
+    server = Receiver()
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        await server.stop()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tests.e2e.webhook_receiver import Receiver
+from tests.e2e.webhook_receiver import Receiver, running_receiver
 from voidrunner.common.db import create_pool
 from voidrunner.devstack.credentials import Credentials
 from voidrunner.tasks.webhooks.allow_list import AllowList
@@ -38,13 +38,8 @@ async def pool(database_url: str, service_credentials: Credentials) -> AsyncIter
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    try:
+    async with running_receiver() as server:
         yield server
-    finally:
-        server.release.set()
-        await server.stop()
 
 
 def dispatcher(

@@ -65,6 +65,11 @@ def _caller(msg: tasks_pb2.Caller) -> Caller:
     return Caller(user_id=user_id, role=msg.role or "user")
 
 
+def timestamp(value: dt.datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp, or None for None."""
+    return _ts(value)
+
+
 def caller_from(msg: tasks_pb2.Caller) -> Caller:
     """The domain caller a request names (FieldErrors for a malformed id)."""
     return _caller(msg)

@@ -5,24 +5,12 @@ Only the gateway calls it (tasks.access), always for one caller.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from voidrunner.proto.webhooks.v1 import webhooks_pb2, webhooks_pb2_grpc
-from voidrunner.tasks.servicer import Context, caller_from, field_violations
+from voidrunner.tasks.servicer import Context, caller_from, field_violations, timestamp
 from voidrunner.tasks.webhooks.endpoints import EndpointPatch, WebhookService
 from voidrunner.tasks.webhooks.store import DeliveryRecord, EndpointRecord, SecretRecord
 
 SERVICE_NAME = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksService"].full_name
-
-
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def webhook_message(e: EndpointRecord) -> webhooks_pb2.Webhook:
@@ -34,8 +22,8 @@ def webhook_message(e: EndpointRecord) -> webhooks_pb2.Webhook:
         enabled=e.enabled,
         disabled_reason=e.disabled_reason or "",
         description=e.description,
-        created_at=_ts(e.created_at),
-        updated_at=_ts(e.updated_at),
+        created_at=timestamp(e.created_at),
+        updated_at=timestamp(e.updated_at),
     )
 
 
@@ -49,12 +37,12 @@ def delivery_message(d: DeliveryRecord) -> webhooks_pb2.Delivery:
         execution_id=str(d.execution_id),
         state=d.state,
         attempts=d.attempts,
-        next_attempt_at=_ts(d.next_attempt_at),
-        created_at=_ts(d.created_at),
+        next_attempt_at=timestamp(d.next_attempt_at),
+        created_at=timestamp(d.created_at),
         attempt_log=[
             webhooks_pb2.Attempt(
                 attempt=a.attempt,
-                attempted_at=_ts(a.attempted_at),
+                attempted_at=timestamp(a.attempted_at),
                 status_code=a.status_code,
                 latency_ms=a.latency_ms,
                 error=a.error or "",
@@ -68,8 +56,8 @@ def secret_message(s: SecretRecord) -> webhooks_pb2.SigningSecret:
     """The protobuf form of a freshly rotated secret (the only answer that carries it)."""
     return webhooks_pb2.SigningSecret(
         secret=s.secret,
-        previous_valid_until=_ts(s.previous_valid_until),
-        created_at=_ts(s.created_at),
+        previous_valid_until=timestamp(s.previous_valid_until),
+        created_at=timestamp(s.created_at),
     )
 
 
@@ -175,6 +163,6 @@ class WebhooksServicer(webhooks_pb2_grpc.WebhooksServiceServicer):
             return webhooks_pb2.SecretInfo(exists=False)
         return webhooks_pb2.SecretInfo(
             exists=True,
-            created_at=_ts(found.created_at),
-            previous_valid_until=_ts(found.previous_valid_until),
+            created_at=timestamp(found.created_at),
+            previous_valid_until=timestamp(found.previous_valid_until),
         )
