@@ -29,6 +29,10 @@ _CALLERS: dict[str, frozenset[str]] = {
     "ListRuntimes": _GATEWAY,
     "GetStats": _GATEWAY,
     "CreateRuns": _GATEWAY,
+    # Sharing (issue 18).
+    "ListShares": _GATEWAY,
+    "PutShare": _GATEWAY,
+    "DeleteShare": _GATEWAY,
 }
 
 RULES: dict[str, frozenset[str]] = {f"/{_SERVICE}/{m}": who for m, who in _CALLERS.items()}

@@ -33,10 +33,11 @@ from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.recorder import EventRecorder
 from voidrunner.tasks.relay import JetStreamPublisher, OutboxRelay
 from voidrunner.tasks.repository import TaskRepository
-from voidrunner.tasks.schema import QUERIES_FILE
+from voidrunner.tasks.schema import QUERIES_FILE, SHARES_FILE
 from voidrunner.tasks.service import TaskService
 from voidrunner.tasks.servicer import TasksServicer
 from voidrunner.tasks.settings import TasksSettings
+from voidrunner.tasks.shares import ShareRepository, ShareService
 from voidrunner.tasks.stats import PlatformStats
 
 # How long the loops get to return once stopped: the recorder looks at its stop event between
@@ -89,6 +90,7 @@ class TasksApp:
         )
         queries = Queries(QUERIES_FILE)
         repo = TaskRepository(queries)
+        shares = ShareRepository(Queries(SHARES_FILE))
         self.outbox = Outbox(self._pool, queries, s.outbox_channel)
         policy = RuntimePolicy(
             load_catalog(s.runtimes_file),
@@ -113,14 +115,16 @@ class TasksApp:
             self.outbox,
             self._notifier,
             policy,
+            shares,
             on_queued=relay.wake if relay is not None else None,
         )
         servicer = TasksServicer(
-            TaskService(self._pool, repo, policy),
+            TaskService(self._pool, repo, policy, shares),
             executions,
-            ExecutionList(self._pool, repo),
+            ExecutionList(self._pool, repo, shares),
             policy,
             PlatformStats(self._pool, queries),
+            ShareService(self._pool, shares),
         )
         self._recorder = EventRecorder(executions, tracing=self.tracing)
         self.loops.add("nats", self._nats.run, signals_ready=True)
