@@ -143,6 +143,13 @@ RUN_VIEW = {
     "stop_on_first_failure": False,
 }
 
+SHARE = {
+    "email": "grace@example.com",
+    "role": "runner",
+    "created_at": CREATED,
+    "updated_at": CREATED,
+}
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     "health": {
         "response": {
@@ -318,6 +325,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             ]
         }
     },
+    # Sharing (issue 18).
+    "list_shares": {"response": {"shares": [SHARE]}},
+    "share_task": {"request": {"email": "Grace@example.com", "role": "runner"}, "response": SHARE},
+    "unshare_task": {"response": {"message": "Share removed successfully"}},
     "change_password": {
         "request": {"current_password": "Sup3r-secret!", "new_password": "Ev3n-more-secret!"},
         "response": {"message": "password changed"},

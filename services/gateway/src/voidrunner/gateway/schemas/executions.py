@@ -146,6 +146,11 @@ class Execution(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     created_at: dt.datetime
+    started_by: uuid.UUID | None = Field(
+        default=None,
+        description="The user who started it: the task's owner, or a user it is shared with "
+        "as a runner (whose quota the run counted against)",
+    )
 
 
 class ExecutionList(BaseModel):
