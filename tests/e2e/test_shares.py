@@ -325,3 +325,20 @@ async def test_a_runners_run_takes_the_runners_concurrency_slot(
     assert queued.json()["status"] == "pending"
     for e in (busy, queued.json()):
         await client.delete(f"{API}/executions/{e['id']}", headers=owner.auth)
+
+
+async def test_a_task_is_shared_with_at_most_a_hundred_emails(client: httpx.AsyncClient) -> None:
+    owner = await sign_up(client, "owner")
+    task = await create_task(client, owner)
+    for i in range(100):
+        resp = await share(client, owner, task["id"], f"u{i}@example.com", "viewer")
+        assert resp.status_code == 201, resp.text
+    over = await share(client, owner, task["id"], "one-more@example.com", "viewer")
+    assert (over.status_code, over.json()) == (
+        409,
+        {"error": "A task can be shared with at most 100 users"},
+    )
+    # Changing an existing share's role is not a new share.
+    assert (await share(client, owner, task["id"], "u7@example.com", "runner")).status_code == 200
+    listed = await client.get(f"{API}/tasks/{task['id']}/shares", headers=owner.auth)
+    assert len(listed.json()["shares"]) == 100
