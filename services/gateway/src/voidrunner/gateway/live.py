@@ -37,6 +37,7 @@ DRAIN_SECONDS = 5.0
 # cannot be made, ends the stream within a second.
 ACCESS_SECONDS = 0.4
 ACCESS_GRACE_SECONDS = 1.0
+_ACCESS_GONE = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED})
 _STREAM_NAMES = {
     jobs_pb2.STREAM_STDOUT: StreamName.STDOUT,
     jobs_pb2.STREAM_STDERR: StreamName.STDERR,
@@ -426,9 +427,11 @@ class AccessLoss:
             try:
                 await asyncio.wait_for(get(), ACCESS_GRACE_SECONDS)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                if exc.code() in _ACCESS_GONE:
                     break
-            except TimeoutError:
+            # Any other failure (a timeout, a closed channel) is no answer; the loop must not
+            # die of it, or the stream would go on unchecked.
+            except Exception:  # noqa: S110
                 pass
             else:
                 answered = loop.time()

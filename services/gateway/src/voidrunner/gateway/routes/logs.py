@@ -1,8 +1,9 @@
 """GET /api/v1/executions/{id}/logs: Server-Sent Events of an execution's output.
 
 Clients that can send headers authenticate with Authorization: Bearer. Browsers' EventSource
-cannot, so `POST /api/v1/executions/{id}/logs/token` hands the owner a stream token (signed by
-the auth service, good for this execution's logs only, for 60 s) to pass as `?stream_token=`.
+cannot, so `POST /api/v1/executions/{id}/logs/token` hands whoever may read the execution (its
+owner, or a user its task is shared with: the token carries their email) a stream token (signed
+by the auth service, good for this execution's logs only, for 60 s) to pass as `?stream_token=`.
 The access log records the path only, never the query, so the token is not written down.
 """
 
