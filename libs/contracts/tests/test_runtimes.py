@@ -85,6 +85,10 @@ def test_java_runs_the_entry_files_class_and_typescript_the_emitted_js() -> None
     # The JVM is told the step's memory limit (it cannot see the sandbox's cgroup).
     assert "-XX:MaxRAM=300m" in java.run_argv(replace(paths, memory_mb=300))
     assert "-J-XX:MaxRAM=1024m" in java.compile.argv(replace(paths, memory_mb=1024))
+    # ... and its CPUs, rounded up, so its threads do not follow the host's cores.
+    step = paths.within(Limits(memory_bytes=300 * MiB, cpu=1.5))
+    assert {"-XX:MaxRAM=300m", "-XX:ActiveProcessorCount=2"} <= set(java.run_argv(step))
+    assert "-J-XX:ActiveProcessorCount=2" in java.compile.argv(step)
     assert java.default_limits.pids > Limits().pids  # the JVM's threads
     assert java.host_paths
     assert all(p.startswith("/etc/") for p in java.host_paths)
@@ -267,3 +271,11 @@ def test_with_runtime_returns_a_new_catalogue() -> None:
     assert "fake" in extended
     assert "fake" not in catalog
     assert [spec.name for spec in extended] == sorted([*LANGUAGES, "fake"])
+
+
+@pytest.mark.parametrize(("cpu", "whole"), [(0.1, 1), (1.0, 1), (1.01, 2), (2.5, 3), (4.0, 4)])
+def test_a_steps_cpus_are_its_cpu_limit_rounded_up(cpu: float, whole: int) -> None:
+    assert Limits(cpu=cpu).whole_cpus == whole
+    assert Paths("/tmp", "Main.java").within(Limits(cpu=cpu)).fill(("-n={cpus}",)) == [
+        f"-n={whole}"
+    ]

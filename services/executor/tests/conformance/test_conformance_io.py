@@ -233,3 +233,20 @@ async def test_the_jvm_heap_follows_the_runs_memory_limit(sandbox: Sandbox) -> N
     heap_mb, verdict = result.stdout.decode().split()
     assert 50 <= int(heap_mb) <= 100, result.stdout
     assert verdict == "OutOfMemoryError"
+
+
+JVM_CPUS = """public class Main { public static void main(String[] args) {
+  System.out.println(Runtime.getRuntime().availableProcessors());
+} }
+"""
+
+
+@pytest.mark.parametrize(("cpu", "seen"), [(0.5, 1), (1.0, 1)])
+async def test_the_jvm_sees_the_runs_cpu_limit(sandbox: Sandbox, cpu: float, seen: int) -> None:
+    """The JVM sizes its GC and JIT thread pools by the CPUs it sees (every host CPU, where it
+    cannot read the sandbox's quota), and each thread counts against the pids limit: it is told
+    the run's CPU limit, rounded up."""
+    require_runtime(sandbox, "java")
+    result = await run(sandbox, JVM_CPUS, runtime="java", cpu=cpu)
+    assert result.termination_reason is TerminationReason.EXIT, result
+    assert result.stdout == f"{seen}\n".encode(), result

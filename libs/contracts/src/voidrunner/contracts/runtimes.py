@@ -18,6 +18,7 @@ Each backend turns a `RuntimeSpec` into a command line by filling the placeholde
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -63,6 +64,12 @@ class Limits:
     def memory_limit_mb(self) -> int:
         """The memory limit as the task field states it."""
         return self.memory_bytes // MIB
+
+    @property
+    def whole_cpus(self) -> int:
+        """The CPU limit rounded up to whole CPUs (at least one): what a program that sizes
+        thread pools by its CPU count may use."""
+        return max(1, math.ceil(self.cpu))
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -127,6 +134,8 @@ class Paths:
     {artifact}     what the compile step writes and the run step executes
     {memory_mb}    the step's memory limit in MiB (a JVM sizes its heap from it: it cannot see
                    the sandbox's cgroup and would size it from the host's memory)
+    {cpus}         the step's CPU limit rounded up to whole CPUs, at least 1 (a JVM sizes its
+                   GC and JIT threads from it, which would otherwise follow the host's cores)
     """
 
     workdir: str
@@ -134,6 +143,11 @@ class Paths:
     sources: tuple[str, ...] = ()
     artifact: str = ""
     memory_mb: int = 0
+    cpus: int = 1
+
+    def within(self, limits: Limits) -> Paths:
+        """These paths for a step that runs under `limits` ({memory_mb} and {cpus})."""
+        return replace(self, memory_mb=limits.memory_limit_mb, cpus=limits.whole_cpus)
 
     def fill(self, template: tuple[str, ...]) -> list[str]:
         """`template` with its placeholders filled in."""
@@ -145,6 +159,7 @@ class Paths:
             "{entry_class}": entry.stem,
             "{artifact}": self.artifact,
             "{memory_mb}": str(self.memory_mb),
+            "{cpus}": str(self.cpus),
         }
         out: list[str] = []
         for arg in template:

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -83,13 +84,13 @@ async def migrate_as_roles(admin_url: str, creds: Credentials) -> None:
             await conn.close()
 
 
-@pytest.fixture
-async def database_url(pg_server: EmbeddedPostgres, pg_template: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test; dropped afterwards."""
+@asynccontextmanager
+async def fresh_database(pg_server: EmbeddedPostgres, template: str) -> AsyncIterator[str]:
+    """A new database cloned from `template`; yields its URL and drops it afterwards."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(pg_server.dsn)
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     finally:
         await admin.close()
     yield pg_server.dsn_for(name)
@@ -98,6 +99,13 @@ async def database_url(pg_server: EmbeddedPostgres, pg_template: str) -> AsyncIt
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_server: EmbeddedPostgres, pg_template: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test; dropped afterwards."""
+    async with fresh_database(pg_server, pg_template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -125,14 +133,18 @@ def permission_violations(server: EmbeddedNats) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
 
 
-def _check_permissions(request: pytest.FixtureRequest, server: EmbeddedNats) -> None:
-    # A service refused something it does is a permission missing from nats_access (or code
-    # doing what its service should not): fail the test that showed it, naming the subject.
-    if request.node.get_closest_marker("nats_refusals") is not None:
-        return
+def fail_on_refusals(server: EmbeddedNats) -> None:
+    """Fail when `server` refused any client a publish or subscription: a service refused
+    something it does is a permission missing from nats_access (or code doing what its service
+    should not). Names the subjects."""
     violations = permission_violations(server)
     if violations:
         pytest.fail("NATS refused a service:\n" + "\n".join(violations[:20]), pytrace=False)
+
+
+def _check_permissions(request: pytest.FixtureRequest, server: EmbeddedNats) -> None:
+    if request.node.get_closest_marker("nats_refusals") is None:
+        fail_on_refusals(server)
 
 
 @pytest.fixture

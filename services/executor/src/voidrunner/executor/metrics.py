@@ -35,6 +35,13 @@ SANDBOX_OVERHEAD = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+COMPILE_STEPS = Counter(
+    "voidrunner_sandbox_compile_steps",
+    "Compile steps the sandboxes started (one per execution of a compiled runtime, however "
+    "many test cases it has), by backend and runtime.",
+    ["backend", "runtime"],
+)
+
 
 def observe_overhead(backend: str, wall_seconds: float, result: RunResult) -> None:
     """Observe what a run cost beyond its program (never negative: the clocks differ)."""

@@ -30,6 +30,7 @@ from voidrunner.gateway.routes import (
     session,
     shares,
     tasks,
+    webhooks,
 )
 from voidrunner.gateway.settings import GatewaySettings
 from voidrunner.gateway.ui import WebUI
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(logs.router)
     app.include_router(runtimes.router)
     app.include_router(runs.router)
+    app.include_router(webhooks.router)
     app.include_router(admin.router)
     install_openapi(app)
     if settings.web_dir is not None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from voidrunner.gateway.policy import PolicyCache
     from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceAsyncStub
     from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceAsyncStub
+    from voidrunner.proto.webhooks.v1.webhooks_pb2_grpc import WebhooksServiceAsyncStub
 
 
 @dataclass(slots=True)
@@ -33,6 +34,8 @@ class Backends:
     auth: AuthServiceAsyncStub
     tasks: TasksServiceAsyncStub
     verifier: TokenVerifier
+    # Served by the tasks process, over the tasks channel.
+    webhooks: WebhooksServiceAsyncStub
     # None: no rate limiting (e.g. an app built without NATS).
     limiter: RateLimiter | None = None
     # Live logs, ?wait and runtime listings read NATS; None only in tests of the app alone.

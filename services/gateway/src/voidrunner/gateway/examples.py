@@ -143,6 +143,41 @@ RUN_VIEW = {
     "stop_on_first_failure": False,
 }
 
+WEBHOOK = {
+    "id": "7b0e4f0e-9a51-4a3c-8f3e-2d1c5b7a9e10",
+    "url": "https://example.com/hooks/voidrunner",
+    "events": ["execution.completed", "execution.failed"],
+    "enabled": True,
+    "description": "CI results",
+    "created_at": "2026-01-05T09:00:00Z",
+    "updated_at": "2026-01-05T09:00:00Z",
+}
+DELIVERY = {
+    "id": "0f6c2b8e-3d4a-4e5b-9c7d-1a2b3c4d5e6f",
+    "message_id": "msg_2b7Qk9xX1vP0aLmN4sT8rYwE",
+    "webhook_id": WEBHOOK["id"],
+    "event_type": "execution.completed",
+    "execution_id": "b3c5d7e9-1f2a-4b6c-8d0e-2f4a6b8c0d1e",
+    "state": "delivered",
+    "attempts": 2,
+    "created_at": "2026-01-05T09:01:00Z",
+    "attempt_log": [
+        {
+            "attempt": 1,
+            "attempted_at": "2026-01-05T09:01:00Z",
+            "status_code": 503,
+            "latency_ms": 120,
+            "error": "answered 503",
+        },
+        {
+            "attempt": 2,
+            "attempted_at": "2026-01-05T09:01:05Z",
+            "status_code": 200,
+            "latency_ms": 85,
+        },
+    ],
+}
+PAGE_END = {"has_more": False, "next_cursor": None}
 SHARE = {
     "email": "grace@example.com",
     "role": "runner",
@@ -268,6 +303,31 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "create_api_key": {
         "request": {"name": "CI runner", "scopes": ["read", "run"], "expires_at": None},
         "response": API_KEY | {"key": API_KEY_TEXT},
+    },
+    "create_webhook": {
+        "request": {
+            "url": "https://example.com/hooks/voidrunner",
+            "events": ["execution.completed", "execution.failed"],
+            "description": "CI results",
+        },
+        "response": WEBHOOK | {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    },
+    "list_webhooks": {"response": {"webhooks": [WEBHOOK], "pagination": PAGE_END}},
+    "get_webhook": {"response": WEBHOOK},
+    "update_webhook": {"request": {"enabled": False}, "response": WEBHOOK | {"enabled": False}},
+    "list_deliveries": {"response": {"deliveries": [DELIVERY], "pagination": PAGE_END}},
+    "redeliver": {
+        "response": DELIVERY | {"state": "pending", "next_attempt_at": "2026-01-05T10:00:00Z"}
+    },
+    "secret_info": {
+        "response": {"exists": True, "created_at": "2026-01-05T09:00:00Z"},
+    },
+    "rotate_secret": {
+        "response": {
+            "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "previous_valid_until": "2026-01-06T09:00:00Z",
+            "created_at": "2026-01-05T09:00:00Z",
+        },
     },
     "list_api_keys": {
         "response": {"api_keys": [API_KEY], "pagination": {"has_more": False, "next_cursor": None}}

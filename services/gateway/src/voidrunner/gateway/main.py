@@ -39,6 +39,7 @@ from voidrunner.gateway.tokens import PublishedKeys, TokenVerifier
 from voidrunner.proto.auth.v1 import auth_pb2
 from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceStub
 from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceStub
+from voidrunner.proto.webhooks.v1.webhooks_pb2_grpc import WebhooksServiceStub
 
 if TYPE_CHECKING:
     from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceAsyncStub
@@ -99,6 +100,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 settings=settings,
                 auth=auth,
                 tasks=tasks,
+                webhooks=WebhooksServiceStub(tasks_channel),
                 policy=PolicyCache(tasks, timeout=settings.rpc_timeout_seconds),
                 verifier=TokenVerifier(keys, watcher, api_keys=key_watcher),
                 limiter=RateLimiter(

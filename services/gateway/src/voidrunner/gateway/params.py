@@ -96,6 +96,16 @@ ExecutionId = Annotated[
     Path(description="The execution's id"),
     BeforeValidator(_uuid("Invalid execution ID format")),
 ]
+WebhookId = Annotated[
+    uuid.UUID,
+    Path(description="The webhook's id"),
+    BeforeValidator(_uuid("Invalid webhook ID format")),
+]
+DeliveryId = Annotated[
+    uuid.UUID,
+    Path(description="The delivery's id"),
+    BeforeValidator(_uuid("Invalid delivery ID format")),
+]
 ApiKeyId = Annotated[
     uuid.UUID,
     Path(description="The API key's id"),

@@ -18,6 +18,7 @@ RATE_LIMITS = (
     "execution_start",
     "executions",
     "api_keys",
+    "webhooks",
     "admin",
 )
 
@@ -73,6 +74,7 @@ class GatewaySettings(BaseServiceSettings):
     rate_limit_execution_start: int = Field(default=30, ge=1)  # per user
     rate_limit_executions: int = Field(default=50, ge=1)  # per user: other execution calls
     rate_limit_api_keys: int = Field(default=50, ge=1)  # per user: API-key calls
+    rate_limit_webhooks: int = Field(default=200, ge=1)  # per user: webhook calls
     # Per admin: the ops page reads two admin routes every 5 s (1,440 calls an hour).
     rate_limit_admin: int = Field(default=3600, ge=1)
     # How long a counter update may take before the limiter counts as unavailable.

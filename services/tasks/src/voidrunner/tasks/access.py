@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from voidrunner.contracts.identities import ServiceName
 from voidrunner.proto.tasks.v1 import tasks_pb2
+from voidrunner.proto.webhooks.v1 import webhooks_pb2
 
 _SERVICE = tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name
 _GATEWAY = frozenset({ServiceName.GATEWAY.value})
@@ -35,4 +36,11 @@ _CALLERS: dict[str, frozenset[str]] = {
     "DeleteShare": _GATEWAY,
 }
 
-RULES: dict[str, frozenset[str]] = {f"/{_SERVICE}/{m}": who for m, who in _CALLERS.items()}
+# Webhooks are managed for users, so only through the gateway.
+_WEBHOOKS_SERVICE = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksService"].full_name
+_WEBHOOK_METHODS = webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksService"].methods_by_name
+
+RULES: dict[str, frozenset[str]] = {
+    **{f"/{_SERVICE}/{m}": who for m, who in _CALLERS.items()},
+    **{f"/{_WEBHOOKS_SERVICE}/{m}": _GATEWAY for m in _WEBHOOK_METHODS},
+}

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -54,6 +54,10 @@ from voidrunner.tasks.state import (
     task_status_after,
 )
 from voidrunner.tasks.validation import TaskPatch
+
+if TYPE_CHECKING:
+    from voidrunner.tasks.webhooks.callbacks import Callbacks
+    from voidrunner.tasks.webhooks.events import WebhookEvents
 
 _log = get_logger("voidrunner.tasks.executions")
 MAX_IDEMPOTENCY_KEY = 255
@@ -164,8 +168,13 @@ class ExecutionService:
         shares: ShareRepository,
         clock: Callable[[], dt.datetime] = _now,
         on_queued: Callable[[], None] | None = None,
+        events: WebhookEvents | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
-        """`on_queued` is called after a start committed its outbox job (the local relay)."""
+        """`on_queued` is called after a start committed its outbox job (the local relay);
+        `events` queues webhook deliveries in the transaction of every status change."""
+        self._events = events
+        self._callbacks = callbacks
         self._pool = pool
         self._repo = repo
         self._shares = shares
@@ -250,11 +259,12 @@ class ExecutionService:
 
     async def run(
         self, caller: Caller, runs: Sequence[TaskPatch]
-    ) -> builtins.list[ExecutionRecord]:
+    ) -> tuple[builtins.list[ExecutionRecord], str | None]:
         """One-shot runs: each a pending execution without a task, queued like a task's.
 
         Every run is checked first; one bad run starts none (its fields are named
-        `runs.<index>.<field>`).
+        `runs.<index>.<field>`). Returns the executions, and the caller's signing secret when
+        a run's callback_url created it.
         """
         if not 1 <= len(runs) <= self._policy.max_batch:
             raise FieldErrors(
@@ -265,13 +275,18 @@ class ExecutionService:
         for index, patch in enumerate(runs):
             try:
                 definitions.append(define(patch, self._policy))
+                if self._callbacks is not None:
+                    await self._callbacks.vet(patch)
             except FieldErrors as exc:
                 found += [replace(v, field=f"runs.{index}.{v.field}") for v in exc.violations]
         if found:
             raise FieldErrors(found)
         now = self._clock()
         created: builtins.list[ExecutionRecord] = []
+        secret = None
         async with self._pool.acquire() as conn, conn.transaction():
+            if self._callbacks is not None and any(p.callback_url for p in runs):
+                secret = await self._callbacks.secret_for(conn, caller.user_id)
             for run, patch in zip(definitions, runs, strict=True):
                 _, limits = job_limits(
                     run.timeout_seconds, run.memory_limit_mb, run.cpu_limit, run.max_output_bytes
@@ -285,6 +300,7 @@ class ExecutionService:
                     version=run.version,
                     limits=limits,
                     inputs=inputs,
+                    callback_url=patch.callback_url,
                 )
                 execution = await self._repo.insert_execution(conn, new)
                 assert execution is not None  # without a task, nothing can conflict
@@ -296,7 +312,7 @@ class ExecutionService:
         if self._on_queued is not None:
             self._on_queued()
         _log.info("runs started", count=len(created))
-        return created
+        return created, secret
 
     async def get(self, caller: Caller, execution_id: str) -> ExecutionRecord:
         """The caller's execution or one of a task shared with them, or ExecutionNotFound."""
@@ -341,6 +357,9 @@ class ExecutionService:
                 await self._repo.set_task_status(conn, current.task_id, Status.CANCELLED.value)
             # A pending run whose job is still in the outbox never reaches an executor.
             discarded = status is Status.PENDING and await self._outbox.discard(conn, eid) > 0
+            hooked = await self._hook(conn, cancelled)
+        if hooked:
+            self._hooked()
         metrics.moved(status, cancelled)
         if not discarded:
             await self._notifier.cancelled(eid, started=status is Status.RUNNING)
@@ -429,12 +448,23 @@ class ExecutionService:
                 await self._repo.set_task_status(
                     conn, current.task_id, task_status_after(new_status).value
                 )
+            hooked = new_status != status and await self._hook(conn, updated)
+        if hooked:
+            self._hooked()
         metrics.moved(status, updated)
         if new_status is Status.CANCELLED:
             await self._notifier.cancelled(eid, started=status is Status.RUNNING)
         if new_status != status and new_status in FINAL:
             await self._notifier.final(eid)
         return updated
+
+    async def _hook(self, conn: Conn, execution: ExecutionRecord) -> bool:
+        """Queue the webhook deliveries of `execution`'s new status (in its transaction)."""
+        return self._events is not None and await self._events.changed(conn, execution)
+
+    def _hooked(self) -> None:
+        if self._events is not None:
+            self._events.committed()
 
     def _apply(self, e: ExecutionRecord, status: Status, c: ExecutionUpdate) -> ExecutionRecord:
         now = self._clock()

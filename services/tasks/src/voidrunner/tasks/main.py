@@ -8,6 +8,8 @@ NOT_SERVING on grpc.health.v1 meanwhile (and while any loop is down).
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -22,6 +24,7 @@ from voidrunner.contracts.identities import ServiceName, inbox_prefix
 from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.contracts.streams import declare_pipeline
 from voidrunner.proto.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from voidrunner.proto.webhooks.v1 import webhooks_pb2_grpc
 from voidrunner.tasks import access
 from voidrunner.tasks.execution_lists import ExecutionList
 from voidrunner.tasks.executions import ExecutionService
@@ -39,6 +42,27 @@ from voidrunner.tasks.servicer import TasksServicer
 from voidrunner.tasks.settings import TasksSettings
 from voidrunner.tasks.shares import ShareRepository, ShareService
 from voidrunner.tasks.stats import PlatformStats
+from voidrunner.tasks.webhooks.allow_list import AllowList
+from voidrunner.tasks.webhooks.callbacks import Callbacks
+from voidrunner.tasks.webhooks.dispatcher import WebhookDispatcher
+from voidrunner.tasks.webhooks.endpoints import WebhookService
+from voidrunner.tasks.webhooks.events import WebhookEvents
+from voidrunner.tasks.webhooks.guard import UrlGuard, no_names, system_resolver
+from voidrunner.tasks.webhooks.sender import SenderConfig, WebhookSender
+from voidrunner.tasks.webhooks.servicer import SERVICE_NAME as WEBHOOKS_SERVICE
+from voidrunner.tasks.webhooks.servicer import WebhooksServicer
+from voidrunner.tasks.webhooks.store import WebhookStore
+
+
+@dataclass(frozen=True, slots=True)
+class Webhooks:
+    """The webhook parts the tasks process runs."""
+
+    service: WebhookService
+    callbacks: Callbacks
+    events: WebhookEvents
+    dispatcher: WebhookDispatcher | None
+
 
 # How long the loops get to return once stopped: the recorder looks at its stop event between
 # fetches of up to a second; a busy machine may need a few more.
@@ -109,6 +133,7 @@ class TasksApp:
                 s.database_url.get_secret_value(),
                 poll_seconds=s.outbox_poll_seconds,
             )
+        hooks = self._webhooks(self._pool)
         executions = ExecutionService(
             self._pool,
             repo,
@@ -117,9 +142,11 @@ class TasksApp:
             policy,
             shares,
             on_queued=relay.wake if relay is not None else None,
+            events=hooks.events,
+            callbacks=hooks.callbacks,
         )
         servicer = TasksServicer(
-            TaskService(self._pool, repo, policy, shares),
+            TaskService(self._pool, repo, policy, shares, hooks.callbacks),
             executions,
             ExecutionList(self._pool, repo, shares),
             policy,
@@ -139,19 +166,67 @@ class TasksApp:
             lambda loop: poll_outbox(outbox, loop.stop, loop.ready),
             signals_ready=True,
         )
+        dispatcher = hooks.dispatcher
+        if dispatcher is not None:
+            self.loops.add(
+                "webhook_delivery",
+                lambda loop: dispatcher.run(loop.stop, loop.ready),
+                signals_ready=True,
+            )
         self.loops.start()
         self._server = GrpcServer(
             host=s.tasks_grpc_host,
             port=s.tasks_grpc_port,
             registrations=[
-                lambda srv: tasks_pb2_grpc.add_TasksServiceServicer_to_server(servicer, srv)
+                lambda srv: tasks_pb2_grpc.add_TasksServiceServicer_to_server(servicer, srv),
+                lambda srv: webhooks_pb2_grpc.add_WebhooksServiceServicer_to_server(
+                    WebhooksServicer(hooks.service), srv
+                ),
             ],
-            service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name],
+            service_names=[
+                tasks_pb2.DESCRIPTOR.services_by_name["TasksService"].full_name,
+                WEBHOOKS_SERVICE,
+            ],
             health=self.loops,
             access=access_from(s, ServiceName.TASKS, access.RULES),
             tracing=self.tracing,
         )
         return await self._server.start()
+
+    def _webhooks(self, pool: asyncpg.Pool) -> Webhooks:
+        s = self.settings
+        guard = UrlGuard(
+            allow_list=AllowList.parse(s.webhook_allow_list),
+            allow_http=s.webhook_allow_http,
+            resolver=system_resolver if s.webhook_resolve_names else no_names,
+        )
+        config = SenderConfig(total_timeout=s.webhook_timeout_seconds)
+        store = WebhookStore()
+        service = WebhookService(
+            pool,
+            store,
+            guard,
+            max_endpoints=s.webhook_max_endpoints,
+            secret_overlap_seconds=s.webhook_secret_overlap_hours * 3600,
+        )
+        dispatcher = None
+        if s.webhook_delivery_enabled:
+            dispatcher = WebhookDispatcher(
+                pool,
+                store,
+                WebhookSender(guard, config=config),
+                poll_seconds=s.webhook_poll_seconds,
+                concurrency=s.webhook_concurrency,
+                # Past its lease a delivery is another sender's: a whole attempt fits twice.
+                lease_seconds=2 * config.total_timeout + 1,
+                retention_days=s.webhook_retention_days,
+            )
+        events = WebhookEvents(
+            store,
+            clock=lambda: dt.datetime.now(dt.UTC),
+            wake=dispatcher.wake if dispatcher is not None else None,
+        )
+        return Webhooks(service, Callbacks(store, service), events, dispatcher)
 
     async def _record(self, loop: Loop) -> None:
         assert self._recorder is not None

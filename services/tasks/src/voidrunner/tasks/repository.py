@@ -42,6 +42,10 @@ class TaskRecord:
     inputs: jobs_pb2.RunInputs
     created_at: dt.datetime
     updated_at: dt.datetime
+    # Kept beside the task (task_callbacks); filled in by tasks.webhooks.callbacks.
+    callback_url: str | None = None
+    # Only in the answer to the save that created the owner's signing secret.
+    webhook_secret: str | None = None
     # Set when the reader is not the owner: the role the task is shared with them in.
     shared_role: str | None = None
 
@@ -118,6 +122,8 @@ class NewExecution:
     # A one-shot run's inputs (a task's are on the task).
     inputs: jobs_pb2.RunInputs | None = None
     idempotency_key: str | None = None
+    # A one-shot run's own; a task's execution copies its task's (insert_execution does).
+    callback_url: str | None = None
     # Who starts it (its quota is charged); the owner when None.
     started_by: uuid.UUID | None = None
 
@@ -323,6 +329,7 @@ class TaskRepository:
             new.version,
             new.limits,
             _blob(new.inputs),
+            new.callback_url,
             new.started_by or new.user_id,
         )
         return None if row is None else _execution(row)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, replace
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import asyncpg
 
-from voidrunner.common.db import Conn
 from voidrunner.common.errors import InvalidArgument
 from voidrunner.common.text import is_storable_text as clean_text
 from voidrunner.contracts.roles import PRIVILEGED_ROLES
@@ -35,6 +34,10 @@ from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
 from voidrunner.tasks.shares import ShareRepository, redacted, refuse
 from voidrunner.tasks.state import Status
 from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_metadata
+
+if TYPE_CHECKING:
+    from voidrunner.common.db import Conn
+    from voidrunner.tasks.webhooks.callbacks import Callbacks
 
 TASKS_CURSOR = "tasks"
 # A page of the tasks shared with the caller continues only that list.
@@ -128,17 +131,26 @@ class TaskService:
         repo: TaskRepository,
         policy: RuntimePolicy,
         shares: ShareRepository,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self._pool = pool
         self._repo = repo
         self._shares = shares
         self._limits = policy.limits
         self._policy = policy
+        self._callbacks = callbacks
+
+    async def _with_callbacks(self, conn: Conn, tasks: list[TaskRecord]) -> list[TaskRecord]:
+        if self._callbacks is None or not tasks:
+            return tasks
+        return await self._callbacks.attach(conn, tasks)
 
     async def create_task(self, caller: Caller, patch: TaskPatch) -> TaskRecord:
         """A new pending task of the caller, with defaults for what the patch leaves out."""
         run = define(patch, self._policy, required=("name",))
         assert patch.name is not None
+        if self._callbacks is not None:
+            await self._callbacks.vet(patch)
         task = TaskRecord(
             id=uuid.uuid4(),
             user_id=caller.user_id,
@@ -160,8 +172,11 @@ class TaskService:
             created_at=_NO_TIME,
             updated_at=_NO_TIME,
         )
-        async with self._pool.acquire() as conn:
-            return await self._repo.insert_task(conn, task)
+        async with self._pool.acquire() as conn, conn.transaction():
+            created = await self._repo.insert_task(conn, task)
+            if self._callbacks is not None:
+                created = await self._callbacks.saved(conn, created, patch)
+            return created
 
     async def get_task(self, caller: Caller, task_id: str) -> TaskRecord:
         """The caller's task or one shared with them (redacted), or TaskNotFound."""
@@ -170,9 +185,11 @@ class TaskService:
             raise TaskNotFound
         async with self._pool.acquire() as conn:
             task = await self._shares.visible_task(conn, tid, caller.user_id, caller.email)
-        if task is None:
-            raise TaskNotFound
-        return redacted(task)
+            if task is None:
+                raise TaskNotFound
+            if task.shared_role is not None:
+                return redacted(task)  # the callback URL is the owner's alone too
+            return (await self._with_callbacks(conn, [task]))[0]
 
     async def _refuse(self, conn: Conn, caller: Caller, tid: uuid.UUID) -> Exception:
         """Why the caller may not change a task that is not theirs: 403 when it is shared with
@@ -182,6 +199,8 @@ class TaskService:
     async def update_task(self, caller: Caller, task_id: str, patch: TaskPatch) -> TaskRecord:
         """Apply the given fields; `{}` changes nothing (not even updated_at)."""
         check_patch(patch, self._limits)
+        if self._callbacks is not None:
+            await self._callbacks.vet(patch)
         tid = parse_id(task_id)
         if tid is None:
             raise TaskNotFound
@@ -192,9 +211,11 @@ class TaskService:
             if task.status == Status.RUNNING:
                 raise TaskRunning("Cannot update running task")
             merged = _merge(task, patch, self._policy)
-            if merged == task:
-                return task
-            return await self._repo.update_task(conn, merged)
+            if merged != task:
+                task = await self._repo.update_task(conn, merged)
+            if self._callbacks is not None:
+                task = await self._callbacks.saved(conn, task, patch)
+            return task
 
     async def delete_task(self, caller: Caller, task_id: str) -> None:
         """Delete the task with its executions; refused while it runs."""
@@ -238,6 +259,8 @@ class TaskService:
                 total = await self._shares.count_shared_tasks(conn, caller.email, filters)
             elif after is None:
                 total = await self._repo.count_tasks(conn, caller.user_id, filters)
+            if not shared:  # a callback URL is its owner's alone
+                rows = await self._with_callbacks(conn, rows[: query.limit + 1])
         has_more = len(rows) > query.limit
         items = [redacted(t) for t in rows[: query.limit]]
         next_cursor = None

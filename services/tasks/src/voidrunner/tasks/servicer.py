@@ -66,6 +66,11 @@ def _caller(msg: tasks_pb2.Caller) -> Caller:
     return Caller(user_id=user_id, role=msg.role or "user", email=msg.email)
 
 
+def caller_from(msg: tasks_pb2.Caller) -> Caller:
+    """The domain caller a request names (FieldErrors for a malformed id)."""
+    return _caller(msg)
+
+
 def _opt(msg: Any, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
@@ -99,6 +104,8 @@ def task_patch(f: tasks_pb2.TaskFields) -> TaskPatch:
         args=list(f.args) if f.has_args else None,
         test_cases=list(f.test_cases) if f.has_test_cases else None,
         stop_on_first_failure=_opt(f, "stop_on_first_failure"),
+        callback_url=_opt(f, "callback_url"),
+        clear_callback_url=f.clear_callback_url,
         early=[Violation(v.field, v.tag, v.message, v.value) for v in f.early],
     )
     if f.HasField("metadata_json"):
@@ -134,6 +141,8 @@ def task_message(t: TaskRecord) -> tasks_pb2.Task:
         args=t.inputs.args,
         test_cases=t.inputs.test_cases,
         stop_on_first_failure=t.inputs.stop_on_first_failure,
+        callback_url=t.callback_url,
+        webhook_secret=t.webhook_secret or "",
         shared_role=t.shared_role,
     )
 
@@ -321,10 +330,12 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         self, request: tasks_pb2.CreateRunsRequest, context: Context
     ) -> tasks_pb2.CreateRunsResponse:
         with field_violations(context):
-            created = await self._executions.run(
+            created, secret = await self._executions.run(
                 _caller(request.caller), [task_patch(f) for f in request.runs]
             )
-        return tasks_pb2.CreateRunsResponse(executions=[execution_message(e) for e in created])
+        return tasks_pb2.CreateRunsResponse(
+            executions=[execution_message(e) for e in created], webhook_secret=secret or ""
+        )
 
     async def CancelExecution(
         self, request: tasks_pb2.CancelExecutionRequest, context: Context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from voidrunner.common.settings import BaseServiceSettings
 from voidrunner.contracts import topology
@@ -46,4 +46,30 @@ class TasksSettings(BaseServiceSettings):
     db_pool_size: int = Field(default=10, ge=1)
     shutdown_grace_seconds: float = 10.0
 
+    # Webhooks (tasks.webhooks): deliveries go out from this process. Receivers must be https
+    # on public addresses; the allow-list (CIDRs such as 10.1.0.0/16, or host:port) is the only
+    # way to a private one, and http is for development and tests only.
+    webhook_delivery_enabled: bool = True
+    webhook_allow_http: bool = False
+    webhook_allow_list: list[str] = Field(default_factory=list)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # False: names never resolve, so only IP-literal URLs work (test stacks: no test may send
+    # DNS queries off the machine).
+    webhook_resolve_names: bool = True
+    # One attempt's whole budget: resolution, connection, TLS, request and the capped answer.
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_concurrency: int = Field(default=16, ge=1, le=512)
+    webhook_max_endpoints: int = Field(default=20, ge=1, le=1000)
+    # How long a rotated-out secret keeps signing beside the new one.
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    # Delivered and failed deliveries (and their attempts) are kept this long.
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650)
+
     secret_fields: tuple[str, ...] = ("database_url",)
+
+    @model_validator(mode="after")
+    def _https_in_production(self) -> TasksSettings:
+        if self.is_production and self.webhook_allow_http:
+            msg = "VOIDRUNNER_WEBHOOK_ALLOW_HTTP is for development and tests, not production"
+            raise ValueError(msg)
+        return self

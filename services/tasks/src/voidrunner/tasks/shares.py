@@ -189,7 +189,8 @@ class ShareRepository:
 
 
 def redacted(task: TaskRecord) -> TaskRecord:
-    """What a non-owner sees of a task: no env values, and hidden cases by name alone."""
+    """What a non-owner sees of a task: no env values, no callback URL (nor secret), and
+    hidden cases by name alone."""
     if task.shared_role is None:
         return task
     inputs = jobs_pb2.RunInputs()
@@ -198,7 +199,7 @@ def redacted(task: TaskRecord) -> TaskRecord:
     for case in task.inputs.test_cases:
         shown = jobs_pb2.TestCase(name=case.name, hidden=True) if case.hidden else case
         inputs.test_cases.append(shown)
-    return replace(task, env={}, inputs=inputs)
+    return replace(task, env={}, inputs=inputs, callback_url=None, webhook_secret=None)
 
 
 def check_share(email: str, role: str, caller_email: str) -> ShareRole:

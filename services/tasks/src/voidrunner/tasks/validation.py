@@ -75,6 +75,9 @@ class TaskPatch:
     args: list[str] | None = None
     test_cases: list[jobs_pb2.TestCase] | None = None
     stop_on_first_failure: bool | None = None
+    # Where webhooks of every execution also go (tasks.webhooks.callbacks vets it).
+    callback_url: str | None = None
+    clear_callback_url: bool = False
     # Violations found while decoding the request (e.g. metadata that is not JSON).
     early: list[Violation] = field(default_factory=list)
 

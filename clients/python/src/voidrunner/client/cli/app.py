@@ -345,10 +345,18 @@ def runtimes(ctx: typer.Context, as_json: Json = False) -> None:
         output.as_json(found)
         return
     rows = [
-        (r.name, r.version, "yes" if r.available else "no", f"{r.max_limits.timeout_seconds} s")
+        (
+            r.name,
+            ", ".join(r.aliases) or None,
+            r.version,
+            "yes" if r.available else "no",
+            f"{r.max_limits.timeout_seconds} s",
+            # Last: the reason is the long cell (it names the package to install).
+            None if r.available else r.reason,
+        )
         for r in found
     ]
-    output.table(("NAME", "VERSION", "AVAILABLE", "MAX TIME"), rows)
+    output.table(("NAME", "ALIASES", "VERSION", "AVAILABLE", "MAX TIME", "REASON"), rows)
 
 
 # API keys

@@ -54,7 +54,8 @@ from pathlib import Path, PurePosixPath
 
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.execution import signal_name
-from voidrunner.contracts.runtimes import MIB, RuntimeCatalog, RuntimeSpec, load_catalog
+from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
+from voidrunner.executor.metrics import COMPILE_STEPS
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -316,12 +317,11 @@ class BwrapSandbox:
         assert spec.compile is not None
         limits = cap_limits(spec.compile.limits, self._caps)
         out = f"{WORKDIR}/{spec.compile.artifact}"
-        argv = spec.compile.argv(
-            replace(prepared.paths, artifact=out, memory_mb=limits.memory_bytes // MIB)
-        )
+        argv = spec.compile.argv(replace(prepared.paths, artifact=out).within(limits))
         # The compiler's stdout and stderr together, in order: one text for the user.
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
+        COMPILE_STEPS.labels(self.name, spec.name).inc()
         step = await self._step(
             prepared.request.run_id,
             argv,
@@ -364,7 +364,7 @@ class BwrapSandbox:
     ) -> RunResult:
         run_limits = cap_limits(limits, self._caps) if limits is not None else prepared.limits
         collector = OutputCollector(run_limits.max_output_bytes, on_output)
-        paths = replace(prepared.paths, memory_mb=run_limits.memory_bytes // MIB)
+        paths = prepared.paths.within(run_limits)
         argv = [*prepared.spec.run_argv(paths), *args]
         readonly = [
             (f"{ARTIFACT_ROOT}/{a.path}", a.data, "0555" if a.executable else "0444")

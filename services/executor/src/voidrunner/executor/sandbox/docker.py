@@ -38,7 +38,8 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from voidrunner.contracts.runtimes import MIB, RuntimeCatalog, load_catalog
+from voidrunner.contracts.runtimes import RuntimeCatalog, load_catalog
+from voidrunner.executor.metrics import COMPILE_STEPS
 from voidrunner.executor.sandbox.build import (
     ARTIFACT_ROOT,
     Prepared,
@@ -330,11 +331,10 @@ class DockerSandbox:
         out = f"{WORKDIR}/{spec.compile.artifact}"
         # The compiler's stdout and stderr as one text, in order.
         argv = ["/bin/sh", "-c", 'exec 2>&1; exec "$@"', "sh"]
-        argv += spec.compile.argv(
-            replace(prepared.paths, artifact=out, memory_mb=limits.memory_bytes // MIB)
-        )
+        argv += spec.compile.argv(replace(prepared.paths, artifact=out).within(limits))
         output = OutputCollector(self._compile_output_bytes, enforce=False)
         started = time.monotonic()
+        COMPILE_STEPS.labels(self.name, spec.name).inc()
         step, artifact = await self._step(
             prepared, limits, argv, _payload(prepared), b"", output, cancel, out
         )
@@ -368,7 +368,7 @@ class DockerSandbox:
             PayloadFile(f"{ARTIFACT_ROOT}/{a.path}", a.data, 0o555 if a.executable else 0o444)
             for a in prepared.artifact
         ]
-        paths = replace(prepared.paths, memory_mb=run_limits.memory_bytes // MIB)
+        paths = prepared.paths.within(run_limits)
         argv = [*prepared.spec.run_argv(paths), *args]
         started = time.monotonic()
         step, _ = await self._step(prepared, run_limits, argv, files, stdin, collector, cancel)

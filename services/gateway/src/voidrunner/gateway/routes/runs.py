@@ -36,6 +36,11 @@ class RunBatch(BaseModel):
 
 class RunBatchResult(BaseModel):
     executions: list[Execution]
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The caller's new signing secret, when a run's callback_url created it "
+        "(shown once).",
+    )
 
 
 def _given(body: RunFields) -> set[str]:
@@ -68,7 +73,10 @@ async def create_run(
         raise
     execution = created.executions[0]
     response.headers["Location"] = f"/api/v1/executions/{execution.id}"
-    return execution_body(await awaited(deps, who, execution, wait))
+    body_out = execution_body(await awaited(deps, who, execution, wait))
+    if created.webhook_secret:
+        body_out.webhook_secret = created.webhook_secret
+    return body_out
 
 
 @router.post(
@@ -92,4 +100,7 @@ async def create_runs(
     # The created resources, as one list URL.
     ids = ",".join(e.id for e in created.executions)
     response.headers["Location"] = f"/api/v1/executions?ids={ids}"
-    return RunBatchResult(executions=[execution_body(e) for e in created.executions])
+    return RunBatchResult(
+        executions=[execution_body(e) for e in created.executions],
+        webhook_secret=created.webhook_secret or None,
+    )

@@ -112,6 +112,8 @@ def task_body(t: tasks_pb2.Task) -> Task:
         memory_limit_mb=t.memory_limit_mb,
         cpu_limit=t.cpu_limit,
         max_output_bytes=t.max_output_bytes,
+        callback_url=t.callback_url if t.HasField("callback_url") else None,
+        webhook_secret=t.webhook_secret or None,
         created_at=_time(t.created_at),
         updated_at=_time(t.updated_at),
     )
@@ -136,6 +138,7 @@ _SCALARS = (
     "cpu_limit",
     "max_output_bytes",
     "stop_on_first_failure",
+    "callback_url",
 )
 
 
@@ -152,6 +155,8 @@ def fields_of(body: RunFields | TaskUpdate, given: set[str]) -> tasks_pb2.TaskFi
             f.clear_description = True
         else:
             f.description = description
+    if "callback_url" in given and getattr(body, "callback_url", None) is None:
+        f.clear_callback_url = True
     if given & {"stdin", "stdin_base64"}:
         stdin = bytes_of(body.stdin, body.stdin_base64)
         if stdin is None:

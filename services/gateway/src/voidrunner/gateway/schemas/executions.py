@@ -146,6 +146,11 @@ class Execution(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     created_at: dt.datetime
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Only in the answer to a one-shot run whose callback_url created the "
+        "caller's signing secret (shown once).",
+    )
     started_by: uuid.UUID | None = Field(
         default=None,
         description="The user who started it: the task's owner, or a user it is shared with "

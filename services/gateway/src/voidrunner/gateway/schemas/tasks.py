@@ -172,6 +172,12 @@ Version = Annotated[
     str, Field(min_length=1, max_length=64, examples=["3.11"]), AfterValidator(_text)
 ]
 Entrypoint = Annotated[str, Field(min_length=1, max_length=255, examples=["main.py"])]
+# Vetted by the tasks service (https, a public address, DNS included) when saved.
+CallbackUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=2048, examples=["https://example.com/hooks/voidrunner"]),
+    AfterValidator(_text),
+]
 
 
 class RunFields(BaseModel):
@@ -201,6 +207,11 @@ class RunFields(BaseModel):
     max_output_bytes: OutputBytes | None = None
     test_cases: TestCases | None = None
     stop_on_first_failure: bool | None = None
+    callback_url: CallbackUrl | None = Field(
+        default=None,
+        description="Every webhook event of the run (a task's: of each of its executions) "
+        "also goes here, signed with the owner's secret.",
+    )
 
     @classmethod
     def body_violations(cls, body: dict[str, Any], failed: set[str]) -> list[dict[str, str]]:
@@ -274,6 +285,8 @@ class TaskUpdate(BaseModel):
     args: Args | None = None
     test_cases: TestCases | None = None
     stop_on_first_failure: bool | None = None
+    # null removes it.
+    callback_url: CallbackUrl | None = None
 
     @field_validator(*_NOT_NULL, mode="before")
     @classmethod
@@ -311,6 +324,12 @@ class Task(BaseModel):
     memory_limit_mb: int
     cpu_limit: float
     max_output_bytes: int
+    callback_url: str | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The owner's new signing secret: only in the answer to the save whose "
+        "callback_url created it (shown once).",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
     shared_role: ShareRole | None = Field(

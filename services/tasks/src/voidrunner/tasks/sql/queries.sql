@@ -197,9 +197,11 @@ LIMIT $8 OFFSET $9;
 
 -- name: insert_execution
 -- Nothing is inserted (no row returned) when the task already has an active execution.
+-- A task's execution takes its task's callback URL, a one-shot run its own ($9).
 INSERT INTO executions (id, task_id, user_id, idempotency_key, script_type, version, limits,
-                        inputs, started_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                        inputs, callback_url, started_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        coalesce($9, (SELECT url FROM task_callbacks WHERE task_id = $2)), $10)
 ON CONFLICT (task_id) WHERE status IN ('pending', 'running') DO NOTHING
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,

@@ -44,6 +44,11 @@ async def system_resolver(host: str, port: int) -> Sequence[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+async def no_names(host: str, port: int) -> Sequence[str]:
+    """A resolver that resolves nothing (a name is then "does not resolve")."""
+    raise OSError(f"name resolution is off: {host}")
+
+
 @dataclass(frozen=True, slots=True)
 class VettedTarget:
     """A URL and every address its host resolved to, each one allowed."""

@@ -53,16 +53,20 @@ class CreateRunsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXECUTIONS_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SECRET_FIELD_NUMBER: _builtins.int
+    webhook_secret: _builtins.str
+    """Set only when a run's callback_url created the caller's signing secret (shown once)."""
     @_builtins.property
     def executions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Execution]: ...
     def __init__(
         self,
         *,
         executions: _abc.Iterable[Global___Execution] | None = ...,
+        webhook_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["executions", b"executions", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -196,6 +200,8 @@ class Task(_message.Message):
     ARGS_FIELD_NUMBER: _builtins.int
     TEST_CASES_FIELD_NUMBER: _builtins.int
     STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
+    CALLBACK_URL_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SECRET_FIELD_NUMBER: _builtins.int
     SHARED_ROLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     user_id: _builtins.str
@@ -216,6 +222,10 @@ class Task(_message.Message):
     """The runtime's version (resolved when the task was saved)."""
     entrypoint: _builtins.str
     stop_on_first_failure: _builtins.bool
+    callback_url: _builtins.str
+    """Every execution of the task is also delivered here (signed with the owner's secret)."""
+    webhook_secret: _builtins.str
+    """Set only in the answer to the call that created the owner's signing secret (shown once)."""
     shared_role: _builtins.str
     """Sharing (fields 50+). Set when the caller is not the owner: the role the task is shared
     with them in (env is then empty and hidden cases carry their name alone).
@@ -260,18 +270,24 @@ class Task(_message.Message):
         args: _abc.Iterable[_builtins.str] | None = ...,
         test_cases: _abc.Iterable[_jobs_pb2.TestCase] | None = ...,
         stop_on_first_failure: _builtins.bool = ...,
+        callback_url: _builtins.str | None = ...,
+        webhook_secret: _builtins.str = ...,
         shared_role: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "created_at", b"created_at", "description", b"description", "shared_role", b"shared_role", "stdin", b"stdin", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "callback_url", b"callback_url", "created_at", b"created_at", "description", b"description", "shared_role", b"shared_role", "stdin", b"stdin", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "args", b"args", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "shared_role", b"shared_role", "status", b"status", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "args", b"args", "callback_url", b"callback_url", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "shared_role", b"shared_role", "status", b"status", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__callback_url: _TypeAlias = _typing.Literal["callback_url"]  # noqa: Y015
+    _WhichOneofArgType__callback_url: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url"]  # noqa: Y015
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
     _WhichOneofReturnType__shared_role: _TypeAlias = _typing.Literal["shared_role"]  # noqa: Y015
     _WhichOneofArgType__shared_role: _TypeAlias = _typing.Literal["_shared_role", b"_shared_role"]  # noqa: Y015
     _WhichOneofReturnType__stdin: _TypeAlias = _typing.Literal["stdin"]  # noqa: Y015
     _WhichOneofArgType__stdin: _TypeAlias = _typing.Literal["_stdin", b"_stdin"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__callback_url) -> _WhichOneofReturnType__callback_url | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
     @_typing.overload
@@ -330,6 +346,8 @@ class TaskFields(_message.Message):
     HAS_TEST_CASES_FIELD_NUMBER: _builtins.int
     STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
     EARLY_FIELD_NUMBER: _builtins.int
+    CALLBACK_URL_FIELD_NUMBER: _builtins.int
+    CLEAR_CALLBACK_URL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     clear_description: _builtins.bool
@@ -351,6 +369,9 @@ class TaskFields(_message.Message):
     has_args: _builtins.bool
     has_test_cases: _builtins.bool
     stop_on_first_failure: _builtins.bool
+    callback_url: _builtins.str
+    clear_callback_url: _builtins.bool
+    """Set to remove the callback URL (null in JSON)."""
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Replaces the whole env when has_env is set."""
@@ -395,11 +416,15 @@ class TaskFields(_message.Message):
         has_test_cases: _builtins.bool = ...,
         stop_on_first_failure: _builtins.bool | None = ...,
         early: _abc.Iterable[Global___FieldViolation] | None = ...,
+        callback_url: _builtins.str | None = ...,
+        clear_callback_url: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "cpu_limit", b"cpu_limit", "description", b"description", "entrypoint", b"entrypoint", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "callback_url", b"callback_url", "cpu_limit", b"cpu_limit", "description", b"description", "entrypoint", b"entrypoint", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "args", b"args", "clear_description", b"clear_description", "clear_stdin", b"clear_stdin", "cpu_limit", b"cpu_limit", "description", b"description", "early", b"early", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "has_args", b"has_args", "has_env", b"has_env", "has_files", b"has_files", "has_test_cases", b"has_test_cases", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_cpu_limit", b"_cpu_limit", "_description", b"_description", "_entrypoint", b"_entrypoint", "_max_output_bytes", b"_max_output_bytes", "_memory_limit_mb", b"_memory_limit_mb", "_metadata_json", b"_metadata_json", "_name", b"_name", "_priority", b"_priority", "_script_content", b"_script_content", "_script_type", b"_script_type", "_stdin", b"_stdin", "_stop_on_first_failure", b"_stop_on_first_failure", "_timeout_seconds", b"_timeout_seconds", "_version", b"_version", "args", b"args", "callback_url", b"callback_url", "clear_callback_url", b"clear_callback_url", "clear_description", b"clear_description", "clear_stdin", b"clear_stdin", "cpu_limit", b"cpu_limit", "description", b"description", "early", b"early", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "has_args", b"has_args", "has_env", b"has_env", "has_files", b"has_files", "has_test_cases", b"has_test_cases", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__callback_url: _TypeAlias = _typing.Literal["callback_url"]  # noqa: Y015
+    _WhichOneofArgType__callback_url: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url"]  # noqa: Y015
     _WhichOneofReturnType__cpu_limit: _TypeAlias = _typing.Literal["cpu_limit"]  # noqa: Y015
     _WhichOneofArgType__cpu_limit: _TypeAlias = _typing.Literal["_cpu_limit", b"_cpu_limit"]  # noqa: Y015
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
@@ -428,6 +453,8 @@ class TaskFields(_message.Message):
     _WhichOneofArgType__timeout_seconds: _TypeAlias = _typing.Literal["_timeout_seconds", b"_timeout_seconds"]  # noqa: Y015
     _WhichOneofReturnType__version: _TypeAlias = _typing.Literal["version"]  # noqa: Y015
     _WhichOneofArgType__version: _TypeAlias = _typing.Literal["_version", b"_version"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__callback_url) -> _WhichOneofReturnType__callback_url | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cpu_limit) -> _WhichOneofReturnType__cpu_limit | None: ...
     @_typing.overload
