@@ -25,6 +25,12 @@ DENIED = {"error": "Access denied"}
 
 
 @pytest.fixture
+def tasks_settings_overrides() -> dict[str, Any]:
+    # A callback URL on loopback, never called here (no run of that task finishes).
+    return {"webhook_allow_http": True, "webhook_allow_list": ["127.0.0.1/32"]}
+
+
+@pytest.fixture
 def scheduler_settings_overrides() -> dict[str, Any]:
     # One run at a time per user: a run counted against the wrong user would wait in the queue.
     return {"per_user_concurrency": 1}
@@ -110,7 +116,7 @@ async def test_share_inputs_roles_and_no_account_oracle(client: httpx.AsyncClien
     assert (seen.status_code, seen.json()["shared_role"]) == (200, "viewer")
 
 
-async def test_non_owners_see_neither_env_values_nor_hidden_cases(
+async def test_non_owners_see_neither_env_values_nor_hidden_cases_nor_callbacks(
     client: httpx.AsyncClient,
 ) -> None:
     owner, viewer = await sign_up(client, "owner"), await sign_up(client, "viewer")
@@ -118,13 +124,17 @@ async def test_non_owners_see_neither_env_values_nor_hidden_cases(
         {"name": "open", "stdin": "1", "expected_stdout": "1"},
         {"name": "secret", "stdin": "42", "expected_stdout": "s3cr3t-answer", "hidden": True},
     ]
-    task = await create_task(client, owner, env={"TOKEN": "s3cr3t-env"}, test_cases=cases)
+    hook = "http://127.0.0.1:9999/s3cr3t-hook"
+    task = await create_task(
+        client, owner, env={"TOKEN": "s3cr3t-env"}, test_cases=cases, callback_url=hook
+    )
     assert (await share(client, owner, task["id"], viewer.email, "viewer")).status_code == 201
 
     mine = (await client.get(f"{API}/tasks/{task['id']}", headers=owner.auth)).json()
     assert mine["env"] == {"TOKEN": "s3cr3t-env"}
     assert "shared_role" not in mine
     assert mine["test_cases"][1]["expected_stdout"] == "s3cr3t-answer"
+    assert mine["callback_url"] == hook
     for resp in (
         await client.get(f"{API}/tasks/{task['id']}", headers=viewer.auth),
         await client.get(f"{API}/tasks", params={"shared": "with_me"}, headers=viewer.auth),
@@ -134,6 +144,8 @@ async def test_non_owners_see_neither_env_values_nor_hidden_cases(
     theirs = (await client.get(f"{API}/tasks/{task['id']}", headers=viewer.auth)).json()
     assert theirs["shared_role"] == "viewer"
     assert "env" not in theirs
+    assert "callback_url" not in theirs
+    assert "webhook_secret" not in theirs
     assert theirs["test_cases"][1] == {"name": "secret", "hidden": True}
     assert theirs["test_cases"][0]["expected_stdout"] == "1"
 
