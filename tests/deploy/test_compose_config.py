@@ -133,6 +133,10 @@ def test_network_segments_follow_the_architecture(compose_model: Doc) -> None:
     assert nets["nats"] == {"bus"}
     edge = {name for name, n in nets.items() if "edge" in n}
     assert edge == {"gateway"}
+    # Webhook deliveries leave from tasks alone; the executor (user code) never leaves the bus.
+    outbound = {name for name, n in nets.items() if "outbound" in n}
+    assert outbound == {"tasks"}
+    assert not compose_model["networks"]["outbound"].get("internal", False)
     for name in ("rpc", "bus", "data"):
         assert compose_model["networks"][name]["internal"] is True
 

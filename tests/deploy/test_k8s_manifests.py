@@ -274,6 +274,8 @@ EXPECTED_EDGES = {
     ("tasks", "nats", 4222),
     ("executor", "nats", 4222),
     ("nats", "nats", 6222),
+    # Webhook deliveries: https to public addresses (test_webhook_egress_is_public_https_only).
+    ("tasks", "external-db", 443),
 }
 DB_EDGES = {("auth", "postgres", 5432), ("tasks", "postgres", 5432)}
 PEERS = (*APPS, "nats", "postgres")
@@ -354,6 +356,20 @@ def test_policies_allow_exactly_the_architecture_in_dev(rendered: dict[str, list
 def test_policies_allow_exactly_the_architecture_in_prod(rendered: dict[str, list[Doc]]) -> None:
     external = {("auth", "external-db", 5432), ("tasks", "external-db", 5432)}
     assert allowed_edges(rendered["prod"]) == EXPECTED_EDGES | external
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_webhook_egress_is_public_https_only(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    spec = by_kind(rendered[overlay], "NetworkPolicy")["webhook-egress"]["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app": "tasks"}}
+    (rule,) = spec["egress"]
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}]
+    blocks = {b["ipBlock"]["cidr"]: set(b["ipBlock"]["except"]) for b in rule["to"]}
+    assert set(blocks) == {"0.0.0.0/0", "::/0"}
+    # What the sender's guard refuses, the network refuses too.
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"} <= blocks["0.0.0.0/0"]
+    assert {"169.254.0.0/16", "100.64.0.0/10"} <= blocks["0.0.0.0/0"]
+    assert {"::1/128", "fc00::/7", "fe80::/10", "::ffff:0:0/96", "64:ff9b::/96"} <= blocks["::/0"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
