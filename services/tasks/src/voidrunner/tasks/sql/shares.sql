@@ -204,7 +204,7 @@ SELECT * FROM (
            verdict, passed, total, NULL::bytea AS cases,
            idempotency_key, started_at, completed_at, created_at, started_by
     FROM executions
-    WHERE started_by = $1 AND user_id <> $1
+    WHERE started_by = $1 AND user_id <> $1 AND started_by <> user_id
       AND task_id IN (SELECT task_id FROM task_shares WHERE email = lower($12))
       AND ($2::text IS NULL OR status = $2)
       AND ($3::text IS NULL OR script_type = $3)
@@ -227,7 +227,7 @@ SELECT (SELECT count(*) FROM executions WHERE user_id = $1 AND ($2::text IS NULL
       AND ($6::timestamptz IS NULL OR created_at < $6)
       AND ($7::uuid[] IS NULL OR id = ANY($7::uuid[])))
      + (SELECT count(*) FROM executions
-        WHERE started_by = $1 AND user_id <> $1
+        WHERE started_by = $1 AND user_id <> $1 AND started_by <> user_id
           AND task_id IN (SELECT task_id FROM task_shares WHERE email = lower($8))
           AND ($2::text IS NULL OR status = $2)
       AND ($3::text IS NULL OR script_type = $3)
