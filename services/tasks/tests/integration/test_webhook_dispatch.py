@@ -47,7 +47,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         await server.stop()
 
 
-def dispatcher(pool: asyncpg.Pool) -> WebhookDispatcher:
+def dispatcher(
+    pool: asyncpg.Pool, per_user: int = 4, lease: float = LEASE_SECONDS
+) -> WebhookDispatcher:
     guard = UrlGuard(allow_list=AllowList.parse(["127.0.0.1/32"]), allow_http=True)
     return WebhookDispatcher(
         pool,
@@ -55,7 +57,8 @@ def dispatcher(pool: asyncpg.Pool) -> WebhookDispatcher:
         WebhookSender(guard, config=SenderConfig(total_timeout=10)),
         poll_seconds=0.1,
         concurrency=4,
-        lease_seconds=LEASE_SECONDS,
+        per_user=per_user,
+        lease_seconds=lease,
         retention_days=30,
     )
 
@@ -153,3 +156,23 @@ async def test_senders_side_by_side_send_each_delivery_once(
     assert len(set(ids)) == 20
     attempts = await pool.fetchval("SELECT count(*) FROM webhook_attempts")
     assert attempts == 20
+
+
+async def test_one_users_slow_receiver_holds_only_its_share_of_the_senders(
+    pool: asyncpg.Pool, receiver: Receiver
+) -> None:
+    receiver.hold.add("slow")
+    await queue(pool, receiver.url("slow"), 6)
+    await queue(pool, receiver.url("quick"), 1)
+    stop = asyncio.Event()
+    # Leases longer than the test: nothing is taken over while held.
+    running = asyncio.create_task(run_until(dispatcher(pool, per_user=2, lease=30.0), stop))
+    try:
+        (quick,) = await receiver.wait_for(1, "quick")
+        await asyncio.sleep(0.5)  # a few more polls: still only two of the slow ones
+        assert len([r for r in receiver.received if r.path == "slow"]) == 2
+        assert quick.path == "quick"
+    finally:
+        receiver.release.set()
+        stop.set()
+        await asyncio.wait_for(running, 20)

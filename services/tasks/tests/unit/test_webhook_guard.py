@@ -281,6 +281,19 @@ async def test_the_allow_list_alone_opens_non_public_addresses() -> None:
             await opened.vet(url)
 
 
+async def test_allow_listed_only_refuses_public_addresses_too() -> None:
+    guard = _guard(allow_list=AllowList.parse(["127.0.0.1/32"]), allow_listed_only=True)
+    for url in ("https://hooks.example.com/", f"https://{PUBLIC_V4}/", "https://[2606:4700::1]/"):
+        with pytest.raises(UnsafeWebhookUrl, match="allow-list"):
+            await guard.vet(url)
+    await guard.vet("https://127.0.0.1:8443/")
+    # The other rules still hold for what is listed.
+    with pytest.raises(UnsafeWebhookUrl, match="unicast"):
+        await _guard(allow_list=AllowList.parse(["0.0.0.0/0"]), allow_listed_only=True).vet(
+            "https://0.0.0.0/"
+        )
+
+
 async def test_not_even_the_allow_list_opens_non_unicast_addresses() -> None:
     guard = _guard(allow_list=AllowList.parse(["0.0.0.0/0", "::/0"]))
     for url in ("https://0.0.0.0/", "https://[::]/", "https://224.0.0.1/", "https://[ff02::1]/"):

@@ -141,8 +141,10 @@ async def tasks_service(
         tasks_grpc_port=0,
         db_pool_size=4,
         shutdown_grace_seconds=0.5,
-        # No test sends DNS queries off the machine (webhook URLs in tests are IP literals).
+        # No test sends DNS queries or webhooks off the machine: webhook URLs in tests are IP
+        # literals on an allow-listed loopback receiver, and fuzzed public ones are refused.
         webhook_resolve_names=False,
+        webhook_allow_listed_only=True,
         **{**creds.identity("tasks"), **(overrides or {})},
     )
     app = TasksApp(settings)

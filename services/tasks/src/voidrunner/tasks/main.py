@@ -199,6 +199,7 @@ class TasksApp:
             allow_list=AllowList.parse(s.webhook_allow_list),
             allow_http=s.webhook_allow_http,
             resolver=system_resolver if s.webhook_resolve_names else no_names,
+            allow_listed_only=s.webhook_allow_listed_only,
         )
         config = SenderConfig(total_timeout=s.webhook_timeout_seconds)
         store = WebhookStore()
@@ -217,6 +218,7 @@ class TasksApp:
                 WebhookSender(guard, config=config),
                 poll_seconds=s.webhook_poll_seconds,
                 concurrency=s.webhook_concurrency,
+                per_user=s.webhook_per_user_concurrency,
                 # Past its lease a delivery is another sender's: a whole attempt fits twice.
                 lease_seconds=2 * config.total_timeout + 1,
                 retention_days=s.webhook_retention_days,

@@ -66,6 +66,25 @@ RECORDER_LAG = Histogram(
 OUTBOX_POLL_SECONDS = 5.0
 
 
+# Webhook deliveries (tasks.webhooks.dispatcher).
+WEBHOOK_ATTEMPTS = Counter(
+    "voidrunner_webhook_attempts",
+    "Webhook delivery attempts, by outcome (delivered, retry, failed).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "voidrunner_webhook_attempt_seconds",
+    "Time one webhook attempt took, answered or not.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+WEBHOOK_PENDING = Gauge("voidrunner_webhook_pending_deliveries", "Webhook deliveries still owed.")
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "voidrunner_webhook_endpoints_disabled",
+    "Webhook endpoints disabled by the sender, by reason (gone, failing).",
+    ["reason"],
+)
+
+
 def accepted(executions: Iterable[ExecutionRecord]) -> None:
     """Count newly queued executions."""
     for execution in executions:

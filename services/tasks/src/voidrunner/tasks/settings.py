@@ -56,9 +56,15 @@ class TasksSettings(BaseServiceSettings):
     # False: names never resolve, so only IP-literal URLs work (test stacks: no test may send
     # DNS queries off the machine).
     webhook_resolve_names: bool = True
+    # True: only allow-listed addresses, public ones refused too (closed networks; test stacks,
+    # where a fuzzed URL must never make the platform send to an address on the internet).
+    webhook_allow_listed_only: bool = False
     # One attempt's whole budget: resolution, connection, TLS, request and the capped answer.
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
     webhook_concurrency: int = Field(default=16, ge=1, le=512)
+    # Attempts one user's deliveries may have in flight at once (a slow receiver waits its
+    # turn instead of holding every slot).
+    webhook_per_user_concurrency: int = Field(default=4, ge=1, le=512)
     webhook_max_endpoints: int = Field(default=20, ge=1, le=1000)
     # How long a rotated-out secret keeps signing beside the new one.
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)

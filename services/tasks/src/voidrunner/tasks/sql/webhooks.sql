@@ -77,16 +77,30 @@ FROM executions e
 WHERE e.id = $3::uuid AND e.callback_url IS NOT NULL;
 
 -- name: claim_due
--- Lease up to $1 due deliveries for $2 seconds. SKIP LOCKED lets replicas share the work; a
--- lease that ran out (its sender died mid-attempt) makes the delivery due again, under the
--- same webhook-id, so the receiver can drop the copy.
-WITH due AS (
-    SELECT id FROM webhook_deliveries
+-- Lease up to $1 due deliveries for $2 seconds, at most $3 in flight per user, so one user's
+-- slow receivers cannot hold every sender slot. SKIP LOCKED lets replicas share the work; a
+-- lease that ran out (its sender died mid-attempt) makes the delivery due again, under the same
+-- webhook-id, so the receiver can drop the copy.
+WITH candidates AS (
+    SELECT id, user_id, next_attempt_at,
+           row_number() OVER (PARTITION BY user_id ORDER BY next_attempt_at, id) AS n
+    FROM webhook_deliveries
     WHERE state = 'pending' AND next_attempt_at <= now()
       AND (leased_until IS NULL OR leased_until < now())
-    ORDER BY next_attempt_at
+), busy AS (
+    SELECT user_id, count(*) AS leased
+    FROM webhook_deliveries
+    WHERE state = 'pending' AND leased_until >= now()
+    GROUP BY user_id
+), due AS (
+    SELECT d.id
+    FROM webhook_deliveries d
+    JOIN candidates c ON c.id = d.id
+    LEFT JOIN busy b ON b.user_id = c.user_id
+    WHERE c.n + coalesce(b.leased, 0) <= $3
+    ORDER BY c.next_attempt_at
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF d SKIP LOCKED
 ), leased AS (
     UPDATE webhook_deliveries d
     SET leased_until = now() + make_interval(secs => $2::double precision)

@@ -18,9 +18,12 @@ import random
 from collections.abc import Callable
 
 import asyncpg
-from prometheus_client import Counter, Gauge, Histogram
 
 from voidrunner.common.logs import get_logger
+from voidrunner.tasks.metrics import WEBHOOK_ATTEMPT_SECONDS as ATTEMPT_SECONDS
+from voidrunner.tasks.metrics import WEBHOOK_ATTEMPTS as ATTEMPTS
+from voidrunner.tasks.metrics import WEBHOOK_ENDPOINTS_DISABLED as DISABLED
+from voidrunner.tasks.metrics import WEBHOOK_PENDING as PENDING
 from voidrunner.tasks.webhooks.schedule import (
     DEFAULT_POLICY,
     RetryPolicy,
@@ -31,23 +34,6 @@ from voidrunner.tasks.webhooks.sender import DeliveryResult, WebhookSender
 from voidrunner.tasks.webhooks.store import AttemptResult, DeliveryState, DueDelivery, WebhookStore
 
 _log = get_logger("voidrunner.tasks.webhooks")
-
-ATTEMPTS = Counter(
-    "voidrunner_webhook_attempts",
-    "Webhook delivery attempts, by outcome (delivered, retry, failed).",
-    ["outcome"],
-)
-ATTEMPT_SECONDS = Histogram(
-    "voidrunner_webhook_attempt_seconds",
-    "Time one webhook attempt took, answered or not.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
-)
-PENDING = Gauge("voidrunner_webhook_pending_deliveries", "Webhook deliveries still owed.")
-DISABLED = Counter(
-    "voidrunner_webhook_endpoints_disabled",
-    "Webhook endpoints disabled by the sender, by reason (gone, failing).",
-    ["reason"],
-)
 
 # Pending-gauge refresh and old-delivery purge run every this many seconds.
 _HOUSEKEEPING_SECONDS = 60.0
@@ -68,6 +54,7 @@ class WebhookDispatcher:
         *,
         poll_seconds: float,
         concurrency: int,
+        per_user: int,
         lease_seconds: float,
         retention_days: int,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -78,6 +65,7 @@ class WebhookDispatcher:
         self._sender = sender
         self._poll = poll_seconds
         self._concurrency = concurrency
+        self._per_user = per_user
         self._lease = lease_seconds
         self._retention = retention_days
         self._policy = policy
@@ -135,7 +123,7 @@ class WebhookDispatcher:
 
     async def _claim(self, limit: int) -> list[DueDelivery]:
         async with self._pool.acquire() as conn:
-            return await self._store.claim_due(conn, limit, self._lease)
+            return await self._store.claim_due(conn, limit, self._lease, self._per_user)
 
     async def _housekeeping(self) -> None:
         async with self._pool.acquire() as conn:

@@ -67,7 +67,11 @@ class UrlGuard:
         allow_http: bool = False,
         resolver: Resolver = system_resolver,
         resolve_timeout: float = 5.0,
+        allow_listed_only: bool = False,
     ) -> None:
+        """`allow_listed_only`: public addresses are refused too (a closed network, or a test
+        stack, where nothing may leave for an address nobody listed)."""
+        self._allow_listed_only = allow_listed_only
         self._allow_list = allow_list or AllowList()
         self._allow_http = allow_http
         self._resolver = resolver
@@ -120,6 +124,8 @@ class UrlGuard:
             raise UnsafeWebhookUrl(_refusal(url, f"{address} is not a unicast address"))
         if self._allow_list.permits(url, address):
             return
+        if self._allow_listed_only:
+            raise UnsafeWebhookUrl(_refusal(url, f"{address} is not on the operator's allow-list"))
         reason = unsafe_reason(address)
         if reason is not None:
             raise UnsafeWebhookUrl(_refusal(url, reason))

@@ -229,9 +229,11 @@ class WebhookStore:
         )
         return int(status.rsplit(" ", 1)[-1])
 
-    async def claim_due(self, conn: Conn, limit: int, lease_seconds: float) -> list[DueDelivery]:
-        """Lease up to `limit` due deliveries for `lease_seconds`."""
-        rows = await conn.fetch(self._q.claim_due, limit, lease_seconds)
+    async def claim_due(
+        self, conn: Conn, limit: int, lease_seconds: float, per_user: int
+    ) -> list[DueDelivery]:
+        """Lease up to `limit` due deliveries for `lease_seconds`, `per_user` in flight at most."""
+        rows = await conn.fetch(self._q.claim_due, limit, lease_seconds, per_user)
         return [
             DueDelivery(
                 id=r["id"],
