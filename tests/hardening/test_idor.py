@@ -5,18 +5,24 @@ that exist nowhere; both must get the same answer (404 with the contract's text;
 admin-only PUT, whoever asks), never A's data. Operations are read from /openapi.json, so a new
 route is swept without editing this file. Lists, searches and idempotency keys must not leak
 either, and nothing B did may change A's resources.
+
+Shared tasks: every such operation is also called by each role a user can have towards one of
+A's tasks (owner, viewer, runner, stranger, and a user whose share was revoked), each call on a
+fresh shared task, against a table of what each role gets (SHARED_ROUTES: a new route must be
+added there, so what sharing means for it is decided, not assumed).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.hardening.users import API, User, create_task
+from tests.hardening.users import API, User, create_task, sign_up
 
 pytestmark = pytest.mark.hardening(suite="api/idor")
 
@@ -30,7 +36,9 @@ ADMIN_ONLY = {("PUT", "/api/v1/executions/{execution_id}"): (403, {"error": "Acc
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/tasks/{task_id}"): {"name": "mine now", "script_content": "print('pwned')"},
     ("PUT", "/api/v1/executions/{execution_id}"): {"status": "completed", "return_code": 0},
+    ("POST", "/api/v1/tasks/{task_id}/shares"): {"email": "mallory@example.com", "role": "runner"},
 }
+SHARES = "/api/v1/tasks/{task_id}/shares"
 
 
 def _id_operations(schema: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -49,8 +57,18 @@ async def _call(
 ) -> httpx.Response:
     url = path.format(**ids)
     body = BODIES.get((method, path))
+    # A share is revoked by its email, in the query.
+    params = (
+        {"email": ids.get("email", "mallory@example.com")}
+        if (method, path)
+        == (
+            "DELETE",
+            SHARES,
+        )
+        else None
+    )
     # A short read timeout: a log stream that opened for B would otherwise hang here.
-    return await client.request(method, url, json=body, headers=user.auth, timeout=5)
+    return await client.request(method, url, json=body, params=params, headers=user.auth, timeout=5)
 
 
 async def test_every_operation_hides_other_users_resources(
@@ -133,3 +151,134 @@ async def test_every_operation_hides_other_users_resources(
     assert (await client.get(f"{API}/auth/api-keys", headers=bob.auth)).json()["api_keys"] == []
     keys = (await client.get(f"{API}/auth/api-keys", headers=alice.auth)).json()["api_keys"]
     assert [k["id"] for k in keys] == [key.json()["id"]]
+
+
+# -- shares: every route by every role of a shared task --------------------------------------
+
+ROLES = ("owner", "viewer", "runner", "stranger", "revoked")
+OK = {"owner": 200, "viewer": 200, "runner": 200}
+OWNER_ONLY = {"owner": 200, "viewer": 403, "runner": 403}
+RUNS = {"owner": 200, "viewer": 403, "runner": 200}
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What each role gets from one operation (roles left out: 404 as for a missing id), and
+    whether the task must be idle (its execution cancelled) before the call."""
+
+    statuses: dict[str, int]
+    idle: bool = False
+
+
+# Every operation addressed by a task or execution id, by what a role of the task may do. The
+# sweep fails on an operation missing here, so a new route is decided on, not skipped.
+SHARED_ROUTES: dict[tuple[str, str], Expect] = {
+    ("GET", "/api/v1/tasks/{task_id}"): Expect(OK),
+    ("PUT", "/api/v1/tasks/{task_id}"): Expect(OWNER_ONLY, idle=True),
+    ("DELETE", "/api/v1/tasks/{task_id}"): Expect(OWNER_ONLY, idle=True),
+    ("GET", "/api/v1/tasks/{task_id}/executions"): Expect(OK),
+    ("POST", "/api/v1/tasks/{task_id}/executions"): Expect(
+        {"owner": 201, "viewer": 403, "runner": 201}, idle=True
+    ),
+    ("GET", SHARES): Expect(OWNER_ONLY),
+    ("POST", SHARES): Expect({"owner": 201, "viewer": 403, "runner": 403}),
+    ("DELETE", SHARES): Expect(OWNER_ONLY),
+    ("GET", "/api/v1/executions/{execution_id}"): Expect(OK),
+    ("PUT", "/api/v1/executions/{execution_id}"): Expect(
+        dict.fromkeys(ROLES, 403)  # users never report progress, whoever's it is
+    ),
+    ("DELETE", "/api/v1/executions/{execution_id}"): Expect(RUNS),
+    ("GET", "/api/v1/executions/{execution_id}/logs"): Expect(OK, idle=True),
+    ("POST", "/api/v1/executions/{execution_id}/logs/token"): Expect(OK),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SharedWorld:
+    """A task of `owner` shared with a viewer and a runner (and once with a revoked user),
+    with one execution of it."""
+
+    users: dict[str, User]
+    task: dict[str, Any]
+    execution: dict[str, Any]
+
+
+async def _shared_world(
+    client: httpx.AsyncClient, users: dict[str, User], idle: bool
+) -> SharedWorld:
+    owner = users["owner"]
+    task = await create_task(
+        client, owner, name="shared secret", env={"TOKEN": "s3cret"}, metadata={"owner": "o"}
+    )
+    shares = f"{API}/tasks/{task['id']}/shares"
+    for role in ("viewer", "runner", "revoked"):
+        share = {"email": users[role].email, "role": "runner" if role == "revoked" else role}
+        assert (await client.post(shares, json=share, headers=owner.auth)).status_code == 201
+    revoke = await client.delete(
+        shares, params={"email": users["revoked"].email}, headers=owner.auth
+    )
+    assert revoke.status_code == 200
+    started = await client.post(f"{API}/tasks/{task['id']}/executions", headers=owner.auth)
+    assert started.status_code == 201, started.text
+    if idle:
+        cancel = await client.delete(f"{API}/executions/{started.json()['id']}", headers=owner.auth)
+        assert cancel.status_code == 200
+    return SharedWorld(users, task, started.json())
+
+
+async def test_every_operation_by_every_role_of_a_shared_task(
+    client: httpx.AsyncClient, hardening_counters: Any
+) -> None:
+    users = {role: await sign_up(client, role) for role in ROLES}
+    schema = (await client.get("/openapi.json")).json()
+    operations = [
+        (m, p) for m, p, param in _id_operations(schema) if param in ("task_id", "execution_id")
+    ]
+    undecided = sorted(set(operations) - set(SHARED_ROUTES))
+    assert not undecided, f"decide what each role of a shared task gets from: {undecided}"
+    assert sorted(set(SHARED_ROUTES) - set(operations)) == []  # none renamed out of the sweep
+    wrong = []
+    for method, path in operations:
+        expect = SHARED_ROUTES[method, path]
+        for role in ROLES:
+            # A fresh world for every call: calls change things (start, cancel, delete).
+            world = await _shared_world(client, users, expect.idle)
+            ids = {
+                "task_id": world.task["id"],
+                "execution_id": world.execution["id"],
+                "email": users["viewer"].email,
+            }
+            status = expect.statuses.get(role, 404)
+            resp = await _call(client, method, path, ids, users[role])
+            body = resp.json() if "json" in resp.headers.get("content-type", "") else None
+            leaked = status >= 400 and ("s3cret" in resp.text or world.task["id"] in resp.text)
+            if resp.status_code != status or leaked:
+                wrong.append(f"{role} {method} {path}: {resp.status_code} {resp.text[:200]}")
+            elif status == 404:
+                param = "execution_id" if "{execution_id}" in path else "task_id"
+                if body != NOT_FOUND[param]:
+                    wrong.append(f"{role} {method} {path}: 404 with {body}")
+            elif status == 403 and body != {"error": "Access denied"}:
+                wrong.append(f"{role} {method} {path}: 403 with {body}")
+            elif role != "owner" and status < 300 and "s3cret" in resp.text:
+                wrong.append(f"{role} {method} {path}: env value shown to a non-owner")
+    cases = len(operations) * len(ROLES)
+    hardening_counters.add_cases(cases)
+    hardening_counters.add_contained(cases - len(wrong))
+    assert not wrong, "\n".join(wrong)
+
+    # Lists: the viewer and runner see the shared task only under shared=with_me, the revoked
+    # user and the stranger never; nobody's execution list shows the owner's runs.
+    world = await _shared_world(client, users, idle=True)
+    for role in ROLES:
+        auth = users[role].auth
+        own = (await client.get(f"{API}/tasks", params={"limit": "100"}, headers=auth)).json()
+        shared = await client.get(f"{API}/tasks", params={"shared": "with_me"}, headers=auth)
+        visible = {t["id"] for t in shared.json()["tasks"]}
+        runs = (await client.get(f"{API}/executions", headers=auth)).json()["executions"]
+        if role == "owner":
+            assert world.task["id"] in {t["id"] for t in own["tasks"]}
+            continue
+        assert own["tasks"] == [], role
+        assert (world.task["id"] in visible) == (role in ("viewer", "runner")), role
+        assert world.execution["id"] not in {e["id"] for e in runs}, role

@@ -160,7 +160,7 @@ async def test_concurrent_starts_of_one_task(stub: Stub, database_url: str) -> N
         # The database refuses a second active execution even past the service's lock.
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute(
-                "INSERT INTO executions (id, task_id, user_id) VALUES ($1, $2, $3)",
+                "INSERT INTO executions (id, task_id, user_id, started_by) VALUES ($1, $2, $3, $3)",
                 uuid.uuid4(),
                 uuid.UUID(task.id),
                 uuid.UUID(task.user_id),

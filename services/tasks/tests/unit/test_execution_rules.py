@@ -79,6 +79,26 @@ class FakeRepository:
 
     tasks: dict[uuid.UUID, TaskRecord] = field(default_factory=dict)
     executions: dict[uuid.UUID, ExecutionRecord] = field(default_factory=dict)
+    # (task id, lower-cased email) → role; the fake also stands for the ShareRepository.
+    shares: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+
+    async def visible_task(
+        self, _conn: Any, task_id: uuid.UUID, user_id: uuid.UUID, email: str, *, lock: bool = False
+    ) -> Any:
+        found = self.tasks.get(task_id)
+        if found is None or found.user_id == user_id:
+            return found
+        role = self.shares.get((task_id, email.lower()))
+        return None if role is None else replace(found, shared_role=role)
+
+    async def visible_execution(
+        self, _conn: Any, execution_id: uuid.UUID, user_id: uuid.UUID, email: str
+    ) -> Any:
+        found = self.executions.get(execution_id)
+        if found is None or found.user_id == user_id:
+            return found
+        role = None if found.task_id is None else self.shares.get((found.task_id, email.lower()))
+        return None if role is None else replace(found, shared_role=role)
 
     async def lock_task(self, _conn: Any, task_id: uuid.UUID, user_id: uuid.UUID | None) -> Any:
         found = self.tasks.get(task_id)
@@ -96,9 +116,11 @@ class FakeRepository:
     async def set_task_status(self, _conn: Any, task_id: uuid.UUID, status: str) -> None:
         self.tasks[task_id] = replace(self.tasks[task_id], status=status)
 
-    async def execution_by_key(self, _conn: Any, task_id: uuid.UUID, key: str) -> Any:
+    async def execution_by_key(
+        self, _conn: Any, task_id: uuid.UUID, key: str, started_by: uuid.UUID
+    ) -> Any:
         for e in self.executions.values():
-            if e.task_id == task_id and e.idempotency_key == key:
+            if e.task_id == task_id and e.idempotency_key == key and e.started_by == started_by:
                 return e
         return None
 
@@ -146,6 +168,7 @@ class FakeRepository:
             started_at=None,
             completed_at=None,
             created_at=NOW,
+            started_by=new.started_by or new.user_id,
         )
         self.executions[new.id] = record
         return record
@@ -203,6 +226,7 @@ def service() -> tuple[ExecutionService, FakeRepository, FakeOutbox, FakeNotifie
         outbox,  # type: ignore[arg-type]
         notifier,
         RuntimePolicy(load_catalog(), DEFAULT_CAPS),
+        repo,  # type: ignore[arg-type]
         clock=lambda: NOW,
     )
     return executions, repo, outbox, notifier
@@ -314,3 +338,51 @@ async def test_only_privileged_callers_report_and_unknown_ids_are_not_found() ->
         await executions.update(PIPELINE, str(uuid.uuid4()), result())
     with pytest.raises(ExecutionNotFound):
         await executions.get(STRANGER, eid)
+
+
+VIEWER = Caller(user_id=uuid.uuid4(), email="Viewer@Example.com")
+RUNNER = Caller(user_id=uuid.uuid4(), email="runner@example.com")
+
+
+async def shared_task() -> tuple[ExecutionService, FakeRepository, FakeOutbox, str]:
+    executions, repo, outbox, _ = service()
+    t = task(OWNER.user_id)
+    repo.tasks[t.id] = t
+    repo.shares[t.id, "viewer@example.com"] = "viewer"
+    repo.shares[t.id, "runner@example.com"] = "runner"
+    return executions, repo, outbox, str(t.id)
+
+
+async def test_a_runners_start_is_theirs_and_charged_to_them() -> None:
+    executions, _, outbox, task_id = await shared_task()
+    execution, _ = await executions.start(RUNNER, task_id, None)
+    # The execution belongs with the task (its owner's lists), started by and charged to the
+    # runner: the scheduler's per-user slot is the job's user.
+    assert (execution.user_id, execution.started_by) == (OWNER.user_id, RUNNER.user_id)
+    assert outbox.jobs[execution.id].user_id == str(RUNNER.user_id)
+    seen = await executions.get(VIEWER, str(execution.id))
+    assert seen.id == execution.id
+
+
+async def test_a_viewer_may_neither_start_nor_cancel_and_strangers_see_nothing() -> None:
+    executions, _, _, task_id = await shared_task()
+    with pytest.raises(AccessDenied):  # they see the task, so not a 404
+        await executions.start(VIEWER, task_id, None)
+    execution, _ = await executions.start(OWNER, task_id, None)
+    with pytest.raises(AccessDenied):
+        await executions.cancel(VIEWER, str(execution.id))
+    with pytest.raises(TaskNotFound):
+        await executions.start(STRANGER, task_id, None)
+    with pytest.raises(ExecutionNotFound):
+        await executions.cancel(STRANGER, str(execution.id))
+    cancelled = await executions.cancel(RUNNER, str(execution.id))
+    assert cancelled.status == "cancelled"
+
+
+async def test_idempotency_keys_are_each_starters_own() -> None:
+    executions, _, _, task_id = await shared_task()
+    mine, _ = await executions.start(OWNER, task_id, "key")
+    await executions.cancel(OWNER, str(mine.id))
+    theirs, replayed = await executions.start(RUNNER, task_id, "key")
+    assert (replayed, theirs.started_by) == (False, RUNNER.user_id)
+    assert theirs.id != mine.id

@@ -120,7 +120,8 @@ class TestCaseOut(Model):
     args: list[str] | None = None
     expected_stdout: str | None = None
     expected_stdout_base64: str | None = None
-    compare: Compare
+    # None for a hidden case of a task shared with the caller (they see its name alone).
+    compare: Compare | None = None
     hidden: bool
 
 
@@ -197,12 +198,14 @@ class Task(Model):
     priority: int
     timeout_seconds: int
     metadata: dict[str, Any]
-    env: dict[str, str]
+    # None when the task is another user's, shared with the caller (`shared_role`).
+    env: dict[str, str] | None = None
     memory_limit_mb: int
     cpu_limit: float
     max_output_bytes: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    shared_role: str | None = None
 
 
 class TaskList(Model):
@@ -302,6 +305,8 @@ class Execution(Model):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     created_at: dt.datetime
+    # Who started it (the task's owner, or a user it is shared with as a runner).
+    started_by: uuid.UUID | None = None
 
     @property
     def final(self) -> bool:

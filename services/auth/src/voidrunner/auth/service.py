@@ -173,14 +173,17 @@ class AuthService:
             raise NotFound("User not found")
         return user
 
-    def stream_token(self, user_id: str, execution_id: str, session_id: str) -> tuple[str, int]:
+    def stream_token(
+        self, user_id: str, execution_id: str, session_id: str, email: str = ""
+    ) -> tuple[str, int]:
         """(token, lifetime in seconds) for reading one execution's logs; the caller (the
-        gateway) has checked that the user may read that execution."""
+        gateway) has checked that the user may read that execution. `email` (that of the
+        user's access token) rides along: an execution of a task shared with it is readable."""
         try:
             ids = uuid.UUID(user_id), uuid.UUID(execution_id), uuid.UUID(session_id)
         except ValueError:
             raise InvalidArgument("user_id, execution_id and session_id must be UUIDs") from None
-        token = self._tokens.stream_token(*ids, self._clock())
+        token = self._tokens.stream_token(*ids, self._clock(), email=email)
         return token, int(STREAM_TTL.total_seconds())
 
     async def revoked_since(self, since: dt.datetime) -> list[tuple[uuid.UUID, dt.datetime]]:

@@ -121,7 +121,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.IssueStreamTokenRequest, context: Context
     ) -> auth_pb2.StreamToken:
         token, expires_in = self._service.stream_token(
-            request.user_id, request.execution_id, request.session_id
+            request.user_id, request.execution_id, request.session_id, request.email
         )
         return auth_pb2.StreamToken(token=token, expires_in=expires_in)
 

@@ -114,6 +114,8 @@ class TokenIssuer:
         execution_id: uuid.UUID,
         session_id: uuid.UUID,
         now: dt.datetime,
+        *,
+        email: str = "",
     ) -> str:
         """A token good for reading one execution's log stream only (contracts.tokens)."""
         claims = {
@@ -128,6 +130,8 @@ class TokenIssuer:
             "nbf": int(now.timestamp()),
             "exp": int((now + STREAM_TTL).timestamp()),
         }
+        if email:  # tasks shared with it are matched by the email (voidrunner.tasks.shares)
+            claims["email"] = email
         return jwt.encode(
             claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid}
         )

@@ -28,6 +28,7 @@ from voidrunner.gateway.routes import (
     runs,
     runtimes,
     session,
+    shares,
     tasks,
     webhooks,
 )
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(api_keys.router)
     app.include_router(session.router)
     app.include_router(tasks.router)
+    app.include_router(shares.router)
     app.include_router(executions.router)
     app.include_router(logs.router)
     app.include_router(runtimes.router)

@@ -178,6 +178,12 @@ DELIVERY = {
     ],
 }
 PAGE_END = {"has_more": False, "next_cursor": None}
+SHARE = {
+    "email": "grace@example.com",
+    "role": "runner",
+    "created_at": CREATED,
+    "updated_at": CREATED,
+}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "health": {
@@ -379,6 +385,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             ]
         }
     },
+    # Sharing (issue 18).
+    "list_shares": {"response": {"shares": [SHARE]}},
+    "share_task": {"request": {"email": "Grace@example.com", "role": "runner"}, "response": SHARE},
+    "unshare_task": {"response": {"message": "Share removed successfully"}},
     "change_password": {
         "request": {"current_password": "Sup3r-secret!", "new_password": "Ev3n-more-secret!"},
         "response": {"message": "password changed"},

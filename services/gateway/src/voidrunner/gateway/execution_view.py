@@ -92,7 +92,7 @@ def _run_case(case: jobs_pb2.TestCase) -> RunTestCase:
     # A hidden case's name alone leaves the service: nothing of its input or expected output.
     if case.hidden:
         return RunTestCase(name=case.name, hidden=True)
-    return RunTestCase(**test_case_body(case).model_dump(exclude_none=True))
+    return RunTestCase(**test_case_body(case, owner=True).model_dump(exclude_none=True))
 
 
 def _run(e: tasks_pb2.Execution) -> RunView | None:
@@ -164,4 +164,5 @@ def execution_body(e: tasks_pb2.Execution) -> Execution:
         started_at=_time(e, "started_at"),
         completed_at=_time(e, "completed_at"),
         created_at=e.created_at.ToDatetime(tzinfo=dt.UTC),
+        started_by=uuid.UUID(e.started_by) if e.started_by else None,
     )

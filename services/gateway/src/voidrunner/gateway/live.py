@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
@@ -31,6 +32,12 @@ RECHECK_SECONDS = 5.0
 WAKE_SECONDS = 0.5
 # The longest a cancelled execution's viewer waits for the run's output to be stored.
 DRAIN_SECONDS = 5.0
+# How often the stream of a user the task is shared with (not its owner) checks that they may
+# still read it, and how long it goes on without an answer: a revoked share, or a check that
+# cannot be made, ends the stream within a second.
+ACCESS_SECONDS = 0.4
+ACCESS_GRACE_SECONDS = 1.0
+_ACCESS_GONE = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED})
 _STREAM_NAMES = {
     jobs_pb2.STREAM_STDOUT: StreamName.STDOUT,
     jobs_pb2.STREAM_STDERR: StreamName.STDERR,
@@ -281,8 +288,13 @@ async def log_events(
     execution: tasks_pb2.Execution,
     get: GetExecution,
     after: Position | None = None,
+    *,
+    recheck_access: bool = False,
 ) -> AsyncIterator[dict[str, str]]:
     """Server-sent events for one execution: what was produced so far, live chunks, the end.
+
+    With `recheck_access` (a viewer who is not the owner), access is checked again every
+    ACCESS_SECONDS while the run is live; once it is lost the stream ends with an `error` event.
 
     Event ids are "<attempt>:<seq>", the same whether an event is live or replayed, so a
     viewer that reconnects with Last-Event-ID (`after`) gets neither duplicates nor gaps. A
@@ -304,6 +316,7 @@ async def log_events(
     # attempt → the last seq this viewer has of it
     sent: dict[int, int] = {}
     claims = ClaimFilter(execution, get)
+    lost = AccessLoss(get if recheck_access else None)
     with finals.watch(execution.id) as notice:
         logs = await nc.jetstream().subscribe(
             log_subject(execution.id),
@@ -312,10 +325,15 @@ async def log_events(
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL,
         )
+        lost.start()
         try:
             idle = 0.0
             while True:
-                data = await _next_or_final(chunks, notice)
+                data = await _next_or_final(chunks, notice, lost.event)
+                if lost.event.is_set():
+                    # No id: a reconnecting client still resumes after its last chunk.
+                    yield {"event": "error", "data": json.dumps({"error": lost.reason})}
+                    return
                 if data is not None:
                     idle = 0.0
                     chunk = _chunk(data)
@@ -339,6 +357,7 @@ async def log_events(
                         yield event
                     return
         finally:
+            lost.stop()
             with contextlib.suppress(Exception):
                 await logs.unsubscribe()
 
@@ -379,21 +398,69 @@ async def _with_output(get: GetExecution) -> tasks_pb2.Execution:
     return execution
 
 
-async def _next_or_final(chunks: asyncio.Queue[bytes], notice: FinalNotice) -> bytes | None:
-    """The next chunk; None after WAKE_SECONDS or once the final notice has come."""
+class AccessLoss:
+    """Set once a shared viewer may no longer read the execution (or it cannot be checked);
+    never set without `get` (an owner's stream)."""
+
+    def __init__(self, get: GetExecution | None) -> None:
+        self.event = asyncio.Event()
+        self.reason = "Execution not found"
+        self._get = get
+        self._watcher: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        """Start checking in the background (with `get`)."""
+        if self._get is not None:
+            self._watcher = asyncio.ensure_future(self._watch(self._get))
+
+    def stop(self) -> None:
+        """Stop checking."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _watch(self, get: GetExecution) -> None:
+        """Read the execution as the viewer every ACCESS_SECONDS until they lose it."""
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        while True:
+            await asyncio.sleep(ACCESS_SECONDS)
+            try:
+                await asyncio.wait_for(get(), ACCESS_GRACE_SECONDS)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in _ACCESS_GONE:
+                    break
+            # Any other failure (a timeout, a closed channel) is no answer; the loop must not
+            # die of it, or the stream would go on unchecked.
+            except Exception:  # noqa: S110
+                pass
+            else:
+                answered = loop.time()
+            # Fail closed: a stream whose access cannot be confirmed does not go on for long.
+            if loop.time() - answered >= ACCESS_GRACE_SECONDS:
+                self.reason = "Service temporarily unavailable"
+                break
+        self.event.set()
+
+
+async def _next_or_final(
+    chunks: asyncio.Queue[bytes], notice: FinalNotice, lost: asyncio.Event | None = None
+) -> bytes | None:
+    """The next chunk; None after WAKE_SECONDS, once the final notice has come, or once
+    `lost` is set."""
     if not chunks.empty():
         return chunks.get_nowait()
-    if notice.arrived():
+    if notice.arrived() or (lost is not None and lost.is_set()):
         return None
     fetch = asyncio.ensure_future(chunks.get())
     final = asyncio.ensure_future(notice.wait(WAKE_SECONDS))
+    waits = {fetch, final}
+    if lost is not None:
+        waits.add(asyncio.ensure_future(lost.wait()))
     try:
-        await asyncio.wait(
-            {fetch, final}, timeout=WAKE_SECONDS, return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait(waits, timeout=WAKE_SECONDS, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        final.cancel()
-        fetch.cancel()  # a no-op when it already has its item
+        for wait in waits:
+            wait.cancel()  # a no-op for the fetch when it already has its item
     if fetch.done() and not fetch.cancelled():
         return fetch.result()
     return None

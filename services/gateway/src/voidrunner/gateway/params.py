@@ -226,3 +226,26 @@ IdsFilter = Annotated[
         description="Comma-separated execution ids (at most 100); ids you cannot see are left out"
     ),
 ]
+
+
+# Sharing (issue 18).
+SharedWith = Literal["with_me"]
+SharedFilter = Annotated[
+    SharedWith | None,
+    Query(description="`with_me`: the tasks others shared with the caller, instead of their own"),
+    BeforeValidator(_one_of("shared", SharedWith)),
+]
+
+
+def _share_email(value: Any) -> str:
+    text = _text("email", MAX_QUERY)(value).strip()
+    if "@" not in text or len(text) < 3:
+        raise PydanticCustomError("email", "email must be a valid email address")
+    return text
+
+
+ShareEmail = Annotated[
+    str,
+    Query(description="The email the task is shared with", examples=["grace@example.com"]),
+    BeforeValidator(_share_email),
+]

@@ -94,7 +94,8 @@ class Reaper:
     async def _end(self, execution: tasks_pb2.Execution, detail: str) -> None:
         result = sandbox_error_result(
             execution_id=execution.id,
-            user_id=execution.user_id,
+            # The slot to free is the starter's (Job.user_id), not always the task owner's.
+            user_id=execution.started_by or execution.user_id,
             attempt=execution.attempt,
             reporter="reaper",
             detail=detail,

@@ -30,6 +30,10 @@ _CALLERS: dict[str, frozenset[str]] = {
     "ListRuntimes": _GATEWAY,
     "GetStats": _GATEWAY,
     "CreateRuns": _GATEWAY,
+    # Sharing (issue 18).
+    "ListShares": _GATEWAY,
+    "PutShare": _GATEWAY,
+    "DeleteShare": _GATEWAY,
 }
 
 # Webhooks are managed for users, so only through the gateway.

@@ -7,12 +7,15 @@ FailedPrecondition
 ├── TaskRunning            "Cannot update running task" / "Cannot delete running task"
 ├── AlreadyRunning         "Task is already running"
 ├── InvalidTransition      a final execution never changes
-└── ClaimRefused           an executor's report under a claim that is not the attempt's current one
+├── ClaimRefused           an executor's report under a claim that is not the attempt's current one
+└── TooManyShares          a task is shared with at most MAX_SHARES_PER_TASK emails
 NotFound
 ├── TaskNotFound           "Task not found" (also another user's task: no existence oracle)
-└── ExecutionNotFound      "Execution not found"
+├── ExecutionNotFound      "Execution not found"
+└── ShareNotFound          "Share not found"
 PermissionDenied
-└── AccessDenied           "Access denied"
+└── AccessDenied           "Access denied" (also a task shared with the caller but not theirs to
+                           change, or to run when they only view it)
 """
 
 from __future__ import annotations
@@ -80,3 +83,13 @@ class ClaimRefused(FailedPrecondition):
     def __init__(self, reason: str) -> None:
         super().__init__(f"claim refused: {reason}")
         self.reason = reason
+
+
+class ShareNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("Share not found")
+
+
+class TooManyShares(FailedPrecondition):
+    def __init__(self, most: int) -> None:
+        super().__init__(f"A task can be shared with at most {most} users")

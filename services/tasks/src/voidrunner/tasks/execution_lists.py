@@ -1,5 +1,8 @@
 """Listing executions: one task's, or every one of a user's (tasks and one-shot runs).
 
+A task shared with the caller lists all its executions (`whole_task`); the caller's own list
+adds the executions they started on tasks still shared with them.
+
 Newest first, filtered (status, script_type, task, creation window, ids), by offset with a total
 or by keyset cursor; items are summaries without output (the full execution has it).
 """
@@ -20,6 +23,7 @@ from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
 from voidrunner.tasks.errors import InvalidCursor, TaskNotFound
 from voidrunner.tasks.repository import ExecutionFilter, ExecutionRecord, TaskRepository
 from voidrunner.tasks.service import Caller, Page, check_limit, check_offset, parse_id
+from voidrunner.tasks.shares import ShareRepository
 
 __all__ = ["ExecutionList", "ExecutionQuery"]
 
@@ -41,14 +45,17 @@ class ExecutionQuery:
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
     ids: tuple[str, ...] = ()
+    # With task_id: every execution of the task the caller sees, not only their own.
+    whole_task: bool = False
 
 
 class ExecutionList:
     """Reads pages of executions for one caller."""
 
-    def __init__(self, pool: asyncpg.Pool, repo: TaskRepository) -> None:
+    def __init__(self, pool: asyncpg.Pool, repo: TaskRepository, shares: ShareRepository) -> None:
         self._pool = pool
         self._repo = repo
+        self._shares = shares
 
     async def list(self, caller: Caller, query: ExecutionQuery) -> Page[ExecutionRecord]:
         """A page of the caller's executions (of one task when query.task_id is set)."""
@@ -66,16 +73,29 @@ class ExecutionList:
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            if filters.task_id is not None and not await self._repo.get_task(
-                conn, filters.task_id, caller.user_id
-            ):
-                raise TaskNotFound
-            rows = await self._repo.list_user_executions(
-                conn, caller.user_id, filters, position, query.limit + 1, offset
-            )
+            task = None
+            if filters.task_id is not None:
+                task = await self._shares.visible_task(
+                    conn, filters.task_id, caller.user_id, caller.email
+                )
+                if task is None:
+                    raise TaskNotFound
             total = None
-            if after is None:
-                total = await self._repo.count_user_executions(conn, caller.user_id, filters)
+            if task is not None and query.whole_task:
+                # Every execution of a task carries its owner's user_id, whoever started it.
+                rows = await self._repo.list_user_executions(
+                    conn, task.user_id, filters, position, query.limit + 1, offset
+                )
+                if after is None:
+                    total = await self._repo.count_user_executions(conn, task.user_id, filters)
+            else:
+                rows = await self._shares.list_caller_executions(
+                    conn, caller.user_id, caller.email, filters, position, query.limit + 1, offset
+                )
+                if after is None:
+                    total = await self._shares.count_caller_executions(
+                        conn, caller.user_id, caller.email, filters
+                    )
         has_more = len(rows) > query.limit
         items = rows[: query.limit]
         next_cursor = None

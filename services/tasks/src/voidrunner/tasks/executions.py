@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from voidrunner.common.db import Conn
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.runtimes import RuntimeSpec, UnknownRuntime
+from voidrunner.contracts.shares import ShareRole
 from voidrunner.proto.jobs.v1 import jobs_pb2
 from voidrunner.tasks import metrics
 from voidrunner.tasks.attempt_claims import claim_after
@@ -42,6 +43,7 @@ from voidrunner.tasks.repository import (
     TaskRepository,
 )
 from voidrunner.tasks.service import Caller, parse_id
+from voidrunner.tasks.shares import ShareRepository
 from voidrunner.tasks.state import (
     DEFAULT_REASON,
     FINAL,
@@ -142,7 +144,8 @@ def build_job(
     return jobs_pb2.Job(
         execution_id=str(execution.id),
         task_id=str(execution.task_id) if execution.task_id else "",
-        user_id=str(execution.user_id),
+        # Whose slot the run takes: who started it (a runner of a shared task, not its owner).
+        user_id=str(execution.started_by or execution.user_id),
         runtime=runtime,
         limits=job_limit,
         priority=priority,
@@ -162,6 +165,7 @@ class ExecutionService:
         outbox: Outbox,
         notifier: Notifier,
         policy: RuntimePolicy,
+        shares: ShareRepository,
         clock: Callable[[], dt.datetime] = _now,
         on_queued: Callable[[], None] | None = None,
         events: WebhookEvents | None = None,
@@ -173,6 +177,7 @@ class ExecutionService:
         self._callbacks = callbacks
         self._pool = pool
         self._repo = repo
+        self._shares = shares
         self._outbox = outbox
         self._notifier = notifier
         self._policy = policy
@@ -208,11 +213,15 @@ class ExecutionService:
         if tid is None:
             raise TaskNotFound
         async with self._pool.acquire() as conn, conn.transaction():
-            task = await self._repo.lock_task(conn, tid, caller.user_id)
+            task = await self._shares.visible_task(
+                conn, tid, caller.user_id, caller.email, lock=True
+            )
             if task is None:
                 raise TaskNotFound
+            if not _may_run(task.shared_role):
+                raise AccessDenied
             if key is not None:
-                earlier = await self._repo.execution_by_key(conn, tid, key)
+                earlier = await self._repo.execution_by_key(conn, tid, key, caller.user_id)
                 if earlier is not None:
                     return earlier, True
             if task.status == Status.RUNNING:
@@ -229,6 +238,7 @@ class ExecutionService:
                 version=spec.version,
                 limits=limits,
                 idempotency_key=key,
+                started_by=caller.user_id,
             )
             execution = await self._repo.insert_execution(conn, new)
             if execution is None:  # the partial unique index caught what the status did not
@@ -239,7 +249,12 @@ class ExecutionService:
         metrics.accepted([execution])
         if self._on_queued is not None:
             self._on_queued()
-        _log.info("execution started", task_id=str(tid), execution_id=str(execution.id))
+        _log.info(
+            "execution started",
+            task_id=str(tid),
+            execution_id=str(execution.id),
+            started_by=str(caller.user_id),
+        )
         return execution, False
 
     async def run(
@@ -300,12 +315,12 @@ class ExecutionService:
         return created, secret
 
     async def get(self, caller: Caller, execution_id: str) -> ExecutionRecord:
-        """The caller's execution, or ExecutionNotFound."""
+        """The caller's execution or one of a task shared with them, or ExecutionNotFound."""
         eid = parse_id(execution_id)
         if eid is None:
             raise ExecutionNotFound
         async with self._pool.acquire() as conn:
-            found = await self._repo.get_execution(conn, eid, caller.user_id)
+            found = await self._shares.visible_execution(conn, eid, caller.user_id, caller.email)
         if found is None:
             raise ExecutionNotFound
         return found
@@ -316,9 +331,11 @@ class ExecutionService:
         if eid is None:
             raise ExecutionNotFound
         async with self._pool.acquire() as conn, conn.transaction():
-            found = await self._repo.get_execution(conn, eid, caller.user_id)
+            found = await self._shares.visible_execution(conn, eid, caller.user_id, caller.email)
             if found is None:
                 raise ExecutionNotFound
+            if not _may_run(found.shared_role):
+                raise AccessDenied
             if found.task_id is not None:
                 await self._repo.lock_task(conn, found.task_id, None)
             current = await self._repo.lock_execution(conn, eid)
@@ -496,6 +513,11 @@ def _late_output(e: ExecutionRecord, c: ExecutionUpdate) -> ExecutionRecord:
         output_pending=False,
         termination_detail=e.termination_detail or c.termination_detail,
     )
+
+
+def _may_run(shared_role: str | None) -> bool:
+    """Owners (no shared role) and runners start and cancel; viewers only look."""
+    return shared_role is None or ShareRole(shared_role).may_run
 
 
 def _keep(value: V | None, current: V) -> V:

@@ -36,10 +36,11 @@ from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.recorder import EventRecorder
 from voidrunner.tasks.relay import JetStreamPublisher, OutboxRelay
 from voidrunner.tasks.repository import TaskRepository
-from voidrunner.tasks.schema import QUERIES_FILE
+from voidrunner.tasks.schema import QUERIES_FILE, SHARES_FILE
 from voidrunner.tasks.service import TaskService
 from voidrunner.tasks.servicer import TasksServicer
 from voidrunner.tasks.settings import TasksSettings
+from voidrunner.tasks.shares import ShareRepository, ShareService
 from voidrunner.tasks.stats import PlatformStats
 from voidrunner.tasks.webhooks.allow_list import AllowList
 from voidrunner.tasks.webhooks.callbacks import Callbacks
@@ -113,6 +114,7 @@ class TasksApp:
         )
         queries = Queries(QUERIES_FILE)
         repo = TaskRepository(queries)
+        shares = ShareRepository(Queries(SHARES_FILE))
         self.outbox = Outbox(self._pool, queries, s.outbox_channel)
         policy = RuntimePolicy(
             load_catalog(s.runtimes_file),
@@ -138,16 +140,18 @@ class TasksApp:
             self.outbox,
             self._notifier,
             policy,
+            shares,
             on_queued=relay.wake if relay is not None else None,
             events=hooks.events,
             callbacks=hooks.callbacks,
         )
         servicer = TasksServicer(
-            TaskService(self._pool, repo, policy, hooks.callbacks),
+            TaskService(self._pool, repo, policy, shares, hooks.callbacks),
             executions,
-            ExecutionList(self._pool, repo),
+            ExecutionList(self._pool, repo, shares),
             policy,
             PlatformStats(self._pool, queries),
+            ShareService(self._pool, shares),
         )
         self._recorder = EventRecorder(executions, tracing=self.tracing)
         self.loops.add("nats", self._nats.run, signals_ready=True)

@@ -46,6 +46,8 @@ class TaskRecord:
     callback_url: str | None = None
     # Only in the answer to the save that created the owner's signing secret.
     webhook_secret: str | None = None
+    # Set when the reader is not the owner: the role the task is shared with them in.
+    shared_role: str | None = None
 
     def sort_value(self, field: SortField) -> SortValue:
         """This row's value of a sort key (for the next page's cursor)."""
@@ -96,6 +98,11 @@ class ExecutionRecord:
     # The hash of the current attempt's claim (contracts.claims); only single-execution reads
     # carry it (None in lists).
     claim_hash: bytes | None = None
+    # Who started it (the owner, or a runner the task is shared with); None only in records
+    # built before it was read back.
+    started_by: uuid.UUID | None = None
+    # Set when the reader is not the owner: the role its task is shared with them in.
+    shared_role: str | None = None
 
     def with_changes(self, **changes: Any) -> ExecutionRecord:
         """A copy with some fields replaced."""
@@ -117,6 +124,8 @@ class NewExecution:
     idempotency_key: str | None = None
     # A one-shot run's own; a task's execution copies its task's (insert_execution does).
     callback_url: str | None = None
+    # Who starts it (its quota is charged); the owner when None.
+    started_by: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +158,16 @@ def _task(row: asyncpg.Record) -> TaskRecord:
     values = {name: row[name] for name in _TASK_FIELDS if name in row}
     values["inputs"] = jobs_pb2.RunInputs.FromString(row["inputs"] or b"")
     return TaskRecord(**values)
+
+
+def task_of(row: asyncpg.Record) -> TaskRecord:
+    """A task from a row of the `tasks` columns (plus, optionally, shared_role)."""
+    return _task(row)
+
+
+def execution_of(row: asyncpg.Record) -> ExecutionRecord:
+    """An execution from a row of the `executions` columns (plus, optionally, shared_role)."""
+    return _execution(row)
 
 
 def _execution(row: asyncpg.Record) -> ExecutionRecord:
@@ -311,14 +330,15 @@ class TaskRepository:
             new.limits,
             _blob(new.inputs),
             new.callback_url,
+            new.started_by or new.user_id,
         )
         return None if row is None else _execution(row)
 
     async def execution_by_key(
-        self, conn: Conn, task_id: uuid.UUID, key: str
+        self, conn: Conn, task_id: uuid.UUID, key: str, started_by: uuid.UUID
     ) -> ExecutionRecord | None:
-        """The execution an earlier start with this Idempotency-Key created, if any."""
-        row = await conn.fetchrow(self._q.execution_by_idempotency_key, task_id, key)
+        """The execution an earlier start by the same user with this Idempotency-Key created."""
+        row = await conn.fetchrow(self._q.execution_by_idempotency_key, task_id, key, started_by)
         return None if row is None else _execution(row)
 
     async def get_execution(
@@ -416,7 +436,7 @@ class TaskRepository:
         rows = await conn.fetch(
             self._q.list_user_executions,
             user_id,
-            *_execution_filters(filters),
+            *execution_filter_params(filters),
             stamp,
             row_id,
             limit,
@@ -429,7 +449,7 @@ class TaskRepository:
     ) -> int:
         """How many of the user's executions match (the offset-mode total)."""
         count: int = await conn.fetchval(
-            self._q.count_user_executions, user_id, *_execution_filters(filters)
+            self._q.count_user_executions, user_id, *execution_filter_params(filters)
         )
         return count
 
@@ -439,5 +459,6 @@ class TaskRepository:
         return count
 
 
-def _execution_filters(f: ExecutionFilter) -> tuple[Any, ...]:
+def execution_filter_params(f: ExecutionFilter) -> tuple[Any, ...]:
+    """The filter parameters of the execution list queries, in their order ($2 to $7)."""
     return (f.status, f.script_type, f.task_id, f.created_after, f.created_before, f.ids)

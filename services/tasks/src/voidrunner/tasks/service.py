@@ -31,6 +31,7 @@ from voidrunner.tasks.errors import (
 )
 from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import TaskFilter, TaskRecord, TaskRepository
+from voidrunner.tasks.shares import ShareRepository, redacted, refuse
 from voidrunner.tasks.state import Status
 from voidrunner.tasks.validation import Limits, TaskPatch, check_patch, parse_metadata
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from voidrunner.tasks.webhooks.callbacks import Callbacks
 
 TASKS_CURSOR = "tasks"
+# A page of the tasks shared with the caller continues only that list.
+SHARED_TASKS_CURSOR = "shared_tasks"
+SHARED_WITH_ME = "with_me"
 MAX_LIMIT = 100
 MAX_QUERY = 255
 T = TypeVar("T")
@@ -53,6 +57,8 @@ class Caller:
 
     user_id: uuid.UUID
     role: str = "user"
+    # The email of the caller's token: tasks shared with it are visible to them.
+    email: str = ""
 
     @property
     def privileged(self) -> bool:
@@ -73,6 +79,8 @@ class ListQuery:
     script_type: str | None = None
     q: str | None = None
     metadata: str | None = None
+    # "with_me": the tasks shared with the caller instead of their own.
+    shared: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +130,12 @@ class TaskService:
         pool: asyncpg.Pool,
         repo: TaskRepository,
         policy: RuntimePolicy,
+        shares: ShareRepository,
         callbacks: Callbacks | None = None,
     ) -> None:
         self._pool = pool
         self._repo = repo
+        self._shares = shares
         self._limits = policy.limits
         self._policy = policy
         self._callbacks = callbacks
@@ -169,15 +179,22 @@ class TaskService:
             return created
 
     async def get_task(self, caller: Caller, task_id: str) -> TaskRecord:
-        """The caller's task, or TaskNotFound."""
+        """The caller's task or one shared with them (redacted), or TaskNotFound."""
         tid = parse_id(task_id)
         if tid is None:
             raise TaskNotFound
         async with self._pool.acquire() as conn:
-            task = await self._repo.get_task(conn, tid, caller.user_id)
+            task = await self._shares.visible_task(conn, tid, caller.user_id, caller.email)
             if task is None:
                 raise TaskNotFound
+            if task.shared_role is not None:
+                return redacted(task)  # the callback URL is the owner's alone too
             return (await self._with_callbacks(conn, [task]))[0]
+
+    async def _refuse(self, conn: Conn, caller: Caller, tid: uuid.UUID) -> Exception:
+        """Why the caller may not change a task that is not theirs: 403 when it is shared with
+        them (they see it), else 404."""
+        return refuse(await self._shares.visible_task(conn, tid, caller.user_id, caller.email))
 
     async def update_task(self, caller: Caller, task_id: str, patch: TaskPatch) -> TaskRecord:
         """Apply the given fields; `{}` changes nothing (not even updated_at)."""
@@ -190,7 +207,7 @@ class TaskService:
         async with self._pool.acquire() as conn, conn.transaction():
             task = await self._repo.lock_task(conn, tid, caller.user_id)
             if task is None:
-                raise TaskNotFound
+                raise await self._refuse(conn, caller, tid)
             if task.status == Status.RUNNING:
                 raise TaskRunning("Cannot update running task")
             merged = _merge(task, patch, self._policy)
@@ -208,7 +225,7 @@ class TaskService:
         async with self._pool.acquire() as conn, conn.transaction():
             task = await self._repo.lock_task(conn, tid, caller.user_id)
             if task is None:
-                raise TaskNotFound
+                raise await self._refuse(conn, caller, tid)
             if task.status == Status.RUNNING:
                 raise TaskRunning("Cannot delete running task")
             await self._repo.delete_task(conn, tid)
@@ -218,33 +235,39 @@ class TaskService:
         check_limit(query.limit)
         check_offset(query.offset, query.cursor)
         filters = _filters(query, self._limits)
-        sort, after = _sort_and_position(query)
+        shared = _shared(query.shared)
+        kind = SHARED_TASKS_CURSOR if shared else TASKS_CURSOR
+        sort, after = _sort_and_position(query, kind)
         offset = query.offset or 0
         # One snapshot for the page and its total, so they agree.
         async with (
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            rows = await self._repo.list_tasks(
-                conn,
-                caller.user_id,
-                filters,
-                sort,
-                None if after is None else (after.value, after.id),
-                query.limit + 1,
-                0 if after is not None else offset,
-            )
+            position = None if after is None else (after.value, after.id)
+            skip = 0 if after is not None else offset
+            if shared:
+                rows = await self._shares.list_shared_tasks(
+                    conn, caller.email, filters, sort, position, query.limit + 1, skip
+                )
+            else:
+                rows = await self._repo.list_tasks(
+                    conn, caller.user_id, filters, sort, position, query.limit + 1, skip
+                )
             total = None
-            if after is None:
+            if after is None and shared:
+                total = await self._shares.count_shared_tasks(conn, caller.email, filters)
+            elif after is None:
                 total = await self._repo.count_tasks(conn, caller.user_id, filters)
-            rows = await self._with_callbacks(conn, rows[: query.limit + 1])
+            if not shared:  # a callback URL is its owner's alone
+                rows = await self._with_callbacks(conn, rows[: query.limit + 1])
         has_more = len(rows) > query.limit
-        items = rows[: query.limit]
+        items = [redacted(t) for t in rows[: query.limit]]
         next_cursor = None
         if has_more:
             last = items[-1]
             next_cursor = cursors.encode(
-                Cursor(TASKS_CURSOR, sort[0], sort[1], last.sort_value(sort[0]), last.id)
+                Cursor(kind, sort[0], sort[1], last.sort_value(sort[0]), last.id)
             )
         return Page(
             items=items,
@@ -348,7 +371,20 @@ def _filters(query: ListQuery, limits: Limits) -> TaskFilter:
     return TaskFilter(status=status, script_type=script_type, q_pattern=pattern, metadata=metadata)
 
 
-def _sort_and_position(query: ListQuery) -> tuple[tuple[SortField, SortOrder], Cursor | None]:
+def _shared(value: str | None) -> bool:
+    """Whether the list is of the tasks shared with the caller."""
+    if not value:
+        return False
+    if value != SHARED_WITH_ME:
+        raise FieldErrors(
+            [Violation("shared", "oneof", f"shared must be one of: {SHARED_WITH_ME}", value[:64])]
+        )
+    return True
+
+
+def _sort_and_position(
+    query: ListQuery, kind: str = TASKS_CURSOR
+) -> tuple[tuple[SortField, SortOrder], Cursor | None]:
     try:
         field = SortField(query.sort_field) if query.sort_field else None
     except ValueError:
@@ -360,7 +396,7 @@ def _sort_and_position(query: ListQuery) -> tuple[tuple[SortField, SortOrder], C
         raise InvalidArgument("sort_order must be one of: asc, desc") from None
     after = None
     if query.cursor:
-        after = cursors.decode(query.cursor, TASKS_CURSOR)
+        after = cursors.decode(query.cursor, kind)
         # A cursor belongs to the sort it was made for; an explicit, different sort is a misuse.
         if (field is not None and field != after.field) or (
             order is not None and order != after.order

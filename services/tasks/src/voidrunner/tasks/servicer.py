@@ -24,6 +24,7 @@ from voidrunner.tasks.executions import ExecutionService, ExecutionUpdate
 from voidrunner.tasks.policy import RuntimePolicy
 from voidrunner.tasks.repository import ExecutionRecord, TaskRecord
 from voidrunner.tasks.service import Caller, ListQuery, Page, TaskService
+from voidrunner.tasks.shares import ShareRecord, ShareService
 from voidrunner.tasks.stats import PlatformStats
 from voidrunner.tasks.validation import TaskPatch, parse_metadata
 
@@ -62,7 +63,7 @@ def _caller(msg: tasks_pb2.Caller) -> Caller:
         raise FieldErrors(
             [Violation("caller.user_id", "format", "caller is not a user id")]
         ) from None
-    return Caller(user_id=user_id, role=msg.role or "user")
+    return Caller(user_id=user_id, role=msg.role or "user", email=msg.email)
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp | None:
@@ -147,6 +148,7 @@ def task_message(t: TaskRecord) -> tasks_pb2.Task:
         stop_on_first_failure=t.inputs.stop_on_first_failure,
         callback_url=t.callback_url,
         webhook_secret=t.webhook_secret or "",
+        shared_role=t.shared_role,
     )
 
 
@@ -194,6 +196,7 @@ def execution_message(
         total=e.total,
         cases=e.cases,
         claim_tag=claim_tag(e.claim_hash) if e.claim_hash else "",
+        started_by=str(e.started_by or e.user_id),
     )
 
 
@@ -222,12 +225,14 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         lists: ExecutionList,
         policy: RuntimePolicy,
         stats: PlatformStats,
+        shares: ShareService,
     ) -> None:
         self._tasks = tasks
         self._executions = executions
         self._lists = lists
         self._policy = policy
         self._stats = stats
+        self._shares = shares
 
     async def CreateTask(
         self, request: tasks_pb2.CreateTaskRequest, context: Context
@@ -271,6 +276,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             script_type=_opt(request, "script_type"),
             q=_opt(request, "q"),
             metadata=_opt(request, "metadata_json"),
+            shared=_opt(request, "shared"),
         )
         with field_violations(context):
             page = await self._tasks.list_tasks(_caller(request.caller), query)
@@ -313,6 +319,7 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
             created_after=_time(request, "created_after"),
             created_before=_time(request, "created_before"),
             ids=tuple(request.ids),
+            whole_task=request.whole_task,
         )
         with field_violations(context):
             page = await self._lists.list(_caller(request.caller), query)
@@ -386,3 +393,38 @@ class TasksServicer(tasks_pb2_grpc.TasksServiceServicer):
         self, request: tasks_pb2.GetStatsRequest, context: Context
     ) -> tasks_pb2.GetStatsResponse:
         return await self._stats.collect(_caller(request.caller), request.window_minutes)
+
+    # Sharing (issue 18).
+
+    async def ListShares(
+        self, request: tasks_pb2.ListSharesRequest, context: Context
+    ) -> tasks_pb2.ListSharesResponse:
+        with field_violations(context):
+            found = await self._shares.list_shares(_caller(request.caller), request.task_id)
+        return tasks_pb2.ListSharesResponse(shares=[share_message(s) for s in found])
+
+    async def PutShare(
+        self, request: tasks_pb2.PutShareRequest, context: Context
+    ) -> tasks_pb2.PutShareResponse:
+        with field_violations(context):
+            share, created = await self._shares.put_share(
+                _caller(request.caller), request.task_id, request.email, request.role
+            )
+        return tasks_pb2.PutShareResponse(share=share_message(share), created=created)
+
+    async def DeleteShare(
+        self, request: tasks_pb2.DeleteShareRequest, context: Context
+    ) -> tasks_pb2.DeleteShareResponse:
+        with field_violations(context):
+            await self._shares.delete_share(_caller(request.caller), request.task_id, request.email)
+        return tasks_pb2.DeleteShareResponse()
+
+
+def share_message(share: ShareRecord) -> tasks_pb2.Share:
+    """The protobuf form of a share."""
+    return tasks_pb2.Share(
+        email=share.email,
+        role=share.role,
+        created_at=_ts(share.created_at),
+        updated_at=_ts(share.updated_at),
+    )

@@ -79,6 +79,7 @@ def _idempotency_key(value: str | None) -> str | None:
             "description": "Replay of an earlier start with the same key",
             "headers": {"Idempotent-Replayed": REPLAYED_HEADER},
         },
+        403: {"model": ErrorBody, "description": "The task is shared with the caller as a viewer"},
         404: {"model": ErrorBody, "description": "Task not found"},
         409: {"model": ErrorBody, "description": "Task is already running"},
     },
@@ -92,7 +93,10 @@ async def start_execution(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     wait: Wait = 0,
 ) -> Execution:
-    """Run the task now: a pending execution the scheduler picks up."""
+    """Run the task now: a pending execution the scheduler picks up.
+
+    Its owner and users it is shared with as `runner` may; the run is charged to the caller
+    (this rate limit, and their concurrent runs), who is its `started_by`."""
     request = tasks_pb2.StartExecutionRequest(caller=caller(principal), task_id=str(task_id))
     key = _idempotency_key(idempotency_key)
     if key is not None:
@@ -149,9 +153,10 @@ async def list_executions(
     offset: Offset = None,
     cursor: Cursor = None,
 ) -> ExecutionList:
-    """The task's executions, newest first."""
+    """The task's executions, newest first (whoever started them: for a task shared with the
+    caller too)."""
     request = tasks_pb2.ListExecutionsRequest(
-        caller=caller(principal), task_id=str(task_id), limit=limit
+        caller=caller(principal), task_id=str(task_id), limit=limit, whole_task=True
     )
     if offset is not None:
         request.offset = offset
@@ -180,8 +185,9 @@ async def list_all_executions(
     created_before: CreatedBefore = None,
     ids: IdsFilter = None,
 ) -> ExecutionList:
-    """Every execution of the caller, of tasks and one-shot runs alike, newest first
-    (summaries: the full output is at GET /api/v1/executions/{id})."""
+    """Every execution of the caller, of tasks and one-shot runs alike, and those they started
+    on tasks shared with them, newest first (summaries: the full output is at
+    GET /api/v1/executions/{id})."""
     request = tasks_pb2.ListExecutionsRequest(caller=caller(principal), limit=limit)
     if offset is not None:
         request.offset = offset
@@ -215,7 +221,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     dependencies=[per_user("executions")],
 )
 async def get_execution(execution_id: ExecutionId, principal: CurrentUser, deps: Deps) -> Execution:
-    """One of the caller's executions."""
+    """One of the caller's executions, or of a task shared with them."""
     request = tasks_pb2.GetExecutionRequest(caller=caller(principal), id=str(execution_id))
     return execution_body(await call(deps.tasks.GetExecution, request, deps))
 
@@ -256,6 +262,7 @@ async def update_execution(
     response_model=MessageBody,
     responses={
         **_NOT_FOUND,
+        403: {"model": ErrorBody, "description": "Its task is shared with the caller as a viewer"},
         409: {"model": ErrorBody, "description": "The execution already finished"},
     },
     dependencies=[per_user("executions")],

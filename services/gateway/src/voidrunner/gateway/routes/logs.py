@@ -1,8 +1,9 @@
 """GET /api/v1/executions/{id}/logs: Server-Sent Events of an execution's output.
 
 Clients that can send headers authenticate with Authorization: Bearer. Browsers' EventSource
-cannot, so `POST /api/v1/executions/{id}/logs/token` hands the owner a stream token (signed by
-the auth service, good for this execution's logs only, for 60 s) to pass as `?stream_token=`.
+cannot, so `POST /api/v1/executions/{id}/logs/token` hands whoever may read the execution (its
+owner, or a user its task is shared with: the token carries their email) a stream token (signed
+by the auth service, good for this execution's logs only, for 60 s) to pass as `?stream_token=`.
 The access log records the path only, never the query, so the token is not written down.
 """
 
@@ -60,7 +61,10 @@ async def execution_logs(
     deps: Deps,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> EventSourceResponse:
-    """Stream an execution's output live (owner only)."""
+    """Stream an execution's output live (its owner, and users its task is shared with).
+
+    A stream of a user the task is shared with ends within a second of the share's revocation
+    (an `error` event, then the end of the response)."""
     eid = str(execution_id)
     get_request = tasks_pb2.GetExecutionRequest(
         caller=caller(principal), id=eid, with_output_layout=True
@@ -75,8 +79,11 @@ async def execution_logs(
         raise ApiError(503, "Service temporarily unavailable")
     nc, finals, after = deps.nc, deps.finals, Position.parse(last_event_id)
 
+    # A non-owner may lose access while watching: their stream checks it again as it goes.
+    shared = execution.user_id != str(principal.user_id)
+
     async def events() -> AsyncIterator[dict[str, str]]:
-        async for event in log_events(nc, finals, execution, get, after):
+        async for event in log_events(nc, finals, execution, get, after, recheck_access=shared):
             yield event
 
     return EventSourceResponse(events(), ping=15, send_timeout=30)
@@ -93,7 +100,7 @@ async def stream_token(
 ) -> StreamTokenBody:
     """A 60-second token that opens this execution's log stream, and nothing else."""
     eid = str(execution_id)
-    # The owner check: another user's execution is a 404 here as everywhere.
+    # The access check: an execution neither theirs nor shared with them is a 404 here too.
     await call(
         deps.tasks.GetExecution,
         tasks_pb2.GetExecutionRequest(caller=caller(principal), id=eid),
@@ -101,7 +108,10 @@ async def stream_token(
     )
     issued = await deps.auth.IssueStreamToken(
         auth_pb2.IssueStreamTokenRequest(
-            user_id=str(principal.user_id), execution_id=eid, session_id=principal.session_id
+            user_id=str(principal.user_id),
+            execution_id=eid,
+            session_id=principal.session_id,
+            email=principal.email,
         ),
         timeout=deps.settings.rpc_timeout_seconds,
     )

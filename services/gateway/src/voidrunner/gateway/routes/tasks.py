@@ -26,6 +26,7 @@ from voidrunner.gateway.params import (
     Offset,
     ScriptTypeFilter,
     SearchText,
+    SharedFilter,
     SortFieldParam,
     SortOrderParam,
     StatusFilter,
@@ -53,8 +54,10 @@ R = TypeVar("R")
 
 
 def caller(principal: Principal) -> tasks_pb2.Caller:
-    """Who the tasks service acts for."""
-    return tasks_pb2.Caller(user_id=str(principal.user_id), role=principal.role)
+    """Who the tasks service acts for (the email: which shared tasks they see)."""
+    return tasks_pb2.Caller(
+        user_id=str(principal.user_id), role=principal.role, email=principal.email
+    )
 
 
 async def call(method: Callable[..., Awaitable[R]], request: Message, deps: Deps) -> R:
@@ -83,7 +86,9 @@ def _time(ts: Any) -> dt.datetime:
 
 
 def task_body(t: tasks_pb2.Task) -> Task:
-    """The public form of a task."""
+    """The public form of a task (a shared one as the tasks service redacted it: no env, and
+    hidden cases by name alone)."""
+    shared = t.shared_role if t.HasField("shared_role") else None
     return Task(
         id=uuid.UUID(t.id),
         user_id=uuid.UUID(t.user_id),
@@ -95,14 +100,15 @@ def task_body(t: tasks_pb2.Task) -> Task:
         files=[file_body(f) for f in t.files] or None,
         entrypoint=t.entrypoint or None,
         args=list(t.args) or None,
-        test_cases=[test_case_body(c) for c in t.test_cases] or None,
+        test_cases=[test_case_body(c, owner=shared is None) for c in t.test_cases] or None,
         stop_on_first_failure=t.stop_on_first_failure if t.test_cases else None,
         status=t.status,
         priority=t.priority,
         timeout_seconds=t.timeout_seconds,
         metadata=json.loads(t.metadata_json or "{}"),
         **_stdin(t),
-        env=dict(t.env),
+        env=None if shared else dict(t.env),
+        shared_role=shared,
         memory_limit_mb=t.memory_limit_mb,
         cpu_limit=t.cpu_limit,
         max_output_bytes=t.max_output_bytes,
@@ -215,8 +221,12 @@ async def list_tasks(
     script_type: ScriptTypeFilter = None,
     q: SearchText = None,
     metadata: MetadataFilter = None,
+    shared: SharedFilter = None,
 ) -> TaskList:
-    """The caller's tasks, a page at a time: by offset (with total) or by keyset cursor."""
+    """The caller's tasks, a page at a time: by offset (with total) or by keyset cursor.
+
+    `shared=with_me` lists the tasks others shared with the caller instead (each with its
+    `shared_role`), with the same filters, sorts and pages."""
     request = tasks_pb2.ListTasksRequest(
         caller=caller(principal),
         limit=limit,
@@ -231,6 +241,7 @@ async def list_tasks(
         ("script_type", script_type),
         ("q", q),
         ("metadata_json", metadata),
+        ("shared", shared),
     ):
         if value:
             setattr(request, name, value)
@@ -255,6 +266,9 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 _RUNNING: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The task is running"}
 }
+_OWNER_ONLY: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "The task is shared with the caller, not theirs"}
+}
 
 
 @router.get(
@@ -265,7 +279,8 @@ _RUNNING: dict[int | str, dict[str, Any]] = {
     dependencies=[per_user("tasks")],
 )
 async def get_task(task_id: TaskId, principal: CurrentUser, deps: Deps) -> Task:
-    """One of the caller's tasks."""
+    """One of the caller's tasks, or one shared with them (`shared_role` set, without `env`,
+    hidden test cases by name alone)."""
     request = tasks_pb2.GetTaskRequest(caller=caller(principal), id=str(task_id))
     return task_body(await call(deps.tasks.GetTask, request, deps))
 
@@ -274,7 +289,7 @@ async def get_task(task_id: TaskId, principal: CurrentUser, deps: Deps) -> Task:
     "/{task_id}",
     response_model=Task,
     response_model_exclude_none=True,
-    responses={**_NOT_FOUND, **_RUNNING},
+    responses={**_NOT_FOUND, **_OWNER_ONLY, **_RUNNING},
     dependencies=[per_user("tasks")],
 )
 async def update_task(
@@ -292,11 +307,11 @@ async def update_task(
 @router.delete(
     "/{task_id}",
     response_model=MessageBody,
-    responses={**_NOT_FOUND, **_RUNNING},
+    responses={**_NOT_FOUND, **_OWNER_ONLY, **_RUNNING},
     dependencies=[per_user("tasks")],
 )
 async def delete_task(task_id: TaskId, principal: CurrentUser, deps: Deps) -> MessageBody:
-    """Delete a task and its executions; refused while running."""
+    """Delete a task with its executions and shares; refused while running."""
     request = tasks_pb2.DeleteTaskRequest(caller=caller(principal), id=str(task_id))
     await call(deps.tasks.DeleteTask, request, deps)
     return MessageBody(message="Task deleted successfully")

@@ -151,6 +151,11 @@ class Execution(BaseModel):
         description="Only in the answer to a one-shot run whose callback_url created the "
         "caller's signing secret (shown once).",
     )
+    started_by: uuid.UUID | None = Field(
+        default=None,
+        description="The user who started it: the task's owner, or a user it is shared with "
+        "as a runner (whose quota the run counted against)",
+    )
 
 
 class ExecutionList(BaseModel):

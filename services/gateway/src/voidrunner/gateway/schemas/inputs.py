@@ -140,7 +140,8 @@ class TestCaseIn(BaseModel):
 
 
 class TestCaseOut(BaseModel):
-    """A test case as its owner wrote it (only on the task definition)."""
+    """A test case as its owner wrote it (only on the task definition). Users the task is
+    shared with see a hidden case as its `name` and `hidden` alone."""
 
     name: str
     stdin: str | None = None
@@ -148,7 +149,10 @@ class TestCaseOut(BaseModel):
     args: list[str] | None = None
     expected_stdout: str | None = None
     expected_stdout_base64: str | None = None
-    compare: Compare
+    compare: Compare | None = Field(
+        default=None,
+        description="Omitted for a hidden case shown to a user the task is shared with",
+    )
     hidden: bool
 
 
@@ -157,8 +161,10 @@ def _pair(data: bytes, name: str) -> dict[str, str]:
     return {name: text} if exact else {f"{name}_base64": base64.b64encode(data).decode()}
 
 
-def test_case_body(case: jobs_pb2.TestCase) -> TestCaseOut:
-    """A stored test case, for its owner."""
+def test_case_body(case: jobs_pb2.TestCase, *, owner: bool) -> TestCaseOut:
+    """A stored test case: whole for its owner, a hidden one by name for anyone else."""
+    if case.hidden and not owner:
+        return TestCaseOut(name=case.name, hidden=True)
     return TestCaseOut(
         name=case.name,
         **_pair(case.stdin, "stdin"),

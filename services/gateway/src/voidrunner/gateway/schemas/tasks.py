@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from voidrunner.common.text import is_storable_text as is_text
+from voidrunner.contracts.shares import ShareRole
 from voidrunner.gateway.schemas.inputs import (
     Args,
     Base64,
@@ -317,7 +318,9 @@ class Task(BaseModel):
     timeout_seconds: int
     metadata: dict[str, Any]
     stdin: str | None = None
-    env: dict[str, str]
+    env: dict[str, str] | None = Field(
+        default=None, description="Omitted when the task is shared with the caller (not theirs)"
+    )
     memory_limit_mb: int
     cpu_limit: float
     max_output_bytes: int
@@ -329,6 +332,10 @@ class Task(BaseModel):
     )
     created_at: dt.datetime
     updated_at: dt.datetime
+    shared_role: ShareRole | None = Field(
+        default=None,
+        description="Set when the task is another user's, shared with the caller in this role",
+    )
 
 
 class Pagination(BaseModel):

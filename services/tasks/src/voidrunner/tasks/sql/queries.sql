@@ -199,16 +199,16 @@ LIMIT $8 OFFSET $9;
 -- Nothing is inserted (no row returned) when the task already has an active execution.
 -- A task's execution takes its task's callback URL, a one-shot run its own ($9).
 INSERT INTO executions (id, task_id, user_id, idempotency_key, script_type, version, limits,
-                        inputs, callback_url)
+                        inputs, callback_url, started_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-        coalesce($9, (SELECT url FROM task_callbacks WHERE task_id = $2)))
+        coalesce($9, (SELECT url FROM task_callbacks WHERE task_id = $2)), $10)
 ON CONFLICT (task_id) WHERE status IN ('pending', 'running') DO NOTHING
 RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
        stderr_truncated, termination_reason, termination_detail, execution_time_ms,
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at;
+       idempotency_key, started_at, completed_at, created_at, started_by;
 
 -- name: execution_by_idempotency_key
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
@@ -216,8 +216,8 @@ SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdou
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at
-FROM executions WHERE task_id = $1 AND idempotency_key = $2;
+       idempotency_key, started_at, completed_at, created_at, started_by
+FROM executions WHERE task_id = $1 AND idempotency_key = $2 AND started_by = $3;
 
 -- name: get_execution
 SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdout_truncated,
@@ -225,7 +225,7 @@ SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdou
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at, claim_hash
+       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash
 FROM executions WHERE id = $1 AND user_id = $2;
 
 -- name: get_execution_any_owner
@@ -234,7 +234,7 @@ SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdou
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at, claim_hash
+       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash
 FROM executions WHERE id = $1;
 
 -- name: lock_execution
@@ -243,7 +243,7 @@ SELECT id, task_id, user_id, status, attempt, return_code, stdout, stderr, stdou
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at, claim_hash
+       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash
 FROM executions WHERE id = $1
 FOR UPDATE;
 
@@ -261,7 +261,7 @@ RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, st
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at, claim_hash;
+       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash;
 
 -- name: count_executions
 SELECT count(*) FROM executions WHERE task_id = $1;
@@ -274,7 +274,7 @@ SELECT id, task_id, user_id, status, attempt, return_code, NULL::bytea AS stdout
        NULL::bytea AS compile_output, compile_time_ms, NULL::integer[] AS output_spans,
        deadline_at, output_pending, script_type, version, limits, NULL::bytea AS inputs,
        verdict, passed, total, NULL::bytea AS cases,
-       idempotency_key, started_at, completed_at, created_at
+       idempotency_key, started_at, completed_at, created_at, started_by
 FROM executions
 WHERE task_id = $1
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -289,7 +289,7 @@ SELECT id, task_id, user_id, status, attempt, return_code, NULL::bytea AS stdout
        NULL::bytea AS compile_output, compile_time_ms, NULL::integer[] AS output_spans,
        deadline_at, output_pending, script_type, version, limits, NULL::bytea AS inputs,
        verdict, passed, total, NULL::bytea AS cases,
-       idempotency_key, started_at, completed_at, created_at
+       idempotency_key, started_at, completed_at, created_at, started_by
 FROM executions
 WHERE user_id = $1
   AND ($2::text IS NULL OR status = $2)

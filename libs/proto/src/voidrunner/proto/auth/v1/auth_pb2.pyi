@@ -588,20 +588,24 @@ class IssueStreamTokenRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     EXECUTION_ID_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     execution_id: _builtins.str
     session_id: _builtins.str
     """The session of the access token the user asked with: revoking it revokes the stream token."""
+    email: _builtins.str
+    """The email of that access token, carried by the stream token (tasks shared with it)."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         execution_id: _builtins.str = ...,
         session_id: _builtins.str = ...,
+        email: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["execution_id", b"execution_id", "session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "execution_id", b"execution_id", "session_id", b"session_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -257,6 +257,9 @@ class Job(_message.Message):
     task_id: _builtins.str
     """Empty for a one-shot run."""
     user_id: _builtins.str
+    """Whom the run is charged to (its per-user concurrency slot): who started it, which for a
+    shared task's execution is not always the task's owner.
+    """
     runtime: _builtins.str
     """The runtime catalogue entry (a language in one version)."""
     priority: _builtins.int
@@ -624,7 +627,7 @@ class ExecutionResult(_message.Message):
     stderr_truncated: _builtins.bool
     cpu_time_ms: _builtins.int
     user_id: _builtins.str
-    """The execution's owner (Job.user_id): the scheduler frees that user's slot without a lookup."""
+    """Job.user_id (who started the run): the scheduler frees that user's slot without a lookup."""
     termination_reason: _builtins.str
     """A voidrunner.contracts.execution.TerminationReason value."""
     return_code: _builtins.int

@@ -132,18 +132,22 @@ class Caller(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     role: _builtins.str
     """"user", "admin" or "service"."""
+    email: _builtins.str
+    """The email of the caller's token: tasks shared with it are visible (matched lower-cased)."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         role: _builtins.str = ...,
+        email: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["role", b"role", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "role", b"role", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -198,6 +202,7 @@ class Task(_message.Message):
     STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _builtins.int
     CALLBACK_URL_FIELD_NUMBER: _builtins.int
     WEBHOOK_SECRET_FIELD_NUMBER: _builtins.int
+    SHARED_ROLE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     user_id: _builtins.str
     name: _builtins.str
@@ -221,6 +226,10 @@ class Task(_message.Message):
     """Every execution of the task is also delivered here (signed with the owner's secret)."""
     webhook_secret: _builtins.str
     """Set only in the answer to the call that created the owner's signing secret (shown once)."""
+    shared_role: _builtins.str
+    """Sharing (fields 50+). Set when the caller is not the owner: the role the task is shared
+    with them in (env is then empty and hidden cases carry their name alone).
+    """
     @_builtins.property
     def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -263,21 +272,26 @@ class Task(_message.Message):
         stop_on_first_failure: _builtins.bool = ...,
         callback_url: _builtins.str | None = ...,
         webhook_secret: _builtins.str = ...,
+        shared_role: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_stdin", b"_stdin", "callback_url", b"callback_url", "created_at", b"created_at", "description", b"description", "stdin", b"stdin", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "callback_url", b"callback_url", "created_at", b"created_at", "description", b"description", "shared_role", b"shared_role", "stdin", b"stdin", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_stdin", b"_stdin", "args", b"args", "callback_url", b"callback_url", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "status", b"status", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version", "webhook_secret", b"webhook_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url", "_description", b"_description", "_shared_role", b"_shared_role", "_stdin", b"_stdin", "args", b"args", "callback_url", b"callback_url", "cpu_limit", b"cpu_limit", "created_at", b"created_at", "description", b"description", "entrypoint", b"entrypoint", "env", b"env", "files", b"files", "id", b"id", "max_output_bytes", b"max_output_bytes", "memory_limit_mb", b"memory_limit_mb", "metadata_json", b"metadata_json", "name", b"name", "priority", b"priority", "script_content", b"script_content", "script_type", b"script_type", "shared_role", b"shared_role", "status", b"status", "stdin", b"stdin", "stop_on_first_failure", b"stop_on_first_failure", "test_cases", b"test_cases", "timeout_seconds", b"timeout_seconds", "updated_at", b"updated_at", "user_id", b"user_id", "version", b"version", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__callback_url: _TypeAlias = _typing.Literal["callback_url"]  # noqa: Y015
     _WhichOneofArgType__callback_url: _TypeAlias = _typing.Literal["_callback_url", b"_callback_url"]  # noqa: Y015
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__shared_role: _TypeAlias = _typing.Literal["shared_role"]  # noqa: Y015
+    _WhichOneofArgType__shared_role: _TypeAlias = _typing.Literal["_shared_role", b"_shared_role"]  # noqa: Y015
     _WhichOneofReturnType__stdin: _TypeAlias = _typing.Literal["stdin"]  # noqa: Y015
     _WhichOneofArgType__stdin: _TypeAlias = _typing.Literal["_stdin", b"_stdin"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__callback_url) -> _WhichOneofReturnType__callback_url | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__shared_role) -> _WhichOneofReturnType__shared_role | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__stdin) -> _WhichOneofReturnType__stdin | None: ...
 
@@ -598,6 +612,7 @@ class ListTasksRequest(_message.Message):
     SCRIPT_TYPE_FIELD_NUMBER: _builtins.int
     Q_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     offset: _builtins.int
     cursor: _builtins.str
@@ -608,6 +623,8 @@ class ListTasksRequest(_message.Message):
     script_type: _builtins.str
     q: _builtins.str
     metadata_json: _builtins.str
+    shared: _builtins.str
+    """Sharing (fields 50+). "with_me": the tasks shared with the caller instead of their own."""
     @_builtins.property
     def caller(self) -> Global___Caller: ...
     def __init__(
@@ -623,10 +640,11 @@ class ListTasksRequest(_message.Message):
         script_type: _builtins.str | None = ...,
         q: _builtins.str | None = ...,
         metadata_json: _builtins.str | None = ...,
+        shared: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_metadata_json", b"_metadata_json", "_offset", b"_offset", "_q", b"_q", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "cursor", b"cursor", "metadata_json", b"metadata_json", "offset", b"offset", "q", b"q", "script_type", b"script_type", "status", b"status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_metadata_json", b"_metadata_json", "_offset", b"_offset", "_q", b"_q", "_script_type", b"_script_type", "_shared", b"_shared", "_status", b"_status", "caller", b"caller", "cursor", b"cursor", "metadata_json", b"metadata_json", "offset", b"offset", "q", b"q", "script_type", b"script_type", "shared", b"shared", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_metadata_json", b"_metadata_json", "_offset", b"_offset", "_q", b"_q", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "cursor", b"cursor", "limit", b"limit", "metadata_json", b"metadata_json", "offset", b"offset", "q", b"q", "script_type", b"script_type", "sort_field", b"sort_field", "sort_order", b"sort_order", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_metadata_json", b"_metadata_json", "_offset", b"_offset", "_q", b"_q", "_script_type", b"_script_type", "_shared", b"_shared", "_status", b"_status", "caller", b"caller", "cursor", b"cursor", "limit", b"limit", "metadata_json", b"metadata_json", "offset", b"offset", "q", b"q", "script_type", b"script_type", "shared", b"shared", "sort_field", b"sort_field", "sort_order", b"sort_order", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cursor: _TypeAlias = _typing.Literal["cursor"]  # noqa: Y015
     _WhichOneofArgType__cursor: _TypeAlias = _typing.Literal["_cursor", b"_cursor"]  # noqa: Y015
@@ -638,6 +656,8 @@ class ListTasksRequest(_message.Message):
     _WhichOneofArgType__q: _TypeAlias = _typing.Literal["_q", b"_q"]  # noqa: Y015
     _WhichOneofReturnType__script_type: _TypeAlias = _typing.Literal["script_type"]  # noqa: Y015
     _WhichOneofArgType__script_type: _TypeAlias = _typing.Literal["_script_type", b"_script_type"]  # noqa: Y015
+    _WhichOneofReturnType__shared: _TypeAlias = _typing.Literal["shared"]  # noqa: Y015
+    _WhichOneofArgType__shared: _TypeAlias = _typing.Literal["_shared", b"_shared"]  # noqa: Y015
     _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
     _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
     @_typing.overload
@@ -650,6 +670,8 @@ class ListTasksRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__q) -> _WhichOneofReturnType__q | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__script_type) -> _WhichOneofReturnType__script_type | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__shared) -> _WhichOneofReturnType__shared | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
 
@@ -755,6 +777,7 @@ class Execution(_message.Message):
     TOTAL_FIELD_NUMBER: _builtins.int
     CASES_FIELD_NUMBER: _builtins.int
     CLAIM_TAG_FIELD_NUMBER: _builtins.int
+    STARTED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     task_id: _builtins.str
     """Empty for a one-shot run."""
@@ -789,6 +812,10 @@ class Execution(_message.Message):
     claim_tag: _builtins.str
     """The tag of the current attempt's claim (internal: the gateway checks live log chunks
     against it and never shows it).
+    """
+    started_by: _builtins.str
+    """Sharing (fields 50+). Who started it (the owner, or a user the task is shared with as a
+    runner); its quota is charged.
     """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
@@ -843,10 +870,11 @@ class Execution(_message.Message):
         total: _builtins.int = ...,
         cases: _jobs_pb2.CaseRecord | None = ...,
         claim_tag: _builtins.str = ...,
+        started_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output", "_compile_time_ms", b"_compile_time_ms", "_cpu_time_ms", b"_cpu_time_ms", "_execution_time_ms", b"_execution_time_ms", "_exit_signal", b"_exit_signal", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "_verdict", b"_verdict", "cases", b"cases", "compile_output", b"compile_output", "compile_time_ms", b"compile_time_ms", "completed_at", b"completed_at", "cpu_time_ms", b"cpu_time_ms", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "inputs", b"inputs", "limits", b"limits", "memory_usage_bytes", b"memory_usage_bytes", "return_code", b"return_code", "started_at", b"started_at", "stderr", b"stderr", "stdout", b"stdout", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "verdict", b"verdict"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output", "_compile_time_ms", b"_compile_time_ms", "_cpu_time_ms", b"_cpu_time_ms", "_execution_time_ms", b"_execution_time_ms", "_exit_signal", b"_exit_signal", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "_verdict", b"_verdict", "attempt", b"attempt", "cases", b"cases", "claim_tag", b"claim_tag", "compile_output", b"compile_output", "compile_time_ms", b"compile_time_ms", "completed_at", b"completed_at", "cpu_time_ms", b"cpu_time_ms", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "id", b"id", "inputs", b"inputs", "limits", b"limits", "memory_usage_bytes", b"memory_usage_bytes", "output_pending", b"output_pending", "output_spans", b"output_spans", "passed", b"passed", "return_code", b"return_code", "script_type", b"script_type", "started_at", b"started_at", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "total", b"total", "user_id", b"user_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output", "_compile_time_ms", b"_compile_time_ms", "_cpu_time_ms", b"_cpu_time_ms", "_execution_time_ms", b"_execution_time_ms", "_exit_signal", b"_exit_signal", "_memory_usage_bytes", b"_memory_usage_bytes", "_return_code", b"_return_code", "_stderr", b"_stderr", "_stdout", b"_stdout", "_termination_detail", b"_termination_detail", "_termination_reason", b"_termination_reason", "_verdict", b"_verdict", "attempt", b"attempt", "cases", b"cases", "claim_tag", b"claim_tag", "compile_output", b"compile_output", "compile_time_ms", b"compile_time_ms", "completed_at", b"completed_at", "cpu_time_ms", b"cpu_time_ms", "created_at", b"created_at", "execution_time_ms", b"execution_time_ms", "exit_signal", b"exit_signal", "id", b"id", "inputs", b"inputs", "limits", b"limits", "memory_usage_bytes", b"memory_usage_bytes", "output_pending", b"output_pending", "output_spans", b"output_spans", "passed", b"passed", "return_code", b"return_code", "script_type", b"script_type", "started_at", b"started_at", "started_by", b"started_by", "status", b"status", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "task_id", b"task_id", "termination_detail", b"termination_detail", "termination_reason", b"termination_reason", "total", b"total", "user_id", b"user_id", "verdict", b"verdict", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__compile_output: _TypeAlias = _typing.Literal["compile_output"]  # noqa: Y015
     _WhichOneofArgType__compile_output: _TypeAlias = _typing.Literal["_compile_output", b"_compile_output"]  # noqa: Y015
@@ -992,6 +1020,7 @@ class ListExecutionsRequest(_message.Message):
     CREATED_AFTER_FIELD_NUMBER: _builtins.int
     CREATED_BEFORE_FIELD_NUMBER: _builtins.int
     IDS_FIELD_NUMBER: _builtins.int
+    WHOLE_TASK_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Empty: every execution of the caller, across tasks and one-shot runs."""
     limit: _builtins.int
@@ -999,6 +1028,10 @@ class ListExecutionsRequest(_message.Message):
     cursor: _builtins.str
     status: _builtins.str
     script_type: _builtins.str
+    whole_task: _builtins.bool
+    """Sharing (fields 50+). With task_id: every execution of that task the caller may see (the
+    task's whole history when it is shared with them), not only the caller's own.
+    """
     @_builtins.property
     def caller(self) -> Global___Caller: ...
     @_builtins.property
@@ -1022,10 +1055,11 @@ class ListExecutionsRequest(_message.Message):
         created_after: _timestamp_pb2.Timestamp | None = ...,
         created_before: _timestamp_pb2.Timestamp | None = ...,
         ids: _abc.Iterable[_builtins.str] | None = ...,
+        whole_task: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "created_after", b"created_after", "created_before", b"created_before", "cursor", b"cursor", "offset", b"offset", "script_type", b"script_type", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "created_after", b"created_after", "created_before", b"created_before", "cursor", b"cursor", "ids", b"ids", "limit", b"limit", "offset", b"offset", "script_type", b"script_type", "status", b"status", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cursor", b"_cursor", "_offset", b"_offset", "_script_type", b"_script_type", "_status", b"_status", "caller", b"caller", "created_after", b"created_after", "created_before", b"created_before", "cursor", b"cursor", "ids", b"ids", "limit", b"limit", "offset", b"offset", "script_type", b"script_type", "status", b"status", "task_id", b"task_id", "whole_task", b"whole_task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cursor: _TypeAlias = _typing.Literal["cursor"]  # noqa: Y015
     _WhichOneofArgType__cursor: _TypeAlias = _typing.Literal["_cursor", b"_cursor"]  # noqa: Y015
@@ -1561,3 +1595,176 @@ class GetStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatsResponse: _TypeAlias = GetStatsResponse  # noqa: Y015
+
+@_typing.final
+class Share(_message.Message):
+    """Sharing a task (ListShares, PutShare, DeleteShare)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """Lower-cased."""
+    role: _builtins.str
+    """A voidrunner.contracts.shares.ShareRole value."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        role: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "email", b"email", "role", b"role", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Share: _TypeAlias = Share  # noqa: Y015
+
+@_typing.final
+class ListSharesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    @_builtins.property
+    def caller(self) -> Global___Caller: ...
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        task_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSharesRequest: _TypeAlias = ListSharesRequest  # noqa: Y015
+
+@_typing.final
+class ListSharesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        shares: _abc.Iterable[Global___Share] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shares", b"shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSharesResponse: _TypeAlias = ListSharesResponse  # noqa: Y015
+
+@_typing.final
+class PutShareRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    email: _builtins.str
+    role: _builtins.str
+    @_builtins.property
+    def caller(self) -> Global___Caller: ...
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        task_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+        role: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "email", b"email", "role", b"role", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutShareRequest: _TypeAlias = PutShareRequest  # noqa: Y015
+
+@_typing.final
+class PutShareResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARE_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """False when a share to that email existed (its role is now the one asked for)."""
+    @_builtins.property
+    def share(self) -> Global___Share: ...
+    def __init__(
+        self,
+        *,
+        share: Global___Share | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["share", b"share"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "share", b"share"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutShareResponse: _TypeAlias = PutShareResponse  # noqa: Y015
+
+@_typing.final
+class DeleteShareRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLER_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    email: _builtins.str
+    @_builtins.property
+    def caller(self) -> Global___Caller: ...
+    def __init__(
+        self,
+        *,
+        caller: Global___Caller | None = ...,
+        task_id: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "email", b"email", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteShareRequest: _TypeAlias = DeleteShareRequest  # noqa: Y015
+
+@_typing.final
+class DeleteShareResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteShareResponse: _TypeAlias = DeleteShareResponse  # noqa: Y015

@@ -104,6 +104,21 @@ class TasksServiceStub:
                 request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.SerializeToString,
                 response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.FromString,
                 _registered_method=True)
+        self.ListShares = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/ListShares',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesResponse.FromString,
+                _registered_method=True)
+        self.PutShare = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/PutShare',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareResponse.FromString,
+                _registered_method=True)
+        self.DeleteShare = channel.unary_unary(
+                '/voidrunner.tasks.v1.TasksService/DeleteShare',
+                request_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareRequest.SerializeToString,
+                response_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareResponse.FromString,
+                _registered_method=True)
 
 
 class TasksServiceServicer:
@@ -201,6 +216,28 @@ class TasksServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListShares(self, request, context):
+        """Sharing (owner only; another caller gets NOT_FOUND, or PERMISSION_DENIED when the task is
+        shared with them). Shares name an email, never a user: whether it has an account is not
+        looked up, nor revealed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutShare(self, request, context):
+        """Creates the share, or changes its role (created = false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteShare(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TasksServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -273,6 +310,21 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.CreateRuns,
                     request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.FromString,
                     response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.SerializeToString,
+            ),
+            'ListShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShares,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesResponse.SerializeToString,
+            ),
+            'PutShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutShare,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareResponse.SerializeToString,
+            ),
+            'DeleteShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteShare,
+                    request_deserializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareRequest.FromString,
+                    response_serializer=voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -653,6 +705,87 @@ class TasksService:
             '/voidrunner.tasks.v1.TasksService/CreateRuns',
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsRequest.SerializeToString,
             voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.CreateRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/ListShares',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.ListSharesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/PutShare',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.PutShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voidrunner.tasks.v1.TasksService/DeleteShare',
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareRequest.SerializeToString,
+            voidrunner_dot_proto_dot_tasks_dot_v1_dot_tasks__pb2.DeleteShareResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,14 @@ class TasksServiceStub:
     """One-shot runs: executions without a saved task. Several at once are all validated before
     any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
     """
+    ListShares: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.ListSharesRequest, _tasks_pb2.ListSharesResponse]
+    """Sharing (owner only; another caller gets NOT_FOUND, or PERMISSION_DENIED when the task is
+    shared with them). Shares name an email, never a user: whether it has an account is not
+    looked up, nor revealed.
+    """
+    PutShare: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.PutShareRequest, _tasks_pb2.PutShareResponse]
+    """Creates the share, or changes its role (created = false)."""
+    DeleteShare: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.DeleteShareRequest, _tasks_pb2.DeleteShareResponse]
 
 @_typing.type_check_only
 class TasksServiceAsyncStub(TasksServiceStub):
@@ -85,6 +93,14 @@ class TasksServiceAsyncStub(TasksServiceStub):
     """One-shot runs: executions without a saved task. Several at once are all validated before
     any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
     """
+    ListShares: _aio.UnaryUnaryMultiCallable[_tasks_pb2.ListSharesRequest, _tasks_pb2.ListSharesResponse]  # type: ignore[assignment]
+    """Sharing (owner only; another caller gets NOT_FOUND, or PERMISSION_DENIED when the task is
+    shared with them). Shares name an email, never a user: whether it has an account is not
+    looked up, nor revealed.
+    """
+    PutShare: _aio.UnaryUnaryMultiCallable[_tasks_pb2.PutShareRequest, _tasks_pb2.PutShareResponse]  # type: ignore[assignment]
+    """Creates the share, or changes its role (created = false)."""
+    DeleteShare: _aio.UnaryUnaryMultiCallable[_tasks_pb2.DeleteShareRequest, _tasks_pb2.DeleteShareResponse]  # type: ignore[assignment]
 
 class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -194,5 +210,31 @@ class TasksServiceServicer(metaclass=_abc_1.ABCMeta):
         """One-shot runs: executions without a saved task. Several at once are all validated before
         any starts (INVALID_ARGUMENT names the index of a bad one; nothing starts then).
         """
+
+    @_abc_1.abstractmethod
+    def ListShares(
+        self,
+        request: _tasks_pb2.ListSharesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.ListSharesResponse, _abc.Awaitable[_tasks_pb2.ListSharesResponse]]:
+        """Sharing (owner only; another caller gets NOT_FOUND, or PERMISSION_DENIED when the task is
+        shared with them). Shares name an email, never a user: whether it has an account is not
+        looked up, nor revealed.
+        """
+
+    @_abc_1.abstractmethod
+    def PutShare(
+        self,
+        request: _tasks_pb2.PutShareRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.PutShareResponse, _abc.Awaitable[_tasks_pb2.PutShareResponse]]:
+        """Creates the share, or changes its role (created = false)."""
+
+    @_abc_1.abstractmethod
+    def DeleteShare(
+        self,
+        request: _tasks_pb2.DeleteShareRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tasks_pb2.DeleteShareResponse, _abc.Awaitable[_tasks_pb2.DeleteShareResponse]]: ...
 
 def add_TasksServiceServicer_to_server(servicer: TasksServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
