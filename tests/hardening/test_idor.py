@@ -1,6 +1,7 @@
 """IDOR sweep: user B aims every operation of the live OpenAPI document at user A's resources.
 
-Every operation with a task or execution id in its path is called by B with A's ids and with ids
+Every operation with a task, execution, API key or webhook id in its path is called by B with A's
+ids (a delivery of A's included) and with ids
 that exist nowhere; both must get the same answer (404 with the contract's text; 403 on the
 admin-only PUT, whoever asks), never A's data. Operations are read from /openapi.json, so a new
 route is swept without editing this file. Lists, searches and idempotency keys must not leak
@@ -14,6 +15,7 @@ added there, so what sharing means for it is decided, not assumed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -26,10 +28,20 @@ from tests.hardening.users import API, User, create_task, sign_up
 
 pytestmark = pytest.mark.hardening(suite="api/idor")
 
+# A receiver nobody listens on, allow-listed so that webhooks can be registered here at all.
+HOOK_URL = "http://127.0.0.1:65534/hook"
+
+
+@pytest.fixture
+def tasks_settings_overrides() -> dict[str, Any]:
+    return {"webhook_allow_http": True, "webhook_allow_list": ["127.0.0.1/32"]}
+
+
 NOT_FOUND = {
     "task_id": {"error": "Task not found"},
     "execution_id": {"error": "Execution not found"},
     "api_key_id": {"error": "API key not found"},
+    "webhook_id": {"error": "Webhook not found"},
 }
 # Users may not PUT an execution at all: the same 403 for theirs, others' and missing ones.
 ADMIN_ONLY = {("PUT", "/api/v1/executions/{execution_id}"): (403, {"error": "Access denied"})}
@@ -37,12 +49,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/tasks/{task_id}"): {"name": "mine now", "script_content": "print('pwned')"},
     ("PUT", "/api/v1/executions/{execution_id}"): {"status": "completed", "return_code": 0},
     ("POST", "/api/v1/tasks/{task_id}/shares"): {"email": "mallory@example.com", "role": "runner"},
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): {
+        "url": "http://127.0.0.1:65534/mine",
+        "enabled": True,
+    },
 }
 SHARES = "/api/v1/tasks/{task_id}/shares"
 
 
 def _id_operations(schema: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(method, path, id parameter) of every operation addressed by a task, execution or key id."""
+    """(method, path, id parameter) of every operation addressed by an id NOT_FOUND names."""
     found = []
     for path, item in schema["paths"].items():
         for method in item:
@@ -71,12 +87,33 @@ async def _call(
     return await client.request(method, url, json=body, params=params, headers=user.auth, timeout=5)
 
 
+async def _a_delivery(client: httpx.AsyncClient, user: User, webhook_id: str) -> str:
+    """The id of a delivery the user's webhook owes: a one-shot run cancelled before it starts
+    (this stack runs no executor) raises execution.cancelled."""
+    run = await client.post(
+        f"{API}/runs", json={"script_type": "python", "script_content": "1"}, headers=user.auth
+    )
+    assert run.status_code == 201, run.text
+    cancel = await client.delete(f"{API}/executions/{run.json()['id']}", headers=user.auth)
+    assert cancel.status_code == 200, cancel.text
+    for _ in range(100):
+        resp = await client.get(f"{API}/webhooks/{webhook_id}/deliveries", headers=user.auth)
+        found = resp.json()["deliveries"]
+        if found:
+            delivery: str = found[0]["id"]
+            return delivery
+        await asyncio.sleep(0.1)
+    raise AssertionError("no delivery was queued")
+
+
 async def test_every_operation_hides_other_users_resources(
     client: httpx.AsyncClient, alice: User, bob: User, hardening_counters: Any
 ) -> None:
     secret = await create_task(
         client, alice, name="alice secret", metadata={"owner": "alice"}, env={"TOKEN": "s3cret"}
     )
+    hook = await client.post(f"{API}/webhooks", json={"url": HOOK_URL}, headers=alice.auth)
+    assert hook.status_code == 201, hook.text
     started = await client.post(
         f"{API}/tasks/{secret['id']}/executions",
         headers={**alice.auth, "Idempotency-Key": "shared-key"},
@@ -87,15 +124,20 @@ async def test_every_operation_hides_other_users_resources(
         f"{API}/auth/api-keys", json={"name": "alice's", "scopes": ["read"]}, headers=alice.auth
     )
     assert key.status_code == 201, key.text
+    delivery = await _a_delivery(client, alice, hook.json()["id"])
     theirs = {
         "task_id": secret["id"],
         "execution_id": execution["id"],
         "api_key_id": key.json()["id"],
+        "webhook_id": hook.json()["id"],
+        "delivery_id": delivery,
     }
     nowhere = {
         "task_id": str(uuid.uuid4()),
         "execution_id": str(uuid.uuid4()),
         "api_key_id": str(uuid.uuid4()),
+        "webhook_id": str(uuid.uuid4()),
+        "delivery_id": str(uuid.uuid4()),
     }
 
     schema = (await client.get("/openapi.json")).json()
@@ -149,6 +191,15 @@ async def test_every_operation_hides_other_users_resources(
     assert again["status"] == "pending"
     # B neither saw nor revoked A's key.
     assert (await client.get(f"{API}/auth/api-keys", headers=bob.auth)).json()["api_keys"] == []
+    # Nor through a webhook of B's own: A's delivery is not found under it, A's webhooks unlisted.
+    own_hook = await client.post(f"{API}/webhooks", json={"url": HOOK_URL}, headers=bob.auth)
+    assert own_hook.status_code == 201, own_hook.text
+    crossed = await client.post(
+        f"{API}/webhooks/{own_hook.json()['id']}/deliveries/{delivery}/redeliver", headers=bob.auth
+    )
+    assert (crossed.status_code, crossed.json()) == (404, {"error": "Delivery not found"})
+    listed_hooks = (await client.get(f"{API}/webhooks", headers=bob.auth)).json()["webhooks"]
+    assert [h["id"] for h in listed_hooks] == [own_hook.json()["id"]]
     keys = (await client.get(f"{API}/auth/api-keys", headers=alice.auth)).json()["api_keys"]
     assert [k["id"] for k in keys] == [key.json()["id"]]
 
