@@ -389,8 +389,14 @@ async def gateway_url(
 
 @pytest.fixture
 async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for the gateway."""
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as c:
+    """An HTTP client for the gateway.
+
+    It reuses a connection only while it has been idle under 2 s: uvicorn closes idle ones at
+    5 s, httpx keeps them 5 s too, and a request sent on one as it closes fails with "Server
+    disconnected without sending a response".
+    """
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30, limits=limits) as c:
         yield c
 
 
