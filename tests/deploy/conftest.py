@@ -7,6 +7,7 @@ wrapper script, which reports success on invalid files).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -42,11 +43,13 @@ Doc = dict[str, Any]
 
 # Throwaway values for what docker-compose.yml requires (make up generates the real ones).
 DEV_SIGNING_KEY = generate_key().decode()
+DEV_WEBHOOK_KEY = base64.b64encode(bytes(range(32))).decode()
 COMPOSE_ENV: dict[str, str] = {
     "POSTGRES_PASSWORD": "a-test-password",
     "AUTH_DATABASE_PASSWORD": "an-auth-test-password",
     "TASKS_DATABASE_PASSWORD": "a-tasks-test-password",
     "AUTH_SIGNING_KEY": DEV_SIGNING_KEY,
+    "WEBHOOK_SECRET_KEY": DEV_WEBHOOK_KEY,
     "SECRETS_DIR": "/run/voidrunner-test-secrets",
     "DOCKER_SOCKET_GID": "999",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -170,6 +171,7 @@ def test_env_example_ships_no_secret_and_make_up_generates_them(tmp_path: Path) 
         "POSTGRES_PASSWORD",
         "SECRETS_DIR",
         "TASKS_DATABASE_PASSWORD",
+        "WEBHOOK_SECRET_KEY",
     ]
     assert env_file.stat().st_mode & 0o777 == 0o600
     assert secrets_dir.stat().st_mode & 0o777 == 0o700
@@ -188,6 +190,7 @@ def test_env_example_ships_no_secret_and_make_up_generates_them(tmp_path: Path) 
     assert auth["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner_auth:")
     tasks = services["tasks"]["environment"]
     assert tasks["VOIDRUNNER_DATABASE_URL"].startswith("postgresql://voidrunner_tasks:")
+    assert len(base64.b64decode(tasks["VOIDRUNNER_WEBHOOK_SECRET_KEY"], validate=True)) == 32
     migrate = services["migrate"]["environment"]
     assert migrate["VOIDRUNNER_DATABASE_ADMIN_URL"].startswith("postgresql://voidrunner:")
     for name in ("gateway", "auth", "tasks", "scheduler", "executor"):

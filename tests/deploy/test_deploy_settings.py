@@ -175,4 +175,7 @@ def test_the_cross_check_catches_a_typo_and_a_missing_secret() -> None:
     wrong_service = Workload("x", "executor", {"VOIDRUNNER_DATABASE_URL": "postgresql://"})
     assert unknown_variables(wrong_service) == {"VOIDRUNNER_DATABASE_URL"}
     no_key = Workload("x", "migrate", {"VOIDRUNNER_DATABASE_URL": "postgresql://"})
-    assert missing_secrets(no_key) == {"VOIDRUNNER_AUTH_SIGNING_KEY"}
+    assert missing_secrets(no_key) == {
+        "VOIDRUNNER_AUTH_SIGNING_KEY",
+        "VOIDRUNNER_WEBHOOK_SECRET_KEY",
+    }

@@ -19,11 +19,13 @@ from voidrunner.devstack.credentials import Credentials
 from voidrunner.tasks.webhooks.allow_list import AllowList
 from voidrunner.tasks.webhooks.dispatcher import WebhookDispatcher
 from voidrunner.tasks.webhooks.guard import UrlGuard
+from voidrunner.tasks.webhooks.sealing import SecretBox, generate_key, parse_key
 from voidrunner.tasks.webhooks.sender import SenderConfig, WebhookSender
 from voidrunner.tasks.webhooks.signing import generate_secret, new_message_id
 from voidrunner.tasks.webhooks.store import EndpointRecord, WebhookStore
 
 LEASE_SECONDS = 1.0
+BOX = SecretBox(parse_key(generate_key()))
 NOW = dt.datetime.now(dt.UTC)
 
 
@@ -43,7 +45,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def dispatcher(
-    pool: asyncpg.Pool, per_user: int = 4, lease: float = LEASE_SECONDS
+    pool: asyncpg.Pool, per_user: int = 4, lease: float = LEASE_SECONDS, box: SecretBox = BOX
 ) -> WebhookDispatcher:
     guard = UrlGuard(allow_list=AllowList.parse(["127.0.0.1/32"]), allow_http=True)
     return WebhookDispatcher(
@@ -55,6 +57,7 @@ def dispatcher(
         per_user=per_user,
         lease_seconds=lease,
         retention_days=30,
+        box=box,
     )
 
 
@@ -64,7 +67,7 @@ async def queue(pool: asyncpg.Pool, url: str, count: int) -> tuple[str, uuid.UUI
     user = uuid.uuid4()
     secret = generate_secret()
     async with pool.acquire() as conn:
-        await store.create_secret(conn, user, secret)
+        await store.create_secret(conn, user, BOX.seal(secret, user))
         endpoint = await store.insert_endpoint(
             conn,
             EndpointRecord(
@@ -171,3 +174,23 @@ async def test_one_users_slow_receiver_holds_only_its_share_of_the_senders(
         receiver.release.set()
         stop.set()
         await asyncio.wait_for(running, 20)
+
+
+async def test_a_secret_that_does_not_open_sends_nothing(
+    pool: asyncpg.Pool, receiver: Receiver
+) -> None:
+    stored = await queue(pool, receiver.url("sealed"), 1)
+    assert stored[0] not in str(await pool.fetchval("SELECT secret FROM webhook_secrets"))
+    stop = asyncio.Event()
+    other_key = SecretBox(parse_key(generate_key()))
+    running = asyncio.create_task(run_until(dispatcher(pool, box=other_key), stop))
+    try:
+        async with asyncio.timeout(10):
+            while await states(pool) != [("failed", 1)]:
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    assert receiver.received == []
+    error = await pool.fetchval("SELECT error FROM webhook_attempts")
+    assert error == "no signing secret"

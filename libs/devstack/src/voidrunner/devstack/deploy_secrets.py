@@ -10,10 +10,12 @@ mounts each service's own files from `.secrets/`.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -28,6 +30,19 @@ __all__ = ["compose_secrets", "k8s_secrets"]
 _LINE = re.compile(r"^([A-Z_][A-Z0-9_]*)=(.*)$")
 
 
+def sealing_key() -> str:
+    """A new key for the tasks service's sealed webhook secrets (base64 of 32 random bytes)."""
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def kept_sealing_key(path: Path) -> str:
+    """The sealing key in `path`, made there (0600) the first time: secrets sealed under it
+    must keep opening across restarts."""
+    if not path.exists():
+        write_file(path, sealing_key().encode(), 0o600)
+    return path.read_text().strip()
+
+
 def compose_secrets(env_file: Path, example: Path, secrets_dir: Path) -> list[str]:
     """Fill `env_file` (created from `example`) with every missing secret and generate the
     per-service files under `secrets_dir`; the names of the values it added."""
@@ -38,11 +53,12 @@ def compose_secrets(env_file: Path, example: Path, secrets_dir: Path) -> list[st
     for path in secrets_dir.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     text = env_file.read_text() if env_file.exists() else example.read_text()
-    wanted = {
+    wanted: dict[str, Callable[[], str]] = {
         "POSTGRES_PASSWORD": lambda: secrets.token_urlsafe(24),
         "AUTH_SIGNING_KEY": lambda: _one_line(generate_key().decode()),
         "AUTH_DATABASE_PASSWORD": lambda: secrets.token_urlsafe(24),
         "TASKS_DATABASE_PASSWORD": lambda: secrets.token_urlsafe(24),
+        "WEBHOOK_SECRET_KEY": sealing_key,
         "SECRETS_DIR": lambda: str(secrets_dir.resolve()),
     }
     values = dotenv_values(stream=io.StringIO(text))
@@ -60,6 +76,7 @@ def k8s_secrets(directory: Path) -> None:
     credentials/          every service's gRPC key and NATS seed, public keys (service-keys)
     accounts.conf         the NATS users and their permissions (Secret nats-accounts)
     signing-key.pem       the auth service's token key
+    webhook-secret-key    seals users' webhook signing secrets at rest (tasks)
     postgres-password, admin-database-url, <service>-database-url   the in-cluster database
                           (dev overlay; each service's URL names its own role)
     """
@@ -79,6 +96,7 @@ def k8s_secrets(directory: Path) -> None:
     signing = directory / "signing-key.pem"
     if not signing.exists():
         write_file(signing, generate_key(), 0o600)
+    kept_sealing_key(directory / "webhook-secret-key")
 
 
 def _service_files(root: Path) -> Credentials:

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voidrunner.devstack.credentials import Credentials
+from voidrunner.devstack.deploy_secrets import kept_sealing_key
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
 from voidrunner.devstack.nats_config import render
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
@@ -151,6 +152,10 @@ class DevStack:
         own["VOIDRUNNER_METRICS_PORT"] = str(self.metrics_port(service))
         if not self.embedded_nats:
             own.pop("VOIDRUNNER_NATS_SEED_FILE")
+        if service == "tasks" and not env.get("VOIDRUNNER_WEBHOOK_SECRET_KEY"):
+            own["VOIDRUNNER_WEBHOOK_SECRET_KEY"] = kept_sealing_key(
+                self.data_dir / "tasks" / "webhook_secret_key"
+            )
         if self.embedded_postgres and service in MIGRATING:
             # The embedded database: each table owner as its own role (an external one's URL
             # is the operator's to choose).

@@ -14,6 +14,8 @@ builds it from those, on a database from `pytest_plugin.fresh_database`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -40,6 +42,10 @@ FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_paralle
 # Every test's requests come from 127.0.0.1: limits stay on (and counted) but out of the way;
 # rate-limit tests set strict ones through gateway_settings_overrides.
 GENEROUS_RATE_LIMIT = 100_000
+
+
+# Seals webhook signing secrets in every tasks service of this session.
+SESSION_WEBHOOK_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def channel_as(creds: Credentials, caller: str, target: str, audience: str) -> grpc.aio.Channel:
@@ -145,6 +151,8 @@ async def tasks_service(
         # literals on an allow-listed loopback receiver, and fuzzed public ones are refused.
         webhook_resolve_names=False,
         webhook_allow_listed_only=True,
+        # One per test session, as a deployment has one.
+        webhook_secret_key=SESSION_WEBHOOK_KEY,
         **{**creds.identity("tasks"), **(overrides or {})},
     )
     app = TasksApp(settings)

@@ -16,6 +16,7 @@ import asyncpg
 
 from voidrunner.common.db import Queries, create_pool
 from voidrunner.common.grpc_server import GrpcServer
+from voidrunner.common.logs import get_logger
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
 from voidrunner.common.service_identity import access_from, nats_for
 from voidrunner.common.supervision import Loop, supervisor_for
@@ -48,6 +49,7 @@ from voidrunner.tasks.webhooks.dispatcher import WebhookDispatcher
 from voidrunner.tasks.webhooks.endpoints import WebhookService
 from voidrunner.tasks.webhooks.events import WebhookEvents
 from voidrunner.tasks.webhooks.guard import UrlGuard, no_names, system_resolver
+from voidrunner.tasks.webhooks.sealing import SecretBox, generate_key, parse_key
 from voidrunner.tasks.webhooks.sender import SenderConfig, WebhookSender
 from voidrunner.tasks.webhooks.servicer import SERVICE_NAME as WEBHOOKS_SERVICE
 from voidrunner.tasks.webhooks.servicer import WebhooksServicer
@@ -63,6 +65,8 @@ class Webhooks:
     events: WebhookEvents
     dispatcher: WebhookDispatcher | None
 
+
+_log = get_logger("voidrunner.tasks")
 
 # How long the loops get to return once stopped: the recorder looks at its stop event between
 # fetches of up to a second; a busy machine may need a few more.
@@ -203,12 +207,14 @@ class TasksApp:
         )
         config = SenderConfig(total_timeout=s.webhook_timeout_seconds)
         store = WebhookStore()
+        box = SecretBox(self._sealing_key())
         service = WebhookService(
             pool,
             store,
             guard,
             max_endpoints=s.webhook_max_endpoints,
             secret_overlap_seconds=s.webhook_secret_overlap_hours * 3600,
+            box=box,
         )
         dispatcher = None
         if s.webhook_delivery_enabled:
@@ -222,6 +228,7 @@ class TasksApp:
                 # Past its lease a delivery is another sender's: a whole attempt fits twice.
                 lease_seconds=2 * config.total_timeout + 1,
                 retention_days=s.webhook_retention_days,
+                box=box,
             )
         events = WebhookEvents(
             store,
@@ -229,6 +236,14 @@ class TasksApp:
             wake=dispatcher.wake if dispatcher is not None else None,
         )
         return Webhooks(service, Callbacks(store, service), events, dispatcher)
+
+    def _sealing_key(self) -> bytes:
+        configured = self.settings.webhook_secret_key.get_secret_value()
+        if configured:
+            return parse_key(configured)
+        # Only outside production (the settings refuse an empty one there).
+        _log.warning("no VOIDRUNNER_WEBHOOK_SECRET_KEY: webhook secrets last until a restart")
+        return parse_key(generate_key())
 
     async def _record(self, loop: Loop) -> None:
         assert self._recorder is not None

@@ -71,7 +71,12 @@ class TasksSettings(BaseServiceSettings):
     # Delivered and failed deliveries (and their attempts) are kept this long.
     webhook_retention_days: int = Field(default=30, ge=1, le=3650)
 
-    secret_fields: tuple[str, ...] = ("database_url",)
+    # Seals users' webhook signing secrets at rest (base64 of 32 bytes; tasks.webhooks.sealing).
+    # Required in production; elsewhere a missing one is made up per process (and secrets saved
+    # under it stop opening at its restart, which `make run` avoids by keeping one in .data).
+    webhook_secret_key: SecretStr = SecretStr("")
+
+    secret_fields: tuple[str, ...] = ("database_url", "webhook_secret_key")
 
     @model_validator(mode="after")
     def _https_in_production(self) -> TasksSettings:

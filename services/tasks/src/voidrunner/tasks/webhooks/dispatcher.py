@@ -30,6 +30,7 @@ from voidrunner.tasks.webhooks.schedule import (
     disable_reason,
     next_attempt_at,
 )
+from voidrunner.tasks.webhooks.sealing import SealError, SecretBox
 from voidrunner.tasks.webhooks.sender import DeliveryResult, WebhookSender
 from voidrunner.tasks.webhooks.store import AttemptResult, DeliveryState, DueDelivery, WebhookStore
 
@@ -57,10 +58,12 @@ class WebhookDispatcher:
         per_user: int,
         lease_seconds: float,
         retention_days: int,
+        box: SecretBox,
         policy: RetryPolicy = DEFAULT_POLICY,
         clock: Callable[[], dt.datetime] = _now,
     ) -> None:
         self._pool = pool
+        self._box = box
         self._store = store
         self._sender = sender
         self._poll = poll_seconds
@@ -137,11 +140,17 @@ class WebhookDispatcher:
         if not due.enabled:
             await self._write(due, at, None, 0, "webhook disabled", DeliveryState.FAILED, None)
             return
-        if not due.secrets:
+        try:
+            secrets = [self._box.open(s, due.user_id) for s in due.secrets]
+        except SealError:
+            # The operator's key changed: nothing signed with a wrong secret leaves.
+            _log.error("webhook signing secret does not open", user_id=str(due.user_id))
+            secrets = []
+        if not secrets:
             await self._write(due, at, None, 0, "no signing secret", DeliveryState.FAILED, None)
             return
         result = await self._sender.send(
-            due.url, message_id=due.message_id, body=due.body.encode(), secrets=due.secrets
+            due.url, message_id=due.message_id, body=due.body.encode(), secrets=secrets
         )
         ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
         state, when = self._next(due, result, self._clock())

@@ -22,6 +22,7 @@ from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
 from voidrunner.tasks.errors import FieldErrors, Violation
 from voidrunner.tasks.webhooks.errors import UnresolvableWebhookHost, UnsafeWebhookUrl
 from voidrunner.tasks.webhooks.guard import UrlGuard
+from voidrunner.tasks.webhooks.sealing import SecretBox
 from voidrunner.tasks.webhooks.signing import generate_secret
 from voidrunner.tasks.webhooks.store import (
     DeliveryRecord,
@@ -111,7 +112,9 @@ class WebhookService:
         *,
         max_endpoints: int,
         secret_overlap_seconds: float,
+        box: SecretBox,
     ) -> None:
+        self._box = box
         self._pool = pool
         self._store = store
         self._guard = guard
@@ -133,7 +136,8 @@ class WebhookService:
     async def ensure_secret(self, conn: Conn, user_id: uuid.UUID) -> str | None:
         """Create the user's signing secret if they have none; returns it only then."""
         secret = generate_secret()
-        return secret if await self._store.create_secret(conn, user_id, secret) else None
+        created = await self._store.create_secret(conn, user_id, self._box.seal(secret, user_id))
+        return secret if created else None
 
     async def create(
         self,
@@ -280,8 +284,13 @@ class WebhookService:
 
     async def rotate_secret(self, user_id: uuid.UUID) -> SecretRecord:
         """A new secret for the caller (created if they had none)."""
+        secret = generate_secret()
         async with self._pool.acquire() as conn:
-            return await self._store.rotate_secret(conn, user_id, generate_secret(), self._overlap)
+            stored = await self._store.rotate_secret(
+                conn, user_id, self._box.seal(secret, user_id), self._overlap
+            )
+        # The answer carries the secret itself (shown once); only the sealed form is stored.
+        return replace(stored, secret=secret, previous=None)
 
     async def secret_info(self, user_id: uuid.UUID) -> SecretRecord | None:
         """The caller's secret record (the gateway shows only its times)."""
