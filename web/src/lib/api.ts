@@ -9,14 +9,22 @@ import type {
   ApiKeyFields,
   ApiKeyList,
   CreatedApiKey,
+  CreatedWebhook,
+  Delivery,
+  DeliveryList,
   Execution,
   ExecutionList,
   ExecutorList,
   RunFields,
   Runtime,
+  SecretInfo,
+  SigningSecret,
   Task,
   TaskFields,
   TaskList,
+  Webhook,
+  WebhookFields,
+  WebhookList,
 } from "./types";
 
 const API = "/api/v1";
@@ -171,13 +179,61 @@ export function createApiKey(fields: ApiKeyFields): Promise<CreatedApiKey> {
   return request("POST", "/auth/api-keys", { body: fields });
 }
 
-/** Revoke a key (204, no body). */
-export async function revokeApiKey(id: string): Promise<void> {
-  const resp = await authorizedFetch(url(`/auth/api-keys/${encodeURIComponent(id)}`), {
+/** A DELETE answered 204, with no body. */
+async function remove(path: string): Promise<void> {
+  const resp = await authorizedFetch(url(path), {
     method: "DELETE",
     headers: { Accept: "application/json" },
   });
   if (!resp.ok) throw await errorFrom(resp);
+}
+
+/** Revoke a key (204, no body). */
+export function revokeApiKey(id: string): Promise<void> {
+  return remove(`/auth/api-keys/${encodeURIComponent(id)}`);
+}
+
+export function listWebhooks(cursor?: string): Promise<WebhookList> {
+  return request("GET", "/webhooks", { query: { limit: 20, cursor } });
+}
+
+export function getWebhook(id: string): Promise<Webhook> {
+  return request("GET", `/webhooks/${encodeURIComponent(id)}`);
+}
+
+/** The first webhook's response holds the signing secret, which the API never shows again. */
+export function createWebhook(fields: WebhookFields): Promise<CreatedWebhook> {
+  return request("POST", "/webhooks", { body: fields });
+}
+
+/** Change the given fields; enabling clears the failure record (disabled_reason). */
+export function updateWebhook(id: string, fields: WebhookFields): Promise<Webhook> {
+  return request("PATCH", `/webhooks/${encodeURIComponent(id)}`, { body: fields });
+}
+
+export function deleteWebhook(id: string): Promise<void> {
+  return remove(`/webhooks/${encodeURIComponent(id)}`);
+}
+
+export function listDeliveries(webhookId: string, cursor?: string): Promise<DeliveryList> {
+  return request("GET", `/webhooks/${encodeURIComponent(webhookId)}/deliveries`, {
+    query: { limit: 20, cursor },
+  });
+}
+
+/** Send a delivery again (202); 409 while the webhook is disabled. */
+export function redeliver(webhookId: string, deliveryId: string): Promise<Delivery> {
+  const path = `/webhooks/${encodeURIComponent(webhookId)}/deliveries/${encodeURIComponent(deliveryId)}`;
+  return request("POST", `${path}/redeliver`);
+}
+
+export function signingSecret(): Promise<SecretInfo> {
+  return request("GET", "/webhooks/secret");
+}
+
+/** A new signing secret, in this response only; the previous one signs on for the overlap. */
+export function rotateSigningSecret(): Promise<SigningSecret> {
+  return request("POST", "/webhooks/secret/rotate");
 }
 
 /** The operator's figures over the last `windowMinutes` (admins only: 403 for anyone else). */

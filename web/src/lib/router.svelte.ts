@@ -12,6 +12,8 @@ export type RouteName =
   | "execution"
   | "executions"
   | "keys"
+  | "webhooks"
+  | "webhook"
   | "ops"
   | "not-found";
 
@@ -32,6 +34,8 @@ const ROUTES: [RouteName, RegExp][] = [
   ["execution", /^\/executions\/([^/]+)$/],
   ["executions", /^\/executions$/],
   ["keys", /^\/keys$/],
+  ["webhooks", /^\/webhooks$/],
+  ["webhook", /^\/webhooks\/([^/]+)$/],
   ["ops", /^\/ops$/],
 ];
 

@@ -82,6 +82,9 @@ export interface Task extends Limits {
   metadata: Record<string, unknown>;
   stdin?: string;
   env: Record<string, string>;
+  callback_url?: string;
+  /** The owner's new signing secret, only in the answer to the save whose callback_url made it. */
+  webhook_secret?: string;
   created_at: string;
   updated_at: string;
 }
@@ -98,6 +101,8 @@ export interface RunFields extends Partial<Limits> {
   env?: Record<string, string>;
   test_cases?: TestCase[];
   stop_on_first_failure?: boolean;
+  /** Every webhook event of the run (a task's: of each execution) also goes here; null clears it. */
+  callback_url?: string | null;
 }
 
 export interface TaskFields extends RunFields {
@@ -217,6 +222,8 @@ export interface Execution {
   started_at?: string;
   completed_at?: string;
   created_at: string;
+  /** The caller's new signing secret, only in the answer to the run whose callback_url made it. */
+  webhook_secret?: string;
 }
 
 export interface ExecutionList {
@@ -385,4 +392,87 @@ export interface ExecutorInfo {
 
 export interface ExecutorList {
   executors: ExecutorInfo[];
+}
+
+/** What a webhook may be told: an execution started, or ended in one of the final statuses. */
+export const EVENT_TYPES = [
+  "execution.started",
+  "execution.completed",
+  "execution.failed",
+  "execution.timeout",
+  "execution.cancelled",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: EventType[];
+  enabled: boolean;
+  /** Why delivery stopped by itself: the receiver answered 410, or every attempt failed for days. */
+  disabled_reason?: "gone" | "failing";
+  description: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A webhook just created: `secret` only when this call created the caller's signing secret. */
+export interface CreatedWebhook extends Webhook {
+  secret?: string;
+}
+
+export interface WebhookFields {
+  url?: string;
+  events?: EventType[];
+  enabled?: boolean;
+  description?: string;
+}
+
+export interface WebhookList {
+  webhooks: Webhook[];
+  pagination: Pagination;
+}
+
+export interface DeliveryAttempt {
+  attempt: number;
+  attempted_at: string;
+  /** Absent when no answer came. */
+  status_code?: number;
+  latency_ms: number;
+  error?: string;
+}
+
+export type DeliveryState = "pending" | "delivered" | "failed";
+
+export interface Delivery {
+  id: string;
+  /** The `webhook-id` header: the same on every attempt. */
+  message_id: string;
+  webhook_id: string;
+  event_type: EventType;
+  execution_id: string;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at?: string;
+  created_at: string;
+  attempt_log: DeliveryAttempt[];
+}
+
+export interface DeliveryList {
+  deliveries: Delivery[];
+  pagination: Pagination;
+}
+
+/** The caller's signing secret, never the secret itself. */
+export interface SecretInfo {
+  exists: boolean;
+  created_at?: string;
+  previous_valid_until?: string;
+}
+
+/** A rotated secret: shown this once; the previous one signs too until previous_valid_until. */
+export interface SigningSecret {
+  secret: string;
+  previous_valid_until?: string;
+  created_at: string;
 }
