@@ -3,7 +3,7 @@ allow-list): a webhook made in the UI shows the signing secret once and that sec
 what the receiver gets; a run's deliveries appear in the log with their attempts; a 410 shows
 as the reason it was disabled and a redelivery is refused (409) until it is enabled again; a
 hostile URL is refused at its field; disable, enable, edit, delete; rotation shows the new
-secret once, with the end of the overlap.
+secret once, with the end of the overlap; a callback URL in the editor shows its secret once.
 """
 
 from __future__ import annotations
@@ -261,3 +261,48 @@ async def test_rotating_shows_the_new_secret_once_and_the_overlap_end(
 
     await shown.get_by_role("button", name="Done").click()
     assert await ui.page.get_by_test_id("rotated-secret").count() == 0
+
+
+async def test_a_callback_url_in_the_editor_shows_its_secret_once(
+    ui: UI, receiver: Receiver
+) -> None:
+    await ui.sign_up("Caller")
+    await ui.set_code("print('called back')")
+    await ui.page.get_by_test_id("save-task").uncheck()
+    await ui.page.get_by_text("Callback URL", exact=True).click()
+    await ui.page.get_by_label("Every event of this run").fill(receiver.url("cb"))
+    await ui.page.get_by_test_id("run").click()
+    assert "completed" in await ui.final_status()
+    shown = ui.page.get_by_test_id("webhook-secret")
+    await shown.wait_for()
+    assert "you won't see this again" in await shown.inner_text()
+    secret = (await ui.page.get_by_test_id("webhook-secret-value").inner_text()).strip()
+    got = await receiver.wait_for(2, "cb")
+    assert {d.verified(secret)["type"] for d in got} == {
+        "execution.started",
+        "execution.completed",
+    }
+    await ui.shoot("editor-callback-secret")
+
+    # A hostile callback URL is refused at its field.
+    ui.allow("status of 400")
+    await ui.page.get_by_label("Every event of this run").fill("http://10.0.0.1/x")
+    await ui.page.get_by_test_id("run").click()
+    await ui.page.get_by_test_id("callback-url-error").wait_for()
+
+    # Saved on a task, it comes back with the task; the secret exists already: not shown again.
+    await ui.page.get_by_test_id("save-task").check()
+    await ui.page.get_by_label("Every event of each run of this task").fill(receiver.url("task"))
+    await ui.page.get_by_test_id("run").click()
+    assert "completed" in await ui.final_status()
+    task = await receiver.wait_for(2, "task")
+    assert {d.verified(secret)["type"] for d in task} == {
+        "execution.started",
+        "execution.completed",
+    }
+    assert "/editor/" in ui.page.url
+    await ui.page.reload()
+    field = ui.page.get_by_label("Every event of each run of this task")
+    await field.wait_for()
+    assert await field.input_value() == receiver.url("task")
+    assert await ui.page.get_by_test_id("webhook-secret").count() == 0
