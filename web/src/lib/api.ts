@@ -18,6 +18,9 @@ import type {
   RunFields,
   Runtime,
   SecretInfo,
+  Share,
+  ShareList,
+  ShareRole,
   SigningSecret,
   Task,
   TaskFields,
@@ -168,6 +171,20 @@ export function cancelExecution(id: string): Promise<{ message: string }> {
 
 export function logsUrl(executionId: string): string {
   return url(`/executions/${encodeURIComponent(executionId)}/logs`);
+}
+
+/** Who the caller's task is shared with, oldest first (the owner only: 403 for anyone else). */
+export function listShares(taskId: string): Promise<ShareList> {
+  return request("GET", `/tasks/${encodeURIComponent(taskId)}/shares`);
+}
+
+/** Share by email (201), or change that email's role (200). */
+export function shareTask(taskId: string, email: string, role: ShareRole): Promise<Share> {
+  return request("POST", `/tasks/${encodeURIComponent(taskId)}/shares`, { body: { email, role } });
+}
+
+export function unshareTask(taskId: string, email: string): Promise<{ message: string }> {
+  return request("DELETE", `/tasks/${encodeURIComponent(taskId)}/shares`, { query: { email } });
 }
 
 export function listApiKeys(cursor?: string): Promise<ApiKeyList> {

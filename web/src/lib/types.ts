@@ -81,12 +81,15 @@ export interface Task extends Limits {
   priority: number;
   metadata: Record<string, unknown>;
   stdin?: string;
-  env: Record<string, string>;
+  /** Omitted when the task is shared with the caller (not theirs). */
+  env?: Record<string, string>;
   callback_url?: string;
   /** The owner's new signing secret, only in the answer to the save whose callback_url made it. */
   webhook_secret?: string;
   created_at: string;
   updated_at: string;
+  /** Set when the task is another user's, shared with the caller in this role. */
+  shared_role?: ShareRole;
 }
 
 /** What a run is: the fields a task and a one-shot run share. */
@@ -475,4 +478,20 @@ export interface SigningSecret {
   secret: string;
   previous_valid_until?: string;
   created_at: string;
+}
+
+/** `viewer` reads a task, its runs and their logs; `runner` also starts and cancels runs. */
+export const SHARE_ROLES = ["viewer", "runner"] as const;
+export type ShareRole = (typeof SHARE_ROLES)[number];
+
+export interface Share {
+  /** Lower-cased. */
+  email: string;
+  role: ShareRole;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ShareList {
+  shares: Share[];
 }
