@@ -53,7 +53,7 @@ async def states_in_log(ui: UI, count: int, state: str) -> None:
         if await rows.count() >= count:
             return True
         await ui.page.get_by_role("button", name="Refresh").click()
-        await ui.page.wait_for_timeout(300)
+        await ui.page.wait_for_timeout(1000)  # the webhook calls share an hourly limit
         return await rows.count() >= count
 
     await wait_until(shown, seconds=30)
