@@ -418,7 +418,7 @@ class ShareCreate(Body):
 
 
 class Webhook(Model):
-    """An endpoint deliveries are POSTed to. `events` empty: every event."""
+    """An endpoint deliveries are POSTed to (`events`: every one when none were chosen)."""
 
     id: uuid.UUID
     url: str
