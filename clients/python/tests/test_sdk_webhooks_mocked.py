@@ -349,7 +349,7 @@ def test_verify_webhook_reads_a_signed_event() -> None:
 
 @pytest.mark.parametrize(
     "tamper",
-    ["body", "secret", "old", "missing", "malformed", "bad secret"],
+    ["body", "secret", "old", "missing", "malformed", "bad secret", "not utf-8"],
 )
 def test_verify_webhook_refuses_what_the_secret_did_not_sign(tamper: str) -> None:
     body = json.dumps(EVENT).encode()
@@ -362,6 +362,8 @@ def test_verify_webhook_refuses_what_the_secret_did_not_sign(tamper: str) -> Non
         headers = signed(body, when=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6))
     elif tamper == "missing":
         del headers["Webhook-Signature"]
+    elif tamper == "not utf-8":
+        body = b"\xff" + body
     elif tamper == "malformed":
         headers["Webhook-Signature"] = "v1"
     else:

@@ -31,7 +31,10 @@ def verify_webhook(body: bytes | str, headers: Mapping[str, str], secret: str) -
     except (binascii.Error, ValueError, standard.EmptyWebhookSecretError) as exc:
         raise WebhookVerificationFailed(f"not a webhook secret (whsec_...): {exc}") from None
     # The library wants a dict and a str; any header mapping (httpx, starlette) is accepted here.
-    text = body.decode() if isinstance(body, bytes) else body
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise WebhookVerificationFailed("the body is not UTF-8: not a delivery of ours") from None
     try:
         payload = verifier.verify(text, dict(headers.items()))
     except standard.WebhookVerificationError as exc:
