@@ -42,6 +42,16 @@ RESPONSES: dict[type[BaseModel], str] = {
     m.ApiKey: "ApiKey",
     m.CreatedApiKey: "CreatedApiKey",
     m.ApiKeyList: "ApiKeyList",
+    m.Share: "Share",
+    m.ShareList: "ShareList",
+    m.Webhook: "Webhook",
+    m.CreatedWebhook: "CreatedWebhook",
+    m.WebhookList: "WebhookList",
+    m.Attempt: "Attempt",
+    m.Delivery: "Delivery",
+    m.DeliveryList: "DeliveryList",
+    m.SigningSecret: "SigningSecret",
+    m.SecretInfo: "SecretInfo",
 }
 REQUESTS: dict[type[BaseModel], str] = {
     m.RunSpec: "RunFields",
@@ -49,6 +59,9 @@ REQUESTS: dict[type[BaseModel], str] = {
     m.TaskUpdate: "TaskUpdate",
     m.File: "FileIn",
     m.TestCase: "TestCaseIn",
+    m.ShareCreate: "ShareCreate",
+    m.WebhookCreate: "WebhookCreate",
+    m.WebhookUpdate: "WebhookUpdate",
 }
 OPTIONAL_HERE = {"ApiKey", "CreatedApiKey", "ApiKeyList"}
 CONTAINERS = {list: "array", dict: "object"}

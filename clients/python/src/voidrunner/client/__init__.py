@@ -6,6 +6,8 @@ with Client("http://localhost:8080", api_key="vr_...") as vr:
     execution = vr.runs.create(RunSpec(script_type="python", script_content="print(1)"))
     for event in vr.executions.logs(execution.id):
         print(event.event, event.text)
+
+A webhook receiver checks each delivery with `verify_webhook(body, headers, secret)`.
 """
 
 from voidrunner.client._async_client import AsyncClient
@@ -24,13 +26,18 @@ from voidrunner.client._errors import (
     Unauthorized,
     ValidationError,
     VoidRunnerError,
+    WebhookVerificationFailed,
 )
 from voidrunner.client._models import (
     FINAL_STATUSES,
     ApiKey,
+    Attempt,
     AuthResponse,
     CaseView,
     CreatedApiKey,
+    CreatedWebhook,
+    Delivery,
+    EventType,
     Execution,
     ExecutionLimits,
     File,
@@ -42,19 +49,29 @@ from voidrunner.client._models import (
     Runtime,
     RuntimeLimits,
     RunView,
+    SecretInfo,
+    Share,
+    ShareRole,
+    SigningSecret,
     Task,
     TaskSpec,
     TaskUpdate,
     TestCase,
     TestCaseOut,
     User,
+    Webhook,
+    WebhookEvent,
+    WebhookEventData,
+    WebhookUpdate,
 )
+from voidrunner.client._webhooks import verify_webhook
 
 __all__ = [
     "FINAL_STATUSES",
     "ApiError",
     "ApiKey",
     "AsyncClient",
+    "Attempt",
     "AuthResponse",
     "BadRequest",
     "CaseView",
@@ -63,8 +80,11 @@ __all__ = [
     "Conflict",
     "ConnectionFailed",
     "CreatedApiKey",
+    "CreatedWebhook",
     "Credentials",
     "CredentialsFile",
+    "Delivery",
+    "EventType",
     "Execution",
     "ExecutionLimits",
     "File",
@@ -79,7 +99,11 @@ __all__ = [
     "RunView",
     "Runtime",
     "RuntimeLimits",
+    "SecretInfo",
     "ServerError",
+    "Share",
+    "ShareRole",
+    "SigningSecret",
     "Task",
     "TaskSpec",
     "TaskUpdate",
@@ -89,4 +113,10 @@ __all__ = [
     "User",
     "ValidationError",
     "VoidRunnerError",
+    "Webhook",
+    "WebhookEvent",
+    "WebhookEventData",
+    "WebhookUpdate",
+    "WebhookVerificationFailed",
+    "verify_webhook",
 ]

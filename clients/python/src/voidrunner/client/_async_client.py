@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 import httpx_sse
@@ -29,16 +29,25 @@ from voidrunner.client._models import (
     ApiKey,
     AuthResponse,
     CreatedApiKey,
+    CreatedWebhook,
+    Delivery,
+    EventType,
     Execution,
     LogEvent,
     MessageBody,
     RunSpec,
     Runtime,
     Scope,
+    SecretInfo,
+    Share,
+    ShareRole,
+    SigningSecret,
     Task,
     TaskSpec,
     TaskUpdate,
     User,
+    Webhook,
+    WebhookUpdate,
 )
 from voidrunner.client._paging import Paged, reconnect_delay, wait_delay
 
@@ -94,6 +103,8 @@ class AsyncClient:
         self.executions = AsyncExecutionsResource(self)
         self.runs = AsyncRunsResource(self)
         self.runtimes = AsyncRuntimesResource(self)
+        self.shares = AsyncSharesResource(self)
+        self.webhooks = AsyncWebhooksResource(self)
 
     @property
     def base_url(self) -> str:
@@ -305,6 +316,7 @@ class AsyncTasksResource:
         metadata: dict[str, Any] | None = None,
         sort_field: str | None = None,
         sort_order: str | None = None,
+        shared: Literal["with_me"] | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[Task]:
         """The caller's tasks, filtered and sorted (pages fetched as the iteration needs them)."""
@@ -315,6 +327,7 @@ class AsyncTasksResource:
             "metadata": json.dumps(metadata) if metadata is not None else None,
             "sort_field": sort_field,
             "sort_order": sort_order,
+            "shared": shared,
             "limit": page_size,
         }
         return self._c._pages(lambda c: ops.list_tasks(params, c), ops.task_items)
@@ -432,3 +445,82 @@ class AsyncRuntimesResource:
     async def list(self) -> list[Runtime]:
         """The languages, their versions, availability and limits."""
         return await self._c._do(ops.runtimes())
+
+
+class AsyncSharesResource:
+    """/tasks/{id}/shares: who the caller's tasks are shared with (the owner's calls; the tasks
+    shared with the caller are `tasks.list(shared="with_me")`)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def list(self, task_id: Id) -> list[Share]:
+        """Every share of the task, oldest first."""
+        return await self._c._do(ops.list_shares(task_id))
+
+    async def put(self, task_id: Id, email: str, role: ShareRole) -> Share:
+        """Share the task with `email` as `viewer` or `runner`, or change that email's role.
+
+        The answer is the same whether or not the email has an account yet."""
+        return await self._c._do(ops.put_share(task_id, email, role))
+
+    async def delete(self, task_id: Id, email: str) -> None:
+        """Revoke `email`'s share (NotFound when there is none)."""
+        await self._c._do(ops.delete_share(task_id, email))
+
+
+class AsyncWebhooksResource:
+    """/webhooks: endpoints, their deliveries, and the caller's signing secret."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        url: str,
+        *,
+        events: list[EventType] | None = None,
+        enabled: bool = True,
+        description: str | None = None,
+    ) -> CreatedWebhook:
+        """Register an endpoint (`events` None or empty: every event). The caller's first
+        webhook creates their signing secret: `secret` in this answer, shown this once."""
+        return await self._c._do(ops.create_webhook(url, events, enabled, description))
+
+    def list(self, *, page_size: int | None = None) -> AsyncIterator[Webhook]:
+        """The caller's endpoints, newest first (pages fetched as the iteration needs them)."""
+        return self._c._pages(lambda c: ops.list_webhooks(page_size, c), ops.webhook_items)
+
+    async def get(self, webhook_id: Id) -> Webhook:
+        """One endpoint."""
+        return await self._c._do(ops.get_webhook(webhook_id))
+
+    async def update(self, webhook_id: Id, changes: WebhookUpdate) -> Webhook:
+        """Change the fields set on `changes`; enabling clears the failure record."""
+        return await self._c._do(ops.update_webhook(webhook_id, changes))
+
+    async def delete(self, webhook_id: Id) -> None:
+        """Delete an endpoint: nothing more is sent to it."""
+        await self._c._do(ops.delete_webhook(webhook_id))
+
+    def deliveries(
+        self, webhook_id: Id, *, page_size: int | None = None
+    ) -> AsyncIterator[Delivery]:
+        """The endpoint's deliveries newest first, each with its `attempt_log`."""
+        return self._c._pages(
+            lambda c: ops.list_deliveries(webhook_id, page_size, c), ops.delivery_items
+        )
+
+    async def redeliver(self, webhook_id: Id, delivery_id: Id) -> Delivery:
+        """Send a delivery again now, under its original `webhook-id` (Conflict while the
+        endpoint is disabled)."""
+        return await self._c._do(ops.redeliver(webhook_id, delivery_id))
+
+    async def secret(self) -> SecretInfo:
+        """Whether the caller has a signing secret and since when (never the secret)."""
+        return await self._c._do(ops.secret_info())
+
+    async def rotate_secret(self) -> SigningSecret:
+        """A new signing secret, shown once; the old one signs beside it until
+        `previous_valid_until`, so receivers switch without losing a delivery."""
+        return await self._c._do(ops.rotate_secret())

@@ -3,6 +3,7 @@
 VoidRunnerError
 ├── ConfigError              no credentials, an unsafe credentials file, a bad URL
 ├── ConnectionFailed         the gateway could not be reached (or dropped a stream for good)
+├── WebhookVerificationFailed  an incoming delivery's signature or timestamp did not check out
 └── ApiError                 the gateway answered with an error body
     ├── BadRequest           400 (validation_errors names the fields)
     ├── Unauthorized         401: a missing, wrong, expired or revoked token or key
@@ -40,6 +41,10 @@ class ConfigError(VoidRunnerError):
 
 class ConnectionFailed(VoidRunnerError):
     """The gateway could not be reached, or a stream broke and could not be resumed."""
+
+
+class WebhookVerificationFailed(VoidRunnerError):
+    """An incoming webhook delivery is not one the secret signed (or is too old or new)."""
 
 
 class ApiError(VoidRunnerError):

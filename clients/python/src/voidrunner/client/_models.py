@@ -42,6 +42,15 @@ Verdict = Literal[
 Compare = Literal["exact", "trim_trailing_whitespace", "ignore_whitespace"]
 Scope = Literal["read", "run", "manage", "admin"]
 Encoding = Literal["utf8", "base64"]
+ShareRole = Literal["viewer", "runner"]
+EventType = Literal[
+    "execution.started",
+    "execution.completed",
+    "execution.failed",
+    "execution.timeout",
+    "execution.cancelled",
+]
+DeliveryState = Literal["pending", "delivered", "failed"]
 
 
 class Model(BaseModel):
@@ -145,6 +154,9 @@ class RunSpec(Body):
     max_output_bytes: int | None = None
     test_cases: list[TestCase] | None = None
     stop_on_first_failure: bool | None = None
+    # Every webhook event of the run (a task's: of each execution) also goes here, signed
+    # with the owner's secret; the answer that creates that secret carries `webhook_secret`.
+    callback_url: str | None = None
 
 
 class TaskSpec(RunSpec):
@@ -156,7 +168,8 @@ class TaskSpec(RunSpec):
 
 
 class TaskUpdate(Body):
-    """Fields to change; the fields not set are kept (`description=None` set clears it)."""
+    """Fields to change; the fields not set are kept (`description=None` or
+    `callback_url=None` set clears it)."""
 
     name: str | None = None
     description: str | None = None
@@ -177,6 +190,7 @@ class TaskUpdate(Body):
     max_output_bytes: int | None = None
     test_cases: list[TestCase] | None = None
     stop_on_first_failure: bool | None = None
+    callback_url: str | None = None
 
 
 class Task(Model):
@@ -203,9 +217,13 @@ class Task(Model):
     memory_limit_mb: int
     cpu_limit: float
     max_output_bytes: int
+    # Neither is sent to a user the task is shared with; `webhook_secret` only in the answer
+    # to the save whose callback_url created the owner's signing secret (shown once).
+    callback_url: str | None = None
+    webhook_secret: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
-    shared_role: str | None = None
+    shared_role: ShareRole | None = None
 
 
 class TaskList(Model):
@@ -307,6 +325,8 @@ class Execution(Model):
     created_at: dt.datetime
     # Who started it (the task's owner, or a user it is shared with as a runner).
     started_by: uuid.UUID | None = None
+    # Only in the answer to a one-shot run whose callback_url created the signing secret.
+    webhook_secret: str | None = None
 
     @property
     def final(self) -> bool:
@@ -324,6 +344,7 @@ class ExecutionList(Model):
 
 class RunBatchResult(Model):
     executions: list[Execution]
+    webhook_secret: str | None = None
 
 
 class RuntimeLimits(Model):
@@ -376,6 +397,140 @@ class ApiKeyCreate(Body):
     name: str
     scopes: list[Scope]
     expires_at: dt.datetime | None = None
+
+
+class Share(Model):
+    """Who a task is shared with (`email`, lower-cased) and as what."""
+
+    email: str
+    role: ShareRole
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ShareList(Model):
+    shares: list[Share]
+
+
+class ShareCreate(Body):
+    email: str
+    role: ShareRole
+
+
+class Webhook(Model):
+    """An endpoint deliveries are POSTed to (`events`: every one when none were chosen)."""
+
+    id: uuid.UUID
+    url: str
+    events: list[EventType]
+    enabled: bool
+    # Why it stopped by itself: "gone" (the receiver answered 410) or "failing".
+    disabled_reason: Literal["gone", "failing"] | None = None
+    description: str = ""
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CreatedWebhook(Webhook):
+    """A new endpoint: `secret` (whsec_...) only when this call created the signing secret,
+    shown this once."""
+
+    secret: str | None = None
+
+
+class WebhookList(Model):
+    webhooks: list[Webhook]
+    pagination: Pagination
+
+
+class WebhookCreate(Body):
+    url: str
+    events: list[EventType] = Field(default_factory=list)
+    enabled: bool = True
+    description: str = ""
+
+
+class WebhookUpdate(Body):
+    """Fields to change; the fields not set are kept. `enabled=True` clears a failure record."""
+
+    url: str | None = None
+    events: list[EventType] | None = None
+    enabled: bool | None = None
+    description: str | None = None
+
+
+class Attempt(Model):
+    """One try of a delivery: `status_code` None when no answer came."""
+
+    attempt: int
+    attempted_at: dt.datetime
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = None
+
+
+class Delivery(Model):
+    """One event owed to one endpoint; `message_id` is its `webhook-id` on every attempt."""
+
+    id: uuid.UUID
+    message_id: str
+    webhook_id: uuid.UUID
+    event_type: EventType
+    execution_id: uuid.UUID
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: dt.datetime | None = None
+    created_at: dt.datetime
+    attempt_log: list[Attempt] = Field(default_factory=list)
+
+
+class DeliveryList(Model):
+    deliveries: list[Delivery]
+    pagination: Pagination
+
+
+class SigningSecret(Model):
+    """A rotated secret, shown once; the previous one signs beside it until
+    `previous_valid_until`."""
+
+    secret: str
+    previous_valid_until: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+class SecretInfo(Model):
+    """Whether the caller has a signing secret (never the secret itself)."""
+
+    exists: bool
+    created_at: dt.datetime | None = None
+    previous_valid_until: dt.datetime | None = None
+
+
+class WebhookEventData(Model):
+    """What a delivery says about the execution (never its output: fetch it for that)."""
+
+    execution_id: uuid.UUID
+    task_id: uuid.UUID | None = None
+    status: Status
+    termination_reason: TerminationReason | None = None
+    return_code: int | None = None
+    verdict: Verdict | None = None
+    passed: int | None = None
+    total: int | None = None
+    script_type: str | None = None
+    execution_time_ms: int | None = None
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+
+
+class WebhookEvent(Model):
+    """A verified delivery's body. `type` is a plain string so that an event type newer than
+    this client is still read, not refused."""
+
+    type: str
+    timestamp: dt.datetime
+    data: WebhookEventData
 
 
 class LogEvent(Model):

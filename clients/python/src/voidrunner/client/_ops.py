@@ -21,6 +21,10 @@ from voidrunner.client._models import (
     ApiKeyList,
     AuthResponse,
     CreatedApiKey,
+    CreatedWebhook,
+    Delivery,
+    DeliveryList,
+    EventType,
     Execution,
     ExecutionList,
     MeResponse,
@@ -30,11 +34,21 @@ from voidrunner.client._models import (
     Runtime,
     RuntimeList,
     Scope,
+    SecretInfo,
+    Share,
+    ShareCreate,
+    ShareList,
+    ShareRole,
+    SigningSecret,
     Task,
     TaskList,
     TaskSpec,
     TaskUpdate,
     User,
+    Webhook,
+    WebhookCreate,
+    WebhookList,
+    WebhookUpdate,
 )
 
 T = TypeVar("T")
@@ -151,7 +165,7 @@ def create_task(spec: TaskSpec) -> Op[Task]:
 
 
 def list_tasks(params: Query, cursor: str | None) -> Op[TaskList]:
-    """GET /tasks, one page."""
+    """GET /tasks, one page (`shared=with_me` in `params`: the tasks shared with the caller)."""
     return Op("GET", f"{API}/tasks", _model(TaskList), params={**params, "cursor": cursor})
 
 
@@ -244,3 +258,105 @@ def runtimes() -> Op[list[Runtime]]:
     return Op(
         "GET", f"{API}/runtimes", lambda r: RuntimeList.model_validate_json(r.content).runtimes
     )
+
+
+# task shares
+
+
+def list_shares(task_id: uuid.UUID | str) -> Op[list[Share]]:
+    """GET /tasks/{id}/shares (every one: a task has at most 100)."""
+    return Op(
+        "GET",
+        f"{API}/tasks/{_id(task_id)}/shares",
+        lambda r: ShareList.model_validate_json(r.content).shares,
+    )
+
+
+def put_share(task_id: uuid.UUID | str, email: str, role: ShareRole) -> Op[Share]:
+    """POST /tasks/{id}/shares: share with `email`, or change its role (idempotent)."""
+    body = ShareCreate(email=email, role=role)
+    return Op("POST", f"{API}/tasks/{_id(task_id)}/shares", _model(Share), json=_body(body))
+
+
+def delete_share(task_id: uuid.UUID | str, email: str) -> Op[MessageBody]:
+    """DELETE /tasks/{id}/shares?email=..."""
+    return Op(
+        "DELETE",
+        f"{API}/tasks/{_id(task_id)}/shares",
+        _model(MessageBody),
+        params={"email": email},
+    )
+
+
+# webhooks
+
+
+def create_webhook(
+    url: str, events: list[EventType] | None, enabled: bool, description: str | None
+) -> Op[CreatedWebhook]:
+    """POST /webhooks."""
+    body = WebhookCreate(
+        url=url, events=events or [], enabled=enabled, description=description or ""
+    )
+    return Op("POST", f"{API}/webhooks", _model(CreatedWebhook), json=_body(body))
+
+
+def list_webhooks(limit: int | None, cursor: str | None) -> Op[WebhookList]:
+    """GET /webhooks, one page."""
+    params = {"limit": limit, "cursor": cursor}
+    return Op("GET", f"{API}/webhooks", _model(WebhookList), params=params)
+
+
+def webhook_items(page: WebhookList) -> list[Webhook]:
+    """The webhooks of a page."""
+    return page.webhooks
+
+
+def get_webhook(webhook_id: uuid.UUID | str) -> Op[Webhook]:
+    """GET /webhooks/{id}."""
+    return Op("GET", f"{API}/webhooks/{_id(webhook_id)}", _model(Webhook))
+
+
+def update_webhook(webhook_id: uuid.UUID | str, changes: WebhookUpdate) -> Op[Webhook]:
+    """PATCH /webhooks/{id} with the fields set on `changes`."""
+    body = _body(changes, unset=True)
+    return Op("PATCH", f"{API}/webhooks/{_id(webhook_id)}", _model(Webhook), json=body)
+
+
+def delete_webhook(webhook_id: uuid.UUID | str) -> Op[None]:
+    """DELETE /webhooks/{id} (204)."""
+    return Op("DELETE", f"{API}/webhooks/{_id(webhook_id)}", _nothing)
+
+
+def list_deliveries(
+    webhook_id: uuid.UUID | str, limit: int | None, cursor: str | None
+) -> Op[DeliveryList]:
+    """GET /webhooks/{id}/deliveries, one page."""
+    params = {"limit": limit, "cursor": cursor}
+    return Op(
+        "GET",
+        f"{API}/webhooks/{_id(webhook_id)}/deliveries",
+        _model(DeliveryList),
+        params=params,
+    )
+
+
+def delivery_items(page: DeliveryList) -> list[Delivery]:
+    """The deliveries of a page."""
+    return page.deliveries
+
+
+def redeliver(webhook_id: uuid.UUID | str, delivery_id: uuid.UUID | str) -> Op[Delivery]:
+    """POST /webhooks/{id}/deliveries/{delivery_id}/redeliver (202)."""
+    path = f"{API}/webhooks/{_id(webhook_id)}/deliveries/{_id(delivery_id)}/redeliver"
+    return Op("POST", path, _model(Delivery))
+
+
+def secret_info() -> Op[SecretInfo]:
+    """GET /webhooks/secret."""
+    return Op("GET", f"{API}/webhooks/secret", _model(SecretInfo))
+
+
+def rotate_secret() -> Op[SigningSecret]:
+    """POST /webhooks/secret/rotate."""
+    return Op("POST", f"{API}/webhooks/secret/rotate", _model(SigningSecret))

@@ -1,4 +1,5 @@
-"""`voidrunner`: sign in, run files, and manage tasks, executions and API keys from a shell.
+"""`voidrunner`: sign in, run files, and manage tasks, executions, API keys, webhooks and
+task shares from a shell (the last two in webhooks.py and shares.py).
 
 Every command takes `--json`. Exit codes: `run` ends with the program's (see runner.py);
 every other command 0 on success, 125 when the server, the credentials or the input are at
@@ -29,7 +30,13 @@ from voidrunner.client import (
     Unauthorized,
     VoidRunnerError,
 )
-from voidrunner.client.cli import output, runner
+from voidrunner.client.cli import output, runner, shares, webhooks
+from voidrunner.client.cli.common import Json, Limit, State
+from voidrunner.client.cli.common import client as _client
+from voidrunner.client.cli.common import done as _done
+from voidrunner.client.cli.common import first as _first
+from voidrunner.client.cli.common import state as _state
+from voidrunner.client.cli.common import when as _when
 from voidrunner.client.cli.config import DEFAULT_URL, Settings
 
 app = typer.Typer(
@@ -45,27 +52,8 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(executions_app, name="executions")
 app.add_typer(keys_app, name="keys")
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts)")]
-Limit = Annotated[int, typer.Option("--limit", min=1, help="At most this many")]
-
-
-class State:
-    """What main() read from the environment and the command line, passed to every command."""
-
-    def __init__(self, settings: Settings, program_args: list[str]) -> None:
-        self.settings = settings
-        self.program_args = program_args
-
-
-def _state(ctx: typer.Context) -> State:
-    state = ctx.find_root().obj
-    assert isinstance(state, State)
-    return state
-
-
-def _client(ctx: typer.Context) -> Client:
-    return _state(ctx).settings.client()
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(shares.app, name="shares")
 
 
 # sign-in
@@ -205,12 +193,27 @@ def _test_cases(path: Path) -> list[TestCase]:
 
 
 @tasks_app.command("list")
-def tasks_list(ctx: typer.Context, limit: Limit = 20, as_json: Json = False) -> None:
-    """Your tasks, newest first."""
+def tasks_list(
+    ctx: typer.Context,
+    shared: Annotated[
+        bool, typer.Option("--shared", help="The tasks others shared with you instead")
+    ] = False,
+    limit: Limit = 20,
+    as_json: Json = False,
+) -> None:
+    """Your tasks (or, with --shared, those shared with you), newest first."""
     with _client(ctx) as client:
-        found = _first(client.tasks.list(page_size=min(limit, 100)), limit)
+        tasks = client.tasks.list(shared="with_me" if shared else None, page_size=min(limit, 100))
+        found = _first(tasks, limit)
     if as_json:
         output.as_json(found)
+        return
+    if shared:
+        theirs = [
+            (t.id, t.name, t.shared_role, t.user_id, t.script_type, _when(t.created_at))
+            for t in found
+        ]
+        output.table(("ID", "NAME", "ROLE", "OWNER", "LANGUAGE", "CREATED"), theirs)
         return
     rows = [(t.id, t.name, t.script_type, t.status, _when(t.created_at)) for t in found]
     output.table(("ID", "NAME", "LANGUAGE", "STATUS", "CREATED"), rows)
@@ -233,6 +236,8 @@ def tasks_show(ctx: typer.Context, task_id: str, as_json: Json = False) -> None:
             ("status", task.status),
             ("timeout", f"{task.timeout_seconds} s"),
             ("memory", f"{task.memory_limit_mb} MiB"),
+            ("callback", task.callback_url),
+            ("shared as", task.shared_role),
             ("created", _when(task.created_at)),
         ]
     )
@@ -431,32 +436,12 @@ def _timestamp(text: str) -> dt.datetime:
     return when.astimezone(dt.UTC)
 
 
-def _first(items: Any, limit: int) -> list[Any]:
-    found = []
-    for item in items:
-        found.append(item)
-        if len(found) >= limit:
-            break
-    return found
-
-
-def _when(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def _ending(execution: Execution) -> str | None:
     if execution.exit_signal:
         return execution.exit_signal
     if execution.termination_reason not in {None, "exit"}:
         return execution.termination_reason
     return None if execution.return_code is None else f"exit {execution.return_code}"
-
-
-def _done(as_json: bool, message: str) -> None:
-    if as_json:
-        output.as_json({"message": message})
-    else:
-        typer.echo(message)
 
 
 def _fail(message: str, code: int = runner.PLATFORM_ERROR) -> int:
