@@ -28,6 +28,7 @@ from voidrunner.proto.auth.v1 import auth_pb2
 from voidrunner.proto.auth.v1.auth_pb2_grpc import AuthServiceStub
 from voidrunner.proto.tasks.v1 import tasks_pb2
 from voidrunner.proto.tasks.v1.tasks_pb2_grpc import TasksServiceStub
+from voidrunner.proto.webhooks.v1 import webhooks_pb2
 from voidrunner.tasks import access as tasks_access
 
 USER = str(uuid.uuid4())
@@ -199,10 +200,17 @@ async def test_unknown_keys_expired_tokens_and_user_tokens_are_refused(
 
 
 def test_every_rpc_has_its_callers_named() -> None:
-    for descriptor, rules in (
-        (tasks_pb2.DESCRIPTOR.services_by_name["TasksService"], tasks_access.RULES),
-        (auth_pb2.DESCRIPTOR.services_by_name["AuthService"], auth_access.RULES),
+    # The tasks process serves two services (tasks and webhooks) under one rule table.
+    for descriptors, rules in (
+        (
+            [
+                tasks_pb2.DESCRIPTOR.services_by_name["TasksService"],
+                webhooks_pb2.DESCRIPTOR.services_by_name["WebhooksService"],
+            ],
+            tasks_access.RULES,
+        ),
+        ([auth_pb2.DESCRIPTOR.services_by_name["AuthService"]], auth_access.RULES),
     ):
-        methods = {f"/{descriptor.full_name}/{m.name}" for m in descriptor.methods}
+        methods = {f"/{d.full_name}/{m.name}" for d in descriptors for m in d.methods}
         assert set(rules) == methods
         assert all(rules[m] for m in methods)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.test_judge import one_shot
 from tests.e2e.test_pipeline import create_task, login, run
-from tests.e2e.webhook_receiver import Receiver, running_receiver
+from tests.e2e.webhook_receiver import LOOPBACK_WEBHOOKS, Receiver, running_receiver
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,12 +30,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def tasks_settings_overrides() -> dict[str, Any]:
-    return {
-        "webhook_allow_http": True,
-        "webhook_allow_list": ["127.0.0.1/32"],
-        "webhook_poll_seconds": 0.2,
-        "webhook_timeout_seconds": 2.0,
-    }
+    return dict(LOOPBACK_WEBHOOKS)
 
 
 async def register(

@@ -15,6 +15,15 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+# Tasks settings under which a test stack delivers to this receiver: loopback over http, allowed
+# by the operator's allow-list alone, polled and timed out quickly.
+LOOPBACK_WEBHOOKS: dict[str, Any] = {
+    "webhook_allow_http": True,
+    "webhook_allow_list": ["127.0.0.1/32"],
+    "webhook_poll_seconds": 0.2,
+    "webhook_timeout_seconds": 2.0,
+}
+
 
 @dataclass
 class Delivery:

@@ -126,6 +126,8 @@ async def test_every_protected_operation_rejects_forged_tokens(
         "task_id": task["id"],
         "execution_id": execution["id"],
         "api_key_id": str(uuid.uuid4()),
+        "webhook_id": str(uuid.uuid4()),
+        "delivery_id": str(uuid.uuid4()),
     }
     session = await client.post(
         f"{API}/auth/login", json={"email": alice.email, "password": "Sup3r-secret!"}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from client_harness import Cli, register
 
-from tests.e2e.webhook_receiver import Receiver, running_receiver
+from tests.e2e.webhook_receiver import LOOPBACK_WEBHOOKS, Receiver, running_receiver
 from voidrunner.client import verify_webhook
 
 pytestmark = pytest.mark.sandbox
@@ -21,12 +21,7 @@ pytestmark = pytest.mark.sandbox
 
 @pytest.fixture
 def tasks_settings_overrides() -> dict[str, Any]:
-    # The receiver is on loopback over http: only an allow-listed, development stack sends there.
-    return {
-        "webhook_allow_http": True,
-        "webhook_allow_list": ["127.0.0.1/32"],
-        "webhook_poll_seconds": 0.2,
-    }
+    return dict(LOOPBACK_WEBHOOKS)
 
 
 @pytest.fixture

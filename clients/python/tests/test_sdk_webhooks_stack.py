@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from client_harness import PASSWORD
 
-from tests.e2e.webhook_receiver import Receiver, running_receiver
+from tests.e2e.webhook_receiver import LOOPBACK_WEBHOOKS, Receiver, running_receiver
 from voidrunner.client import (
     AsyncClient,
     Client,
@@ -39,12 +39,7 @@ HELLO = RunSpec(script_type="python", script_content="print('hi')")
 
 @pytest.fixture
 def tasks_settings_overrides() -> dict[str, Any]:
-    # The receiver is on loopback over http: only an allow-listed, development stack sends there.
-    return {
-        "webhook_allow_http": True,
-        "webhook_allow_list": ["127.0.0.1/32"],
-        "webhook_poll_seconds": 0.2,
-    }
+    return dict(LOOPBACK_WEBHOOKS)
 
 
 @pytest.fixture

@@ -141,7 +141,9 @@ async def test_senders_side_by_side_send_each_delivery_once(
 ) -> None:
     await queue(pool, receiver.url("many"), 20)
     stop = asyncio.Event()
-    runs = [asyncio.create_task(run_until(dispatcher(pool), stop)) for _ in range(2)]
+    # Leases longer than any attempt here: a lease that runs out mid-attempt (a loaded machine,
+    # a 1 s lease) hands the delivery to the other sender by design, which is not this test.
+    runs = [asyncio.create_task(run_until(dispatcher(pool, lease=30.0), stop)) for _ in range(2)]
     try:
         async with asyncio.timeout(20):
             while {s for s, _ in await states(pool)} != {"delivered"}:
