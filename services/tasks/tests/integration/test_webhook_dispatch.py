@@ -139,10 +139,10 @@ async def test_a_sender_dying_mid_attempt_leaves_the_delivery_to_the_next(
 async def test_senders_side_by_side_send_each_delivery_once(
     pool: asyncpg.Pool, receiver: Receiver
 ) -> None:
-    await queue(pool, receiver.url("many"), 20)
+    await queue(pool, receiver.url("many"), 60)
     stop = asyncio.Event()
-    # Leases longer than any attempt here: a lease that runs out mid-attempt (a loaded machine,
-    # a 1 s lease) hands the delivery to the other sender by design, which is not this test.
+    # Leases longer than any attempt here, so every second send would be a claiming bug (two
+    # senders leasing one row), not a lease that ran out on a loaded machine.
     runs = [asyncio.create_task(run_until(dispatcher(pool, lease=30.0), stop)) for _ in range(2)]
     try:
         async with asyncio.timeout(20):
@@ -152,10 +152,10 @@ async def test_senders_side_by_side_send_each_delivery_once(
         stop.set()
         await asyncio.gather(*runs)
     ids = [d.message_id for d in receiver.received]
-    assert len(ids) == 20
-    assert len(set(ids)) == 20
+    assert len(ids) == 60
+    assert len(set(ids)) == 60
     attempts = await pool.fetchval("SELECT count(*) FROM webhook_attempts")
-    assert attempts == 20
+    assert attempts == 60
 
 
 async def test_one_users_slow_receiver_holds_only_its_share_of_the_senders(

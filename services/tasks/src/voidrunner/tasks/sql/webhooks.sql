@@ -97,7 +97,11 @@ WITH candidates AS (
     FROM webhook_deliveries d
     JOIN candidates c ON c.id = d.id
     LEFT JOIN busy b ON b.user_id = c.user_id
-    WHERE c.n + coalesce(b.leased, 0) <= $3
+    -- Repeated on d itself: a row another sender leased meanwhile is re-read when it is locked,
+    -- and only conditions on the locked row are checked again (not those of the CTE above).
+    WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+      AND (d.leased_until IS NULL OR d.leased_until < now())
+      AND c.n + coalesce(b.leased, 0) <= $3
     ORDER BY c.next_attempt_at
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
