@@ -16,10 +16,11 @@ import asyncpg
 from voidrunner.common.db import Conn
 from voidrunner.common.errors import FailedPrecondition, NotFound
 from voidrunner.common.text import is_storable_text
-from voidrunner.contracts.webhooks import ALL_EVENTS, EventType
+from voidrunner.contracts.webhooks import ALL_EVENTS
 from voidrunner.tasks import cursor as cursors
 from voidrunner.tasks.cursor import Cursor, SortField, SortOrder
 from voidrunner.tasks.errors import FieldErrors, Violation
+from voidrunner.tasks.service import parse_id
 from voidrunner.tasks.webhooks.errors import UnresolvableWebhookHost, UnsafeWebhookUrl
 from voidrunner.tasks.webhooks.guard import UrlGuard
 from voidrunner.tasks.webhooks.sealing import SecretBox
@@ -76,14 +77,6 @@ class Page:
 class DeliveryPage:
     deliveries: list[DeliveryRecord]
     next_cursor: str | None
-
-
-def parse_uuid(raw: str) -> uuid.UUID | None:
-    """An id from the wire, or None when it is not one."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
 
 
 def check_events(raw: list[str], field: str = "events") -> list[str]:
@@ -180,7 +173,7 @@ class WebhookService:
 
     async def get(self, user_id: uuid.UUID, webhook_id: str) -> EndpointRecord:
         """The caller's endpoint, or WebhookNotFound."""
-        eid = parse_uuid(webhook_id)
+        eid = parse_id(webhook_id)
         if eid is None:
             raise WebhookNotFound
         async with self._pool.acquire() as conn:
@@ -210,7 +203,7 @@ class WebhookService:
         events = check_events(patch.events) if patch.events is not None else None
         if patch.url is not None:
             await self.vet_url(patch.url, "url")
-        eid = parse_uuid(webhook_id)
+        eid = parse_id(webhook_id)
         if eid is None:
             raise WebhookNotFound
         async with self._pool.acquire() as conn, conn.transaction():
@@ -244,7 +237,7 @@ class WebhookService:
 
     async def delete(self, user_id: uuid.UUID, webhook_id: str) -> None:
         """Delete an endpoint and its deliveries."""
-        eid = parse_uuid(webhook_id)
+        eid = parse_id(webhook_id)
         if eid is None:
             raise WebhookNotFound
         async with self._pool.acquire() as conn:
@@ -271,7 +264,7 @@ class WebhookService:
     ) -> DeliveryRecord:
         """Queue a delivery again now (same webhook-id)."""
         endpoint = await self.get(user_id, webhook_id)
-        did = parse_uuid(delivery_id)
+        did = parse_id(delivery_id)
         if did is None:
             raise DeliveryNotFound
         if not endpoint.enabled:
@@ -334,7 +327,6 @@ def _next(at: dt.datetime, row_id: uuid.UUID, kind: str) -> str:
 __all__ = [
     "DeliveryNotFound",
     "EndpointPatch",
-    "EventType",
     "WebhookDisabled",
     "WebhookNotFound",
     "WebhookService",
