@@ -174,7 +174,8 @@ class TaskService:
         )
         async with self._pool.acquire() as conn, conn.transaction():
             created = await self._repo.insert_task(conn, task)
-            if self._callbacks is not None:
+            # A new task has no callback URL to look up unless this request gives one.
+            if self._callbacks is not None and patch.callback_url is not None:
                 created = await self._callbacks.saved(conn, created, patch)
             return created
 
