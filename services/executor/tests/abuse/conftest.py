@@ -93,12 +93,7 @@ async def abuse(
     monkeypatch.setenv(SECRET_ENV, secret)
     # Counted once the backend is settled: a docker warm pool still filling (one container per
     # runtime and compile step) holds engine connections that are not this case's.
-    start = getattr(backend.sandbox, "start", None)
-    if start is not None:
-        await start()
-    wait_warm = getattr(backend.sandbox, "wait_warm", None)
-    if wait_warm is not None:
-        assert await wait_warm(120), "the warm pool never filled"
+    await _conformance.warmed(backend)
     fds = len(os.listdir("/proc/self/fd"))
     zombies_before = zombies()
     attacker = Abuse(backend, canary, secret)

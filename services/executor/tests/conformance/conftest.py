@@ -16,35 +16,54 @@ from pathlib import Path
 
 import pytest
 
-from sandbox_testing.conformance import Backend, settled
+from sandbox_testing.conformance import BACKENDS_BUILT, Backend, settled
 from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.executor.sandbox.cgroups import CgroupDriver
 from voidrunner.executor.sandbox.types import Sandbox, SandboxError
+from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE, UidRange
 
 _RAN: dict[str, str] = {}
+WARM_UID_BASE = DEFAULT_UID_BASE + 0x40000
 _CGROUP_PARENTS: list[Path] = []
 
 
-def _bwrap() -> Backend:
-    from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+def _bwrap(warm_pool: int) -> Callable[[], Backend]:
+    def factory() -> Backend:
+        from voidrunner.executor.sandbox.bwrap import DEFAULT_SLOTS, BwrapSandbox, warm_uids
 
-    # A cgroup parent of this session's own: the shared `voidrunner` parent also holds other
-    # executors' runs on this host (and empty groups an executor killed mid-run left behind),
-    # which the leftovers check would otherwise count as ours.
-    cgroups = CgroupDriver.detect(subdir=f"voidrunner-suite-{os.getpid()}-{secrets.token_hex(3)}")
-    try:
-        sandbox = BwrapSandbox(load_catalog(), cgroups=cgroups)
-    except SandboxError as exc:
-        pytest.skip(f"bwrap backend unavailable here: {exc}")
-    parents = list(sandbox.cgroups.parents.values())
-    _CGROUP_PARENTS.extend(parents)
+        # A cgroup parent of this session's own: the shared `voidrunner` parent also holds other
+        # executors' runs on this host (and empty groups an executor killed mid-run left
+        # behind), which the leftovers check would otherwise count as ours.
+        subdir = f"voidrunner-suite-{os.getpid()}-{secrets.token_hex(3)}"
+        cgroups = CgroupDriver.detect(subdir=subdir)
+        catalog = load_catalog()
+        uids = None
+        if warm_pool and os.geteuid() == 0:
+            # Its own uids: the session keeps its warm sandboxes (and their uids) to the end,
+            # and the stacks' executors of later tests lease from the default range.
+            uids = UidRange(WARM_UID_BASE, DEFAULT_SLOTS + warm_uids(catalog, warm_pool))
+        try:
+            sandbox = BwrapSandbox(catalog, cgroups=cgroups, warm_pool=warm_pool, uids=uids)
+        except SandboxError as exc:
+            pytest.skip(f"bwrap backend unavailable here: {exc}")
+        parents = list(sandbox.cgroups.parents.values())
+        _CGROUP_PARENTS.extend(parents)
 
-    def leftovers() -> list[str]:
-        return [
-            str(p) for parent in parents if parent.is_dir() for p in parent.iterdir() if p.is_dir()
-        ]
+        def leftovers() -> list[str]:
+            # A warm pool's waiting sandboxes are stock, not something a run left.
+            held = sandbox.warm.held_groups()
+            return [
+                str(p)
+                for parent in parents
+                if parent.is_dir()
+                for p in parent.iterdir()
+                if p.is_dir() and str(p) not in held
+            ]
 
-    return Backend("bwrap", sandbox, leftovers, BwrapSandbox)
+        name = "bwrap-warm" if warm_pool else "bwrap"
+        return Backend(name, sandbox, leftovers, BwrapSandbox)
+
+    return factory
 
 
 def _docker(runtime: str) -> Callable[[], Backend]:
@@ -66,11 +85,13 @@ def _docker(runtime: str) -> Callable[[], Backend]:
 
 
 BACKENDS: dict[str, Callable[[], Backend]] = {
-    "bwrap": _bwrap,
+    "bwrap": _bwrap(0),
+    # Python runs in sandboxes started ahead of demand (the warm pool), every other runtime cold.
+    "bwrap-warm": _bwrap(2),
     "docker-runc": _docker("runc"),
     "docker-runsc": _docker("runsc"),
 }
-_CACHE: dict[str, Backend] = {}
+_CACHE = BACKENDS_BUILT
 
 
 @pytest.fixture(scope="session", params=list(BACKENDS))
@@ -101,9 +122,21 @@ def sandbox(backend: Backend) -> Sandbox:
     return backend.sandbox
 
 
+async def warmed(backend: Backend) -> None:
+    """Start the backend's warm pool (where it has one) and wait until it is full: a case's
+    runs then start warm where the backend can."""
+    start = getattr(backend.sandbox, "start", None)
+    if start is not None:
+        await start()
+    wait_warm = getattr(backend.sandbox, "wait_warm", None)
+    if wait_warm is not None:
+        assert await wait_warm(120), "the warm pool never filled"
+
+
 @pytest.fixture(autouse=True)
 async def _nothing_left_behind(backend: Backend) -> AsyncIterator[None]:
     """Every case ends with no cgroup dirs / containers of any run left on the host."""
+    await warmed(backend)
     assert backend.leftovers() == [], "left over before the test"
     yield
     assert await settled(backend.leftovers) == [], f"{backend.name} left things behind"

@@ -76,6 +76,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _LIST_PLACEHOLDER = "{sources}"
+# The ways a runtime may be started ahead of demand (RuntimeSpec.warm_start); "" is none.
+WARM_STARTS = frozenset({"", "python"})
 
 
 def parse_size(value: int | float | str) -> int:
@@ -212,6 +214,9 @@ class RuntimeSpec:
     # More host directories (absolute, outside /usr) the bwrap backend binds read-only where they
     # exist: a toolchain's configuration under /etc (the JDK's security and logging files).
     host_paths: tuple[str, ...] = ()
+    # How a backend may start this runtime ahead of demand ("python": an interpreter that waits
+    # for its program; see the bwrap backend's warm starts), or "" when it may not.
+    warm_start: str = ""
 
     def missing_reason(self, missing: list[str] | tuple[str, ...]) -> str:
         """Why this runtime is unavailable when `missing` (host binaries) are not found."""
@@ -353,6 +358,13 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
         pure = PurePosixPath(path)
         if not pure.is_absolute() or ".." in pure.parts or pure == PurePosixPath("/"):
             raise ValueError(f"{where}: host_paths must be absolute directories, got {path!r}")
+    warm_start = str(table.get("warm_start", ""))
+    if warm_start not in WARM_STARTS:
+        raise ValueError(f"{where}: warm_start must be one of {sorted(WARM_STARTS)}")
+    if warm_start and (compile_spec is not None or run[-1] != "{source}"):
+        raise ValueError(
+            f"{where}: warm_start needs an interpreted runtime whose run ends in {{source}}"
+        )
     extensions = (
         _str_list(table, "source_extensions", where)
         if "source_extensions" in table
@@ -374,6 +386,7 @@ def _spec(name: str, table: Mapping[str, Any]) -> RuntimeSpec:
         source_extensions=extensions,
         packages=packages,
         host_paths=host_paths,
+        warm_start=warm_start,
     )
 
 

@@ -26,11 +26,12 @@ def build_sandbox(settings: ExecutorSettings, catalog: RuntimeCatalog) -> Sandbo
             owner=settings.docker_owner,
             compile_output_bytes=settings.compile_output_bytes,
         )
-    from voidrunner.executor.sandbox.bwrap import BwrapSandbox
+    from voidrunner.executor.sandbox.bwrap import BwrapSandbox, warm_uids
     from voidrunner.executor.sandbox.uid_range import UidRange
 
+    warm = warm_uids(catalog, settings.sandbox_warm_pool)
     try:
-        uids = UidRange(settings.sandbox_uid_base, settings.executor_slots)
+        uids = UidRange(settings.sandbox_uid_base, settings.executor_slots + warm)
     except ValueError as exc:
         raise SandboxError(f"VOIDRUNNER_SANDBOX_UID_BASE: {exc}") from exc
     return BwrapSandbox(
@@ -38,4 +39,5 @@ def build_sandbox(settings: ExecutorSettings, catalog: RuntimeCatalog) -> Sandbo
         uids=uids,
         launcher=settings.sandbox_launcher,
         compile_output_bytes=settings.compile_output_bytes,
+        warm_pool=settings.sandbox_warm_pool,
     )

@@ -42,6 +42,13 @@ COMPILE_STEPS = Counter(
     ["backend", "runtime"],
 )
 
+RUN_STARTS = Counter(
+    "voidrunner_sandbox_run_starts",
+    "Run steps the sandboxes started, by backend and how (warm: in a sandbox started ahead of "
+    "demand; cold: started for the run).",
+    ["backend", "start"],
+)
+
 
 def observe_overhead(backend: str, wall_seconds: float, result: RunResult) -> None:
     """Observe what a run cost beyond its program (never negative: the clocks differ)."""

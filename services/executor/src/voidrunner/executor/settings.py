@@ -38,9 +38,14 @@ class ExecutorSettings(BaseServiceSettings):
     # An operator's runtime catalogue override (TOML, merged over the bundled one); its [caps]
     # are applied to every job whatever it asks for. Give the tasks service the same file.
     runtimes_file: Path | None = None
-    # bwrap, executor started as root: run i of the executor_slots at once runs as host uid and
-    # gid sandbox_uid_base + i (see sandbox/uid_range.py for the default). Executors sharing a
-    # host need disjoint ranges: bases at least executor_slots apart.
+    # bwrap: sandboxes kept started ahead of demand per runtime that allows it (python), each
+    # used by one run (sandbox/bwrap_warm.py): a hello-world starts in a third of the time. Each
+    # holds a uid and about 10 MiB while it waits.
+    sandbox_warm_pool: int = Field(default=2, ge=0, le=16)
+    # bwrap, executor started as root: each run (and each warm sandbox) runs as its own host uid
+    # and gid from sandbox_uid_base on (see sandbox/uid_range.py for the default): executor_slots
+    # plus sandbox_warm_pool per warm runtime of them. Executors sharing a host need disjoint
+    # ranges: bases at least that many apart.
     sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1, le=MAX_UID)
     # Started as root, the executor process keeps only the capabilities its backend needs once
     # it is set up (privileges.py; the kept set is logged). Off: it keeps all of root's.

@@ -26,11 +26,16 @@ from voidrunner.executor.sandbox.types import (
     Sandbox,
 )
 
-__all__ = ["FAST", "Backend", "marker", "processes_with", "run", "settled"]
+__all__ = ["BACKENDS_BUILT", "FAST", "Backend", "marker", "processes_with", "run", "settled"]
 
 T = TypeVar("T")
 
 FAST = Limits(timeout_seconds=10.0, memory_bytes=256 * 1024 * 1024, max_output_bytes=1024 * 1024)
+
+
+# The backends this session built, by name: here, not in the suite's conftest, which the abuse
+# suite loads a second time by path: one instance per backend (a warm pool's uids are its own).
+BACKENDS_BUILT: dict[str, Backend] = {}
 
 
 @dataclass

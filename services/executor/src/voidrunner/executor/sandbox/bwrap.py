@@ -55,7 +55,7 @@ from pathlib import Path, PurePosixPath
 from voidrunner.common.logs import get_logger
 from voidrunner.contracts.execution import signal_name
 from voidrunner.contracts.runtimes import RuntimeCatalog, RuntimeSpec, load_catalog
-from voidrunner.executor.metrics import COMPILE_STEPS
+from voidrunner.executor.metrics import COMPILE_STEPS, RUN_STARTS
 from voidrunner.executor.sandbox._spawn import (
     SETUP_FAILED,
     Gate,
@@ -71,6 +71,14 @@ from voidrunner.executor.sandbox.build import (
     paths_for,
     unpack_artifact,
     work_files,
+)
+from voidrunner.executor.sandbox.bwrap_warm import (
+    LOADERS,
+    WarmKey,
+    WarmSandbox,
+    WarmStarts,
+    warm_message,
+    widen_pipe,
 )
 from voidrunner.executor.sandbox.cgroups import CgroupDriver, CgroupStats, RunCgroup
 from voidrunner.executor.sandbox.launcher import LaunchReport, launcher_binary, parse_report
@@ -94,7 +102,7 @@ from voidrunner.executor.sandbox.uid_pool import LOCK_PATH, UidPool
 from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE, UidRange, check_range
 from voidrunner.executor.sandbox.userns import check_userns
 
-__all__ = ["DEFAULT_SLOTS", "BwrapSandbox"]
+__all__ = ["DEFAULT_SLOTS", "BwrapSandbox", "warm_uids"]
 
 _log = get_logger("voidrunner.executor.sandbox")
 
@@ -119,6 +127,17 @@ _PRIORITY = (
     TerminationReason.TIMEOUT,
     TerminationReason.EXIT,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fds:
+    """What bwrap is told about a sandbox's descriptors (see BwrapSandbox._sandbox_fds)."""
+
+    binds: list[tuple[str, str, int, str]]
+    seccomp: int
+    stdin: int
+    status: int
+    report: int
 
 
 @dataclass(slots=True)
@@ -149,6 +168,7 @@ class BwrapSandbox:
         uid_lock: Path = LOCK_PATH,
         launcher: Path | None = None,
         compile_output_bytes: int = COMPILE_OUTPUT_BYTES,
+        warm_pool: int = 0,
     ) -> None:
         """Raises SandboxError when bwrap, usable cgroups (memory + pids) or unprivileged user
         namespaces are missing here, or when `uids` clash with the host's.
@@ -160,6 +180,9 @@ class BwrapSandbox:
         65534 maps to the run's. Never 0: bwrap started as root maps the sandbox's uid to host
         root, whose processes pass the owner checks of /proc/sys (kernel.core_pattern!) without
         any capability. `uid_lock`: the lock file every executor of this host shares.
+        `warm_pool`: sandboxes kept started per runtime that allows warm starts (bwrap_warm.py;
+        `start()` begins filling it). Each holds a uid: `uids` must count them besides the slots
+        (warm_uids() says how many).
         """
         prlimit, setpriv = shutil.which("prlimit"), shutil.which("setpriv")
         if prlimit is None or setpriv is None:
@@ -171,15 +194,28 @@ class BwrapSandbox:
             raise SandboxError("bubblewrap (bwrap) is not installed")
         self._bwrap = found
         self._pool: UidPool | None = None
+        self._warm_uids: UidPool | None = None
         probe, who = [found], f"uid {os.geteuid()}"
+        self._catalog = catalog if catalog is not None else load_catalog()
         if os.geteuid() == 0:
-            uids = uids if uids is not None else UidRange(DEFAULT_UID_BASE, DEFAULT_SLOTS)
+            extra = warm_uids(self._catalog, warm_pool)
+            if uids is None:
+                uids = UidRange(DEFAULT_UID_BASE, DEFAULT_SLOTS + extra)
             check_range(uids)
-            self._pool = UidPool(uids, lock_path=uid_lock)
+            if extra and uids.count <= extra:
+                raise SandboxError(
+                    f"sandbox uids {uids} leave none for runs besides {extra} warm sandboxes"
+                )
+            # Runs lease from the front of the range, warm sandboxes from its end: a waiting
+            # sandbox never holds a uid a run is waiting for.
+            runs = UidRange(uids.base, uids.count - extra)
+            self._pool = UidPool(runs, lock_path=uid_lock)
             _warn_about(self._pool)
+            if extra:
+                spare = UidRange(uids.base + runs.count, extra)
+                self._warm_uids = UidPool(spare, lock_path=uid_lock)
             probe, who = [*self._drop(uids.base), found], f"uid {uids.base} (of {uids})"
         check_userns(probe, as_uid=who)
-        self._catalog = catalog if catalog is not None else load_catalog()
         self._caps = caps if caps is not None else self._catalog.caps
         driver = cgroups if cgroups is not None else CgroupDriver.detect()
         if driver is None:
@@ -193,6 +229,7 @@ class BwrapSandbox:
         self._compile_output_bytes = compile_output_bytes
         self._last_reap = 0.0
         self.reap_stale_cgroups()
+        self._warm = WarmStarts(warm_pool, self._start_warm)
 
     def reap_stale_cgroups(self) -> None:
         """Remove run cgroups an executor killed earlier left behind (at most once a minute)."""
@@ -270,8 +307,28 @@ class BwrapSandbox:
     def runtimes(self) -> list[RuntimeInfo]:
         return list(self._infos.values())
 
+    async def start(self) -> None:
+        """Start filling the warm pool for every runtime that allows it, at its default limits.
+
+        Creates tasks and returns: nothing is started before the caller's next await."""
+        if self._warm.size == 0:
+            return
+        for spec in self._catalog:
+            if spec.warm_start in LOADERS and self._infos[spec.name].available:
+                limits = cap_limits(spec.default_limits, self._caps)
+                self._warm.watch((spec.name, limits.tmp_bytes))
+
+    async def wait_warm(self, seconds: float) -> bool:
+        """Wait until the warm pool is full (tests, benchmarks)."""
+        return await self._warm.wait_ready(seconds)
+
+    @property
+    def warm(self) -> WarmStarts:
+        """The sandboxes started ahead of demand."""
+        return self._warm
+
     async def close(self) -> None:
-        return None
+        await self._warm.close()
 
     # -- running --------------------------------------------------------------------------------
 
@@ -374,6 +431,13 @@ class BwrapSandbox:
         run_id = prepared.request.run_id
         for _attempt in range(2):
             started = time.monotonic()
+            claimed = self._claim_warm(prepared, run_limits, args, stdin)
+            if claimed is not None:
+                warm = await self._run_warm(*claimed, run_limits, collector, cancel)
+                if warm is not None:
+                    step = warm
+                    break
+            RUN_STARTS.labels(self.name, "cold").inc()
             step = await self._step(
                 run_id,
                 argv,
@@ -443,15 +507,9 @@ class BwrapSandbox:
 
     def _launcher(self, limits: Limits, uid: int | None) -> list[str]:
         """prlimit (safe rlimits: core, nofile, fsize, cpu — never AS), then setpriv if root."""
-        rlimits = {
-            "core": 0,
-            "nofile": limits.max_open_files,
-            "fsize": limits.tmp_bytes,
-            "cpu": math.ceil(limits.timeout_seconds) + 1,
-        }
         return [
             self._prlimit,
-            *(f"--{name}={value}:{value}" for name, value in rlimits.items()),
+            *(f"--{name}={value}:{value}" for name, value in _rlimits(limits).items()),
             "--",
             *self._drop(uid),
         ]
@@ -489,21 +547,7 @@ class BwrapSandbox:
         gate: Gate | None = None
         try:
             gate = Gate()
-            binds: list[tuple[str, str, int, str]] = []
-            for path, data in work:
-                child_fds.append(sealed_memfd("voidrunner-file", data))
-                binds.append(("--file", path, child_fds[-1], "0644"))
-            for path, data, perms in [(LAUNCHER_PATH, self._vr_launch, "0555"), *readonly]:
-                child_fds.append(sealed_memfd("voidrunner-file", data))
-                binds.append(("--ro-bind-data", path, child_fds[-1], perms))
-            seccomp_fd = sealed_memfd("voidrunner-seccomp", self._seccomp)
-            stdin_fd = sealed_memfd("voidrunner-stdin", stdin)
-            status_r, status_w = os.pipe2(os.O_CLOEXEC)
-            child_fds += [seccomp_fd, stdin_fd, status_w]
-            readers.append(asyncio.create_task(read_capped(status_r, 2**16)))
-            report_r, report_w = os.pipe2(os.O_CLOEXEC)
-            child_fds.append(report_w)
-            readers.append(asyncio.create_task(read_capped(report_r, 256)))
+            fds = self._sandbox_fds(work, readonly, stdin, child_fds, readers)
             if artifact_out is not None:
                 art_r, art_w = os.pipe2(os.O_CLOEXEC)
                 child_fds.append(art_w)
@@ -516,13 +560,12 @@ class BwrapSandbox:
                     f">&{art_w}"
                 )
                 argv = [_BASH, "-c", script, artifact_out, *argv]
-            argv = [LAUNCHER_PATH, str(report_w), *argv]
+            argv = [LAUNCHER_PATH, str(fds.report), *argv]
             full = self._bwrap_argv(
-                argv, limits, env, binds, seccomp_fd, status_w, gate, uid, host_paths
+                argv, limits, env, fds.binds, fds.seccomp, fds.status, gate, uid, host_paths
             )
-            return await self._supervise(
-                full, limits, group, stdin_fd, child_fds, gate, collector, cancel, readers
-            )
+            proc, exited = await self._spawn(full, group, fds.stdin, child_fds, gate)
+            return await self._supervise(proc, exited, limits, group, collector, cancel, readers)
         finally:
             if gate is not None:
                 gate.close()
@@ -535,25 +578,52 @@ class BwrapSandbox:
             await group.kill_all()
             await group.remove()
 
-    async def _supervise(
+    def _sandbox_fds(
+        self,
+        work: list[tuple[str, bytes]],
+        readonly: list[tuple[str, bytes, str]],
+        stdin: bytes,
+        child_fds: list[int],
+        readers: list[asyncio.Task[bytes | None]],
+    ) -> _Fds:
+        """The descriptors a sandbox starts with (each added to `child_fds`), and the readers of
+        bwrap's status and the launcher's report (added to `readers`, in that order)."""
+        binds: list[tuple[str, str, int, str]] = []
+        for path, data in work:
+            child_fds.append(sealed_memfd("voidrunner-file", data))
+            binds.append(("--file", path, child_fds[-1], "0644"))
+        for path, data, perms in [(LAUNCHER_PATH, self._vr_launch, "0555"), *readonly]:
+            child_fds.append(sealed_memfd("voidrunner-file", data))
+            binds.append(("--ro-bind-data", path, child_fds[-1], perms))
+        seccomp_fd = sealed_memfd("voidrunner-seccomp", self._seccomp)
+        stdin_fd = sealed_memfd("voidrunner-stdin", stdin)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        child_fds += [seccomp_fd, stdin_fd, status_w]
+        readers.append(asyncio.create_task(read_capped(status_r, 2**16)))
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        child_fds.append(report_w)
+        readers.append(asyncio.create_task(read_capped(report_r, 256)))
+        return _Fds(binds, seccomp_fd, stdin_fd, status_w, report_w)
+
+    async def _spawn(
         self,
         argv: list[str],
-        limits: Limits,
         group: RunCgroup,
         stdin_fd: int,
         child_fds: list[int],
         gate: Gate,
-        collector: OutputCollector,
-        cancel: CancelToken | None,
-        readers: list[asyncio.Task[bytes | None]],
-    ) -> _Step:
+    ) -> tuple[asyncio.subprocess.Process, asyncio.Task[int]]:
+        """Start `argv` behind its gate, move it into `group`, then open the gate.
+
+        On return the process runs inside its cgroup; if anything fails first it is ended."""
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=stdin_fd,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                pass_fds=[*child_fds, gate.fd] if gate.fd is not None else child_fds,
+                # stdin goes in as fd 0 only: passed as well, the program would hold a second copy.
+                pass_fds=[fd for fd in [*child_fds, gate.fd] if fd is not None and fd != stdin_fd],
                 # Not the executor's environment (database URLs, tokens): bwrap's init is pid 1
                 # in the sandbox and the code can read its /proc/1/environ (--clearenv only
                 # clears the command's). Found by the abuse suite.
@@ -565,13 +635,151 @@ class BwrapSandbox:
             os.close(fd)
         child_fds.clear()
         gate.handed_over()
+        exited = asyncio.create_task(proc.wait())
+        try:
+            await self._enter_cgroup(proc.pid, exited, group, gate)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # still behind its gate, outside the cgroup
+            await exited
+            raise
+        return proc, exited
+
+    # -- warm starts (bwrap_warm.py) -----------------------------------------------------------
+
+    async def _start_warm(self, key: WarmKey) -> WarmSandbox:
+        """One warm sandbox for `key`, started by a keeper task of its own (which holds its uid
+        lease until the sandbox is released and gone)."""
+        ready: asyncio.Future[WarmSandbox] = asyncio.get_running_loop().create_future()
+        keeper = asyncio.create_task(self._keep_warm(key, ready), name=f"bwrap-warm-{key[0]}")
+        try:
+            sandbox = await asyncio.shield(ready)
+        except asyncio.CancelledError:
+            keeper.cancel()
+            raise
+        sandbox.keeper = keeper
+        return sandbox
+
+    async def _keep_warm(self, key: WarmKey, ready: asyncio.Future[WarmSandbox]) -> None:
+        spec = self._catalog.get(key[0])
+        # The most any run may ask for (tmp excepted: the key's); a claim lowers them.
+        limits = replace(self._caps, tmp_bytes=key[1])
+        child_fds: list[int] = []
+        readers: list[asyncio.Task[bytes | None]] = []
+        gate: Gate | None = None
+        group: RunCgroup | None = None
+        sandbox: WarmSandbox | None = None
+        control_w = -1
+        try:
+            uid = await self._warm_uids.lease() if self._warm_uids is not None else None
+            group = self._cgroups.create(f"run-warm-{secrets.token_hex(6)}", limits)
+            asyncio.get_running_loop().run_in_executor(None, self._cgroups.warm_up)
+            gate = Gate()
+            fds = self._sandbox_fds([], [], b"", child_fds, readers)
+            control_r, control_w = os.pipe2(os.O_CLOEXEC)
+            child_fds.append(control_r)
+            capacity = widen_pipe(control_w)
+            interpreter = [self._resolve(spec.run[0]) or spec.run[0], *spec.run[1:-1]]
+            loader = LOADERS[spec.warm_start]
+            argv = [LAUNCHER_PATH, str(fds.report), *interpreter, "-c", loader, str(control_r)]
+            env = self._environment(spec, {})
+            full = self._bwrap_argv(
+                argv, limits, env, fds.binds, fds.seccomp, fds.status, gate, uid, spec.host_paths
+            )
+            proc, exited = await self._spawn(full, group, fds.stdin, child_fds, gate)
+            sandbox = WarmSandbox(proc, exited, group, readers, control_w, capacity)
+            control_w = -1
+            if ready.done():  # the pool gave up on it meanwhile
+                return
+            ready.set_result(sandbox)
+            await sandbox.released.wait()
+        except Exception as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                _log.warning("warm sandbox: keeper failed", error=str(exc))
+        finally:
+            if not ready.done():
+                ready.cancel()
+            if gate is not None:
+                gate.close()
+            for fd in [*child_fds, control_w]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if sandbox is not None:
+                sandbox.close_control()  # never claimed: its loader reads end-of-file, exits
+                await _stop(sandbox.proc, sandbox.exited, sandbox.group)
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            if group is not None:
+                await group.kill_all()
+                await group.remove()
+
+    def _claim_warm(
+        self, prepared: Prepared, limits: Limits, args: Sequence[str], stdin: bytes
+    ) -> tuple[WarmSandbox, bytes] | None:
+        """A warm sandbox for this run and the message that starts it, or None (start cold)."""
+        spec = prepared.spec
+        if not spec.warm_start or prepared.artifact or self._warm.size == 0:
+            return None
+        key = (spec.name, limits.tmp_bytes)
+        sandbox = self._warm.take(key)
+        if sandbox is None:
+            return None
+        argv = [*spec.run_argv(prepared.paths.within(limits))[len(spec.run) - 1 :], *args]
+        message = warm_message(_work(prepared), prepared.env, argv, _rlimits(limits), stdin)
+        if not sandbox.fits(message):
+            self._warm.end(sandbox)
+            return None
+        return sandbox, message
+
+    async def _run_warm(
+        self,
+        sandbox: WarmSandbox,
+        message: bytes,
+        limits: Limits,
+        collector: OutputCollector,
+        cancel: CancelToken | None,
+    ) -> _Step | None:
+        """The run in a warm sandbox; None when it could not be handed over (start cold)."""
+        try:
+            try:
+                self._cgroups.apply(sandbox.group, limits)
+                sandbox.send(message)
+            except (OSError, SandboxError) as exc:
+                _log.warning("warm sandbox: hand-over failed, starting cold", error=str(exc))
+                return None
+            RUN_STARTS.labels(self.name, "warm").inc()
+            return await self._supervise(
+                sandbox.proc,
+                sandbox.exited,
+                limits,
+                sandbox.group,
+                collector,
+                cancel,
+                sandbox.readers,
+            )
+        finally:
+            sandbox.release()
+
+    async def _supervise(
+        self,
+        proc: asyncio.subprocess.Process,
+        exited: asyncio.Task[int],
+        limits: Limits,
+        group: RunCgroup,
+        collector: OutputCollector,
+        cancel: CancelToken | None,
+        readers: list[asyncio.Task[bytes | None]],
+    ) -> _Step:
+        """From a started program to its classified end; nothing of it runs on return."""
         assert proc.stdout is not None
         assert proc.stderr is not None
         pumps = [
             asyncio.create_task(collector.pump(StreamName.STDOUT, proc.stdout)),
             asyncio.create_task(collector.pump(StreamName.STDERR, proc.stderr)),
         ]
-        exited = asyncio.create_task(proc.wait())
         stops: dict[asyncio.Task[object], TerminationReason] = {
             asyncio.create_task(asyncio.sleep(limits.timeout_seconds)): TerminationReason.TIMEOUT,
             asyncio.create_task(collector.wait_exceeded()): TerminationReason.OUTPUT_LIMIT,
@@ -579,22 +787,12 @@ class BwrapSandbox:
         if cancel is not None:
             stops[asyncio.create_task(cancel.wait())] = TerminationReason.CANCELLED
         try:
-            await self._enter_cgroup(proc.pid, exited, group, gate)
             await asyncio.wait([exited, *stops], return_when=asyncio.FIRST_COMPLETED)
             fired = [why for task, why in stops.items() if task.done() and not task.cancelled()]
         finally:
             for task in stops:
                 task.cancel()
-            if proc.returncode is None:
-                # Kill the namespace first and let bwrap reap its init and exit: killing bwrap
-                # first would orphan its init to host pid 1 as a zombie.
-                await group.kill_all(sparing=[proc.pid])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(exited), _KILL_GRACE)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            await group.kill_all()
-            await exited
+            await _stop(proc, exited, group)
             _, late = await asyncio.wait(pumps, timeout=_KILL_GRACE)
             for task in late:
                 task.cancel()
@@ -628,6 +826,37 @@ class BwrapSandbox:
                 f"cannot move the sandbox into its cgroup: {exc}", retryable=True
             ) from exc
         gate.open()
+
+
+def warm_uids(catalog: RuntimeCatalog, warm_pool: int) -> int:
+    """How many sandbox uids a warm pool of `warm_pool` per runtime holds (one per sandbox)."""
+    return warm_pool * sum(1 for spec in catalog if spec.warm_start in LOADERS)
+
+
+def _rlimits(limits: Limits) -> dict[str, int]:
+    """The rlimits of a run's processes (safe ones only: never AS)."""
+    return {
+        "core": 0,
+        "nofile": limits.max_open_files,
+        "fsize": limits.tmp_bytes,
+        "cpu": math.ceil(limits.timeout_seconds) + 1,
+    }
+
+
+async def _stop(
+    proc: asyncio.subprocess.Process, exited: asyncio.Task[int], group: RunCgroup
+) -> None:
+    """End a bwrap process and everything in its cgroup, and reap it."""
+    if proc.returncode is None:
+        # Kill the namespace first and let bwrap reap its init and exit: killing bwrap first
+        # would orphan its init to host pid 1 as a zombie.
+        await group.kill_all(sparing=[proc.pid])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), _KILL_GRACE)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    await group.kill_all()
+    await exited
 
 
 def _warn_about(pool: UidPool) -> None:
