@@ -182,8 +182,12 @@ class FakeRepository:
     async def lock_execution(self, conn: Any, execution_id: uuid.UUID) -> Any:
         return await self.get_execution(conn, execution_id, None)
 
-    async def update_execution(self, _conn: Any, e: ExecutionRecord) -> ExecutionRecord:
+    async def update_execution(
+        self, _conn: Any, e: ExecutionRecord, task_status: str | None = None
+    ) -> ExecutionRecord:
         self.executions[e.id] = e
+        if task_status is not None and e.task_id is not None:
+            self.tasks[e.task_id] = replace(self.tasks[e.task_id], status=task_status)
         return e
 
 

@@ -352,9 +352,8 @@ class ExecutionService:
                     # Its executor still reports what the run printed until the cancel landed.
                     output_pending=status is Status.RUNNING,
                 ),
+                task_status=Status.CANCELLED.value,
             )
-            if current.task_id is not None:
-                await self._repo.set_task_status(conn, current.task_id, Status.CANCELLED.value)
             # A pending run whose job is still in the outbox never reaches an executor.
             discarded = status is Status.PENDING and await self._outbox.discard(conn, eid) > 0
             hooked = await self._hook(conn, cancelled)
@@ -442,12 +441,10 @@ class ExecutionService:
             if status in FINAL or new_status != status:
                 check_transition(status, new_status)
             updated = await self._repo.update_execution(
-                conn, self._apply(current, new_status, change)
+                conn,
+                self._apply(current, new_status, change),
+                task_status=task_status_after(new_status).value if new_status != status else None,
             )
-            if new_status != status and current.task_id is not None:
-                await self._repo.set_task_status(
-                    conn, current.task_id, task_status_after(new_status).value
-                )
             hooked = new_status != status and await self._hook(conn, updated)
         if hooked:
             self._hooked()

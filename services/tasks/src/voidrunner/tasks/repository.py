@@ -103,6 +103,9 @@ class ExecutionRecord:
     started_by: uuid.UUID | None = None
     # Set when the reader is not the owner: the role its task is shared with them in.
     shared_role: str | None = None
+    # After an update: whether its owner has an enabled webhook or it has a callback URL (a
+    # status change then queues deliveries); None when not read.
+    webhook_subscribed: bool | None = None
 
     def with_changes(self, **changes: Any) -> ExecutionRecord:
         """A copy with some fields replaced."""
@@ -356,8 +359,11 @@ class TaskRepository:
         row = await conn.fetchrow(self._q.lock_execution, execution_id)
         return None if row is None else _execution(row)
 
-    async def update_execution(self, conn: Conn, e: ExecutionRecord) -> ExecutionRecord:
-        """Write the mutable fields of `e` (the caller holds its row lock)."""
+    async def update_execution(
+        self, conn: Conn, e: ExecutionRecord, task_status: str | None = None
+    ) -> ExecutionRecord:
+        """Write the mutable fields of `e`, and `task_status` to its task when given (the
+        caller holds both row locks)."""
         row = await conn.fetchrow(
             self._q.update_execution,
             e.id,
@@ -386,6 +392,7 @@ class TaskRepository:
             e.total,
             _blob(e.cases),
             e.claim_hash,
+            task_status,
         )
         assert row is not None  # the caller holds the row lock
         return _execution(row)

@@ -248,6 +248,12 @@ FROM executions WHERE id = $1
 FOR UPDATE;
 
 -- name: update_execution
+-- $27: the status the execution's task takes now, in the same statement (NULL: it keeps its
+-- own); the caller holds the task's lock.
+WITH task AS (
+    UPDATE tasks SET status = $27::text, updated_at = clock_timestamp()
+    WHERE $27::text IS NOT NULL AND id = (SELECT task_id FROM executions WHERE id = $1)
+)
 UPDATE executions
 SET status = $2, return_code = $3, stdout = $4, stderr = $5, stdout_truncated = $6,
     stderr_truncated = $7, termination_reason = $8, execution_time_ms = $9,
@@ -261,7 +267,12 @@ RETURNING id, task_id, user_id, status, attempt, return_code, stdout, stderr, st
        memory_usage_bytes, cpu_time_ms, exit_signal, compile_output, compile_time_ms,
        output_spans, deadline_at, output_pending, script_type, version, limits, inputs,
        verdict, passed, total, cases,
-       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash;
+       idempotency_key, started_at, completed_at, created_at, started_by, claim_hash,
+       -- Whether a status change may owe webhook deliveries: when not, the change skips the
+       -- statement that would queue none (most users have no webhooks).
+       (callback_url IS NOT NULL OR EXISTS (
+           SELECT 1 FROM webhook_endpoints w WHERE w.user_id = executions.user_id AND w.enabled
+       )) AS webhook_subscribed;
 
 -- name: count_executions
 SELECT count(*) FROM executions WHERE task_id = $1;

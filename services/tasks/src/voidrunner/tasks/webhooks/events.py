@@ -71,7 +71,7 @@ class WebhookEvents:
 
         Returns True when something was queued; call `committed()` after the commit then."""
         event = event_for(Status(execution.status))
-        if event is None:
+        if event is None or execution.webhook_subscribed is False:
             return False
         queued = await self._store.enqueue(
             conn,
