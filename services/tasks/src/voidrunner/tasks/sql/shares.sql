@@ -3,11 +3,14 @@
 -- empty one (a caller without an email) matches no share. shared_role is NULL for the owner.
 
 -- name: visible_task
--- The task if the caller owns it or it is shared with their email.
+-- The task if the caller owns it or it is shared with their email; its callback URL for its
+-- owner alone (in the same round trip).
 SELECT t.id, t.user_id, t.name, t.description, t.script_content, t.script_type, t.status,
        t.priority, t.timeout_seconds, t.metadata, t.stdin, t.env, t.memory_limit_mb, t.cpu_limit,
        t.max_output_bytes, t.version, t.inputs, t.created_at, t.updated_at,
-       CASE WHEN t.user_id = $2 THEN NULL ELSE s.role END AS shared_role
+       CASE WHEN t.user_id = $2 THEN NULL ELSE s.role END AS shared_role,
+       (SELECT c.url FROM task_callbacks c WHERE c.task_id = t.id AND t.user_id = $2)
+           AS callback_url
 FROM tasks t LEFT JOIN task_shares s ON s.task_id = t.id AND s.email = lower($3)
 WHERE t.id = $1 AND (t.user_id = $2 OR s.role IS NOT NULL);
 
