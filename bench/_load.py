@@ -262,6 +262,54 @@ async def e2e_throughput(base_url: str, clients: list[Client], seconds: float) -
     return sample
 
 
+async def open_loop_get(
+    base_url: str, path: str, headers: dict[str, str], rate: float, seconds: float, conns: int
+) -> Sample:
+    """GET `path` at a fixed offered `rate` (requests/s) for `seconds`, open loop.
+
+    Request i is due at start + i/rate whatever became of the earlier ones, and its latency is
+    counted from when it was due: a slow answer delays no later request's clock (no
+    coordinated omission). A request finds a free connection of `conns` keep-alive ones, or waits
+    for one, which counts as latency too."""
+    idle: asyncio.Queue[KeepAlive] = asyncio.Queue()
+    opened = [KeepAlive(base_url) for _ in range(conns)]
+    for http in opened:
+        await http.__aenter__()
+        idle.put_nowait(http)
+    sample = Sample()
+
+    async def one(due: float) -> None:
+        http = await idle.get()
+        try:
+            status, _ = await http.request("GET", path, headers)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            sample.errors += 1
+            return
+        finally:
+            idle.put_nowait(http)
+        if status == 200:
+            sample.latencies_ms.append((time.perf_counter() - due) * 1000)
+        else:
+            sample.errors += 1
+
+    cpu = _own_cpu()
+    started = time.perf_counter()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    sample.seconds = time.perf_counter() - started
+    sample.load_cpu_s = _own_cpu() - cpu
+    sample.notes = {"offered_per_second": rate}
+    for http in opened:
+        await http.__aexit__()
+    return sample
+
+
 # -- the read API: wrk -----------------------------------------------------------------------------
 
 

@@ -67,6 +67,18 @@ def python_tree_rss(pid: int) -> int:
     return total
 
 
+def tree_rss(pid: int) -> int:
+    """RSS of `pid` and all its live descendants."""
+    return rss_bytes(pid) + sum(tree_rss(child) for child in children(pid))
+
+
+def sandboxes_rss(pid: int) -> tuple[int, int]:
+    """(count, RSS) of the sandboxes `pid` started: its descendants under non-Python children
+    (an idle executor's are its warm pool)."""
+    kids = [child for child in children(pid) if not comm(child).startswith("python")]
+    return len(kids), sum(tree_rss(child) for child in kids)
+
+
 def python_tree_cpu(pid: int) -> float:
     """CPU seconds of `pid` and of its live Python descendants (uvicorn workers)."""
     total = cpu_times(pid).own
