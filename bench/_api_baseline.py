@@ -53,10 +53,10 @@ def build(dsn: str, owner: uuid.UUID) -> FastAPI:
     return app
 
 
-if __name__ == "__main__":
-    url, user, port = sys.argv[1], uuid.UUID(sys.argv[2]), int(sys.argv[3])
+def serve_http(app: FastAPI, port: int) -> None:
+    """Serve `app` on loopback as the gateway is served (uvloop, httptools, no access log)."""
     uvicorn.run(
-        build(url, user),
+        app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
@@ -64,3 +64,8 @@ if __name__ == "__main__":
         log_level="warning",
         access_log=False,
     )
+
+
+if __name__ == "__main__":
+    url, user, port = sys.argv[1], uuid.UUID(sys.argv[2]), int(sys.argv[3])
+    serve_http(build(url, user), port)

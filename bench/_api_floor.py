@@ -24,11 +24,10 @@ from typing import Any
 
 import asyncpg
 import grpc
-import uvicorn
 import uvloop
 from fastapi import FastAPI, HTTPException, Response
 
-from bench._api_baseline import GET_TASK
+from bench._api_baseline import GET_TASK, serve_http
 
 METHOD = "/floor.Floor/GetTask"
 
@@ -95,12 +94,4 @@ if __name__ == "__main__":
         uvloop.run(serve_grpc(dsn, user, port, secret))
     else:
         back, port, secret = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-        uvicorn.run(
-            build_http(back, secret),
-            host="127.0.0.1",
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_level="warning",
-            access_log=False,
-        )
+        serve_http(build_http(back, secret), port)
