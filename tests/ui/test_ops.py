@@ -150,7 +150,10 @@ async def test_an_admin_sees_the_figures_the_api_answers(
     bars = chart.get_by_test_id("minute-bar")
     assert await bars.count() == len(window["per_minute"])
     counts = [int(await b.get_attribute("data-accepted") or -1) for b in await bars.all()]
-    assert counts == [m["accepted"] for m in window["per_minute"]]
+    want = [m["accepted"] for m in window["per_minute"]]
+    # The page refreshes itself every 5 s: past a minute's turn its window has moved on by one
+    # bar since the API answered (seen in a full run: the last bar 0, the API's 3).
+    assert counts in (want, [*want[1:], 0]), (counts, want)
     assert sum(counts) == 3
     tallest = max(range(len(counts)), key=counts.__getitem__)
     height = await bars.nth(tallest).locator("rect.bar-accepted").get_attribute("height")
