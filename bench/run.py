@@ -438,7 +438,7 @@ def machine_ms_per_run(fig: dict[str, Any]) -> float | None:
     busy = fig.get("machine")
     if not busy or not fig.get("n"):
         return None
-    whole = 1000 * float(busy["busy"]) * CORES * float(fig["seconds"]) / int(fig["n"])
+    whole = machine_ms_each(busy, float(fig["seconds"]), int(fig["n"]))
     per = fig.get("cpu_ms_per_execution") or {}
     return whole - float(per.get("load generator", 0.0))
 

@@ -92,8 +92,8 @@ async def abuse(
     secret = f"postgres://voidrunner:{secrets.token_hex(12)}@127.0.0.1:5432/voidrunner"
     monkeypatch.setenv(SECRET_ENV, secret)
     # Counted once the backend is settled: a docker warm pool still filling (one container per
-    # runtime and compile step) holds engine connections that are not this case's.
-    await _conformance.warmed(backend)
+    # runtime and compile step) holds engine connections that are not this case's. The autouse
+    # `_nothing_left_behind`, set up before this fixture, has waited for the pool.
     fds = len(os.listdir("/proc/self/fd"))
     zombies_before = zombies()
     attacker = Abuse(backend, canary, secret)

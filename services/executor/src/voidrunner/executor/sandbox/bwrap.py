@@ -431,7 +431,7 @@ class BwrapSandbox:
         run_id = prepared.request.run_id
         for _attempt in range(2):
             started = time.monotonic()
-            claimed = self._claim_warm(prepared, run_limits, args, stdin)
+            claimed = self._claim_warm(prepared, run_limits, argv, work, stdin)
             if claimed is not None:
                 warm = await self._run_warm(*claimed, run_limits, collector, cancel)
                 if warm is not None:
@@ -567,16 +567,7 @@ class BwrapSandbox:
             proc, exited = await self._spawn(full, group, fds.stdin, child_fds, gate)
             return await self._supervise(proc, exited, limits, group, collector, cancel, readers)
         finally:
-            if gate is not None:
-                gate.close()
-            for fd in child_fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            for task in readers:
-                task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-            await group.kill_all()
-            await group.remove()
+            await _tear_down(gate, child_fds, readers, group)
 
     def _sandbox_fds(
         self,
@@ -701,34 +692,31 @@ class BwrapSandbox:
         finally:
             if not ready.done():
                 ready.cancel()
-            if gate is not None:
-                gate.close()
-            for fd in [*child_fds, control_w]:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
             if sandbox is not None:
                 sandbox.close_control()  # never claimed: its loader reads end-of-file, exits
                 await _stop(sandbox.proc, sandbox.exited, sandbox.group)
-            for task in readers:
-                task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
-            if group is not None:
-                await group.kill_all()
-                await group.remove()
+            await _tear_down(gate, [*child_fds, control_w], readers, group)
 
     def _claim_warm(
-        self, prepared: Prepared, limits: Limits, args: Sequence[str], stdin: bytes
+        self,
+        prepared: Prepared,
+        limits: Limits,
+        argv: list[str],
+        work: list[tuple[str, bytes]],
+        stdin: bytes,
     ) -> tuple[WarmSandbox, bytes] | None:
-        """A warm sandbox for this run and the message that starts it, or None (start cold)."""
+        """A warm sandbox for this run and the message that starts it, or None (start cold).
+
+        `argv` is the run's whole command line: the interpreter and its flags are the warm
+        sandbox's already, the rest (the entry file, then the run's arguments) goes to it."""
         spec = prepared.spec
         if not spec.warm_start or prepared.artifact or self._warm.size == 0:
             return None
-        key = (spec.name, limits.tmp_bytes)
-        sandbox = self._warm.take(key)
+        sandbox = self._warm.take((spec.name, limits.tmp_bytes))
         if sandbox is None:
             return None
-        argv = [*spec.run_argv(prepared.paths.within(limits))[len(spec.run) - 1 :], *args]
-        message = warm_message(_work(prepared), prepared.env, argv, _rlimits(limits), stdin)
+        program = argv[len(spec.run) - 1 :]
+        message = warm_message(work, prepared.env, program, _rlimits(limits), stdin)
         if not sandbox.fits(message):
             self._warm.end(sandbox)
             return None
@@ -841,6 +829,27 @@ def _rlimits(limits: Limits) -> dict[str, int]:
         "fsize": limits.tmp_bytes,
         "cpu": math.ceil(limits.timeout_seconds) + 1,
     }
+
+
+async def _tear_down(
+    gate: Gate | None,
+    child_fds: list[int],
+    readers: list[asyncio.Task[bytes | None]],
+    group: RunCgroup | None,
+) -> None:
+    """What a sandbox held once it is over: its gate, the descriptors not handed over, its
+    pipes' readers and its cgroup (emptied, then removed)."""
+    if gate is not None:
+        gate.close()
+    for fd in child_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    if group is not None:
+        await group.kill_all()
+        await group.remove()
 
 
 async def _stop(

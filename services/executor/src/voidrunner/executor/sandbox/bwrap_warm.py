@@ -168,10 +168,6 @@ class WarmStarts:
         """The cgroup directories of the sandboxes waiting in the pool."""
         return {str(p) for sandbox in self._sandboxes.values() for p in sandbox.group.paths}
 
-    def memory_bytes(self) -> int:
-        """What the waiting sandboxes hold in memory now (their cgroups' usage)."""
-        return sum(sandbox.group.memory_bytes() or 0 for sandbox in self._sandboxes.values())
-
     async def wait_ready(self, seconds: float) -> bool:
         """Wait until every watched key has `size` ready sandboxes (tests and benchmarks)."""
         return await self._pool.wait_all_ready(seconds)

@@ -145,13 +145,6 @@ class RunCgroup:
         text = _read(procs) if procs is not None else None
         return {int(p) for p in (text or "").split() if p.isdigit()}
 
-    def memory_bytes(self) -> int | None:
-        """The group's memory use now."""
-        memory = self._dirs["memory"]
-        if self.version is CgroupVersion.V1:
-            return _read_int(memory / "memory.usage_in_bytes")
-        return _read_int(memory / "memory.current")
-
     def stats(self) -> CgroupStats:
         if self.version is CgroupVersion.V1:
             memory, cpuacct = self._dirs["memory"], self._dirs.get("cpuacct")
@@ -313,8 +306,6 @@ class CgroupDriver:
                 self._delegate()
                 created = dict.fromkeys(_V2_CONTROLLERS, self.parents[""] / name)
                 self.parents[""].joinpath(name).mkdir()
-                group = RunCgroup(self.version, created, rmdir=self._rmdir)
-                self._limit_v2(created["memory"], limits)
             else:
                 made: set[Path] = set()
                 for controller, parent in self.parents.items():
@@ -325,8 +316,8 @@ class CgroupDriver:
                         self._mkdir_in(parent, path)
                         made.add(real)
                     created[controller] = path
-                group = RunCgroup(self.version, created, rmdir=self._rmdir)
-                self._limit_v1(created, limits)
+            group = RunCgroup(self.version, created, rmdir=self._rmdir)
+            self._limit(group, limits)
         except OSError as exc:
             for path in set(created.values()):
                 with contextlib.suppress(OSError):
@@ -337,10 +328,7 @@ class CgroupDriver:
     def apply(self, group: RunCgroup, limits: Limits) -> None:
         """Set `limits` on a group that exists (a warm sandbox's, when a run claims it)."""
         try:
-            if group.version is CgroupVersion.V2:
-                self._limit_v2(group.dirs["memory"], limits)
-            else:
-                self._limit_v1(group.dirs, limits)
+            self._limit(group, limits)
         except OSError as exc:
             raise SandboxError(
                 f"cannot set the run's cgroup limits: {exc}", retryable=True
@@ -372,6 +360,13 @@ class CgroupDriver:
                     continue
                 removed.append(child)
         return removed
+
+    @classmethod
+    def _limit(cls, group: RunCgroup, limits: Limits) -> None:
+        if group.version is CgroupVersion.V2:
+            cls._limit_v2(group.dirs["memory"], limits)
+        else:
+            cls._limit_v1(group.dirs, limits)
 
     @staticmethod
     def _limit_v1(dirs: Mapping[str, Path], limits: Limits) -> None:
