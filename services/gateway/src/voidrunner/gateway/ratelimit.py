@@ -21,7 +21,7 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voidrunner.common.logs import get_logger
-from voidrunner.gateway.deps import CurrentUser, Deps, StreamUser
+from voidrunner.gateway.deps import Backends, CurrentUser, StreamUser, backends_of
 from voidrunner.gateway.errors import ApiError
 from voidrunner.gateway.limiter import Decision, LimiterUnavailable, RateLimiter
 from voidrunner.gateway.metrics import RATE_LIMITED
@@ -30,7 +30,9 @@ _log = get_logger("voidrunner.gateway.ratelimit")
 STATE_KEY = "rate_limit"
 
 
-async def enforce(request: Request, deps: Deps, name: str, identity: str, cost: int = 1) -> None:
+async def enforce(
+    request: Request, deps: Backends, name: str, identity: str, cost: int = 1
+) -> None:
     """Count this request (as `cost` hits) against limit `name`; 429 when exceeded."""
     settings = deps.settings
     limiter: RateLimiter | None = deps.limiter
@@ -60,8 +62,8 @@ async def enforce(request: Request, deps: Deps, name: str, identity: str, cost: 
 def per_user(name: str) -> Any:
     """A dependency counting the authenticated caller against limit `name` (after auth)."""
 
-    async def dependency(request: Request, principal: CurrentUser, deps: Deps) -> None:
-        await enforce(request, deps, name, f"user:{principal.user_id}")
+    async def dependency(request: Request, principal: CurrentUser) -> None:
+        await enforce(request, backends_of(request), name, f"user:{principal.user_id}")
 
     return Depends(dependency)
 
@@ -69,8 +71,8 @@ def per_user(name: str) -> Any:
 def per_stream_user(name: str) -> Any:
     """`per_user` for a log stream, whose caller may have come with a stream token."""
 
-    async def dependency(request: Request, principal: StreamUser, deps: Deps) -> None:
-        await enforce(request, deps, name, f"user:{principal.user_id}")
+    async def dependency(request: Request, principal: StreamUser) -> None:
+        await enforce(request, backends_of(request), name, f"user:{principal.user_id}")
 
     return Depends(dependency)
 
@@ -83,9 +85,9 @@ async def counted_in_route() -> None:
 def per_ip(name: str) -> Any:
     """A dependency counting the client address against limit `name`."""
 
-    async def dependency(request: Request, deps: Deps) -> None:
+    async def dependency(request: Request) -> None:
         host = request.client.host if request.client else "unknown"
-        await enforce(request, deps, name, f"ip:{host}")
+        await enforce(request, backends_of(request), name, f"ip:{host}")
 
     return Depends(dependency)
 
