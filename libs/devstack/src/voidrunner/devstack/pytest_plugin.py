@@ -1,16 +1,23 @@
 """pytest fixtures for real infrastructure: embedded PostgreSQL and NATS, fresh per test.
 
 PostgreSQL starts once per session; every service's migrations build a template database once,
-and each test gets its own database cloned from it (≈ 20 ms). NATS is cheap enough (≈ 40 ms) to
+and each test gets its own database cloned from it. A clone costs ≈ 250 ms on PostgreSQL 18
+(WAL_LOG copies every page through the WAL; FILE_COPY waits for two checkpoints, ≈ 200 ms), so
+a background thread clones a few ahead of the tests that take them (`DatabaseSupply`), while
+the tests mostly wait on sockets and sandboxes. NATS is cheap enough (≈ 40 ms) to
 start fresh for every test that asks for it, so streams and buckets never leak between tests;
 `nats_later` gives a test a server it starts (and stops, and starts again) itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import queue
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -101,11 +108,98 @@ async def fresh_database(pg_server: EmbeddedPostgres, template: str) -> AsyncIte
         await admin.close()
 
 
+class DatabaseSupply:
+    """Clones of `template`, made ahead by a thread of its own; each is handed out once.
+
+    The thread keeps `ahead` clones ready and drops the databases given back. Names are fresh
+    uuids, so a clone is never handed out twice and a test never sees another's rows. If cloning
+    fails, every test that asks for a database from then on fails with that error.
+    """
+
+    def __init__(self, server: EmbeddedPostgres, template: str, ahead: int = 2) -> None:
+        self._server = server
+        self._template = template
+        self._ready: queue.Queue[str] = queue.Queue(maxsize=ahead)
+        self._dropping: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="database-supply", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._supply())
+        except BaseException as exc:  # kept for the tests that ask next
+            self._failure = exc
+
+    async def _supply(self) -> None:
+        admin = await asyncpg.connect(self._server.dsn)
+        try:
+            while not self._stop.is_set():
+                await self._drop_given_back(admin)
+                name = f"t_{uuid.uuid4().hex[:16]}"
+                await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self._template}")
+                while not self._stop.is_set():
+                    try:
+                        self._ready.put(name, timeout=0.05)
+                        break
+                    except queue.Full:
+                        await self._drop_given_back(admin)
+        finally:
+            await admin.close()
+
+    async def _drop_given_back(self, admin: asyncpg.Connection) -> None:
+        while True:
+            try:
+                name = self._dropping.get_nowait()
+            except queue.Empty:
+                return
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def take(self, timeout: float = 120.0) -> str:
+        """A clone of the template no one else has; blocks until one is ready."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._ready.get(timeout=0.05)
+            except queue.Empty:
+                if self._failure is not None:
+                    msg = "cloning the template database failed"
+                    raise RuntimeError(msg) from self._failure
+                if time.monotonic() > deadline:
+                    msg = f"no template clone within {timeout} s"
+                    raise TimeoutError(msg) from None
+
+    def give_back(self, name: str) -> None:
+        """The test is done with `name`: the thread drops it."""
+        self._dropping.put(name)
+
+    def close(self) -> None:
+        """Stop cloning; the clones not handed out go with the server's data directory."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def database_supply(pg_server: EmbeddedPostgres, pg_template: str) -> Iterator[DatabaseSupply]:
+    """Template clones made ahead of the tests (see DatabaseSupply)."""
+    supply = DatabaseSupply(pg_server, pg_template)
+    try:
+        yield supply
+    finally:
+        supply.close()
+
+
 @pytest.fixture
-async def database_url(pg_server: EmbeddedPostgres, pg_template: str) -> AsyncIterator[str]:
+async def database_url(
+    pg_server: EmbeddedPostgres, database_supply: DatabaseSupply
+) -> AsyncIterator[str]:
     """A fresh, migrated database for this test; dropped afterwards."""
-    async with fresh_database(pg_server, pg_template) as url:
-        yield url
+    name = await asyncio.to_thread(database_supply.take)
+    try:
+        yield pg_server.dsn_for(name)
+    finally:
+        database_supply.give_back(name)
 
 
 @pytest.fixture(scope="session")
