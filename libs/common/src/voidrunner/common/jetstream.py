@@ -11,13 +11,6 @@ from voidrunner.common.logs import get_logger
 
 _log = get_logger("voidrunner.jetstream")
 
-# How long an idle pull consumer's fetch waits for a message. A message is handed over the moment
-# it arrives whatever this is; what it bounds is how long a stopping loop waits for its last
-# fetch (a graceful stop lets that fetch end rather than cancel it, which would strand a message
-# delivered to the cancelled request until its ack wait), for 4 idle JetStream requests a second
-# per consumer. At 1 s, every scheduler and tasks process took a second to stop.
-IDLE_FETCH_SECONDS = 0.25
-
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream, or update it when it exists with another configuration.

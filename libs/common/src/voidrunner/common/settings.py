@@ -27,6 +27,14 @@ class LogFormat(enum.StrEnum):
     CONSOLE = "console"
 
 
+# How long an idle pull consumer's fetch waits for a message. A message is handed over the moment
+# it arrives whatever this is; what it bounds is how long a stopping loop waits for its last
+# fetch (a graceful stop lets that fetch end rather than cancel it, which would strand a message
+# delivered to the cancelled request until its ack wait), for 4 idle JetStream requests a second
+# per consumer. At 1 s, every scheduler and tasks process took a second to stop.
+IDLE_FETCH_SECONDS = 0.25
+
+
 class BaseServiceSettings(BaseSettings):
     """Common settings. Subclasses list their secrets in `secret_fields`.
 
@@ -43,6 +51,9 @@ class BaseServiceSettings(BaseSettings):
     # (seconds), and starts from the first again after a healthy spell (see common.supervision).
     loop_restart_first_seconds: float = Field(default=0.5, gt=0)
     loop_restart_max_seconds: float = Field(default=10.0, gt=0)
+    # How long an idle pull consumer's fetch waits (see IDLE_FETCH_SECONDS); the test fixtures
+    # shorten it, as each of their services stops once per test.
+    jetstream_idle_fetch_seconds: float = Field(default=IDLE_FETCH_SECONDS, gt=0, le=5)
 
     # Identity inside the perimeter (README.md, "Security"). This service's Ed25519 key, which
     # signs the tokens of its gRPC calls; the public keys (<service>.pub) of the services that

@@ -14,8 +14,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
+from voidrunner.common.settings import IDLE_FETCH_SECONDS
 from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing, with_trace
 from voidrunner.contracts import topology as t
 from voidrunner.proto.jobs.v1 import jobs_pb2
@@ -61,6 +61,7 @@ async def pull_loop(
     handle: Callable[[Msg], Awaitable[None]],
     stop: asyncio.Event,
     ready: Callable[[], None] = lambda: None,
+    idle_fetch_seconds: float = IDLE_FETCH_SECONDS,
 ) -> None:
     """Bind a durable pull consumer (`ready()` once bound), then hand each message to `handle`
     until `stop`.
@@ -79,7 +80,7 @@ async def pull_loop(
                 # One at a time: nats-py's fetch(n > 1) holds a message that arrived on an idle
                 # stream until the rest of the batch or the request's expiry (up to 1 s per
                 # job); fetch(1) returns as soon as one is there.
-                msgs = await sub.fetch(1, timeout=IDLE_FETCH_SECONDS)
+                msgs = await sub.fetch(1, timeout=idle_fetch_seconds)
             except (TimeoutError, NatsTimeoutError):
                 continue
             for msg in msgs:

@@ -92,14 +92,30 @@ class SchedulerApp:
         # Again at every restart: a stream deleted under a running scheduler comes back.
         await declare_pipeline(js)
         config = dispatcher.requests_consumer()
-        await pull_loop(js, t.REQUESTS_STREAM, config, dispatcher.on_request, loop.stop, loop.ready)
+        await pull_loop(
+            js,
+            t.REQUESTS_STREAM,
+            config,
+            dispatcher.on_request,
+            loop.stop,
+            loop.ready,
+            self.settings.jetstream_idle_fetch_seconds,
+        )
 
     async def _release(self, loop: Loop) -> None:
         dispatcher = await self._shared_dispatcher()
         js = (await self._nats.connected()).jetstream()
         await declare_pipeline(js)
         config = dispatcher.results_consumer()
-        await pull_loop(js, t.EVENTS_STREAM, config, dispatcher.on_result, loop.stop, loop.ready)
+        await pull_loop(
+            js,
+            t.EVENTS_STREAM,
+            config,
+            dispatcher.on_result,
+            loop.stop,
+            loop.ready,
+            self.settings.jetstream_idle_fetch_seconds,
+        )
 
     async def _dead_letters(self, loop: Loop) -> None:
         nc = await self._nats.connected()

@@ -157,7 +157,9 @@ class TasksApp:
             PlatformStats(self._pool, queries),
             ShareService(self._pool, shares),
         )
-        self._recorder = EventRecorder(executions, tracing=self.tracing)
+        self._recorder = EventRecorder(
+            executions, tracing=self.tracing, fetch_timeout=s.jetstream_idle_fetch_seconds
+        )
         self.loops.add("nats", self._nats.run, signals_ready=True)
         if relay is not None:
             # Up from the start: it keeps jobs in the outbox while NATS is away.

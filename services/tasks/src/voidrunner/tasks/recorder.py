@@ -28,8 +28,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from voidrunner.common.db import UNAVAILABLE_ERRORS
-from voidrunner.common.jetstream import IDLE_FETCH_SECONDS
 from voidrunner.common.logs import get_logger
+from voidrunner.common.settings import IDLE_FETCH_SECONDS
 from voidrunner.common.tracing import TRACING_OFF, SpanKind, Tracing
 from voidrunner.contracts import topology as t
 from voidrunner.contracts.claims import Claim, claim_hash
