@@ -8,8 +8,11 @@ away and reports NOT_SERVING on grpc.health.v1 until NATS is connected and every
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import grpc
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig
 
 from voidrunner.common.grpc_server import GrpcServer, service_channel
 from voidrunner.common.metrics_endpoint import MetricsEndpoint
@@ -88,30 +91,31 @@ class SchedulerApp:
 
     async def _dispatch(self, loop: Loop) -> None:
         dispatcher = await self._shared_dispatcher()
-        js = (await self._nats.connected()).jetstream()
-        # Again at every restart: a stream deleted under a running scheduler comes back.
-        await declare_pipeline(js)
-        config = dispatcher.requests_consumer()
-        await pull_loop(
-            js,
-            t.REQUESTS_STREAM,
-            config,
-            dispatcher.on_request,
-            loop.stop,
-            loop.ready,
-            self.settings.jetstream_idle_fetch_seconds,
+        await self._consume(
+            loop, t.REQUESTS_STREAM, dispatcher.requests_consumer(), dispatcher.on_request
         )
 
     async def _release(self, loop: Loop) -> None:
         dispatcher = await self._shared_dispatcher()
+        await self._consume(
+            loop, t.EVENTS_STREAM, dispatcher.results_consumer(), dispatcher.on_result
+        )
+
+    async def _consume(
+        self,
+        loop: Loop,
+        stream: str,
+        config: ConsumerConfig,
+        handle: Callable[[Msg], Awaitable[None]],
+    ) -> None:
         js = (await self._nats.connected()).jetstream()
+        # Again at every restart: a stream deleted under a running scheduler comes back.
         await declare_pipeline(js)
-        config = dispatcher.results_consumer()
         await pull_loop(
             js,
-            t.EVENTS_STREAM,
+            stream,
             config,
-            dispatcher.on_result,
+            handle,
             loop.stop,
             loop.ready,
             self.settings.jetstream_idle_fetch_seconds,
