@@ -12,6 +12,7 @@ start fresh for every test that asks for it, so streams and buckets never leak b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import queue
 import shutil
@@ -137,8 +138,7 @@ class DatabaseSupply:
         try:
             while not self._stop.is_set():
                 await self._drop_given_back(admin)
-                name = f"t_{uuid.uuid4().hex[:16]}"
-                await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self._template}")
+                name = await self._clone(admin)
                 while not self._stop.is_set():
                     try:
                         self._ready.put(name, timeout=0.05)
@@ -147,6 +147,20 @@ class DatabaseSupply:
                         await self._drop_given_back(admin)
         finally:
             await admin.close()
+
+    async def _clone(self, admin: asyncpg.Connection) -> str:
+        """A new clone's name. A failed clone is tried again twice: each test used to clone its
+        own database, so one failure cost one test, where here it would cost all the rest."""
+        for _ in range(2):
+            with contextlib.suppress(asyncpg.PostgresError):
+                return await self._create(admin)
+            await asyncio.sleep(0.5)
+        return await self._create(admin)
+
+    async def _create(self, admin: asyncpg.Connection) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {self._template}")
+        return name
 
     async def _drop_given_back(self, admin: asyncpg.Connection) -> None:
         while True:
