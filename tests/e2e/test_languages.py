@@ -36,9 +36,8 @@ from voidrunner.contracts.execution import FINAL
 from voidrunner.contracts.runtimes import load_catalog
 from voidrunner.devstack.credentials import Credentials
 from voidrunner.devstack.nats import EmbeddedNats, NatsConfig
-from voidrunner.devstack.postgres import EmbeddedPostgres
 from voidrunner.devstack.processes import free_port
-from voidrunner.devstack.pytest_plugin import fail_on_refusals, fresh_database
+from voidrunner.devstack.pytest_plugin import DatabaseSupply, fail_on_refusals
 from voidrunner.devstack.stack_fixtures import whole_stack
 
 pytestmark = pytest.mark.sandbox
@@ -356,8 +355,7 @@ def selected_languages(request: pytest.FixtureRequest) -> list[str]:
 @pytest.fixture(scope="module", params=BACKENDS)
 async def matrix(
     request: pytest.FixtureRequest,
-    pg_server: EmbeddedPostgres,
-    pg_template: str,
+    database_supply: DatabaseSupply,
     service_credentials: Credentials,
     nats_config_text: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -377,7 +375,7 @@ async def matrix(
     nats.start()
     try:
         async with (
-            fresh_database(pg_server, pg_template) as database_url,
+            database_supply.database() as database_url,
             whole_stack(
                 database_url,
                 nats.url,

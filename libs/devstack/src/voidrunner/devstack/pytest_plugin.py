@@ -92,23 +92,6 @@ async def migrate_as_roles(admin_url: str, creds: Credentials) -> None:
             await conn.close()
 
 
-@asynccontextmanager
-async def fresh_database(pg_server: EmbeddedPostgres, template: str) -> AsyncIterator[str]:
-    """A new database cloned from `template`; yields its URL and drops it afterwards."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(pg_server.dsn)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    finally:
-        await admin.close()
-    yield pg_server.dsn_for(name)
-    admin = await asyncpg.connect(pg_server.dsn)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
-
-
 class DatabaseSupply:
     """Clones of `template`, made ahead by a thread of its own; each is handed out once.
 
@@ -188,6 +171,16 @@ class DatabaseSupply:
         """The test is done with `name`: the thread drops it."""
         self._dropping.put(name)
 
+    @asynccontextmanager
+    async def database(self) -> AsyncIterator[str]:
+        """The URL of a clone of its own (taken without blocking the event loop), given back
+        on the way out."""
+        name = await asyncio.to_thread(self.take)
+        try:
+            yield self._server.dsn_for(name)
+        finally:
+            self.give_back(name)
+
     def close(self) -> None:
         """Stop cloning; the clones not handed out go with the server's data directory."""
         self._stop.set()
@@ -205,15 +198,10 @@ def database_supply(pg_server: EmbeddedPostgres, pg_template: str) -> Iterator[D
 
 
 @pytest.fixture
-async def database_url(
-    pg_server: EmbeddedPostgres, database_supply: DatabaseSupply
-) -> AsyncIterator[str]:
+async def database_url(database_supply: DatabaseSupply) -> AsyncIterator[str]:
     """A fresh, migrated database for this test; dropped afterwards."""
-    name = await asyncio.to_thread(database_supply.take)
-    try:
-        yield pg_server.dsn_for(name)
-    finally:
-        database_supply.give_back(name)
+    async with database_supply.database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

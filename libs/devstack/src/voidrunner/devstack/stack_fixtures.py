@@ -8,7 +8,7 @@ The gateway is served by a real uvicorn on a loopback socket and reached over HT
 Each fixture is a thin wrapper over an async context manager of the same service
 (`auth_service`, `tasks_service`, `gateway_service`, `pipeline_service`), and `whole_stack`
 runs them all: a module that shares one stack between its tests (say, one per sandbox backend)
-builds it from those, on a database from `pytest_plugin.fresh_database`.
+builds it from those, on a database from `pytest_plugin.DatabaseSupply.database`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # Cheap argon2 for tests; production cost is the settings default.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 # Each test stops its services, and a stopping consumer waits for its last idle fetch to end.
-IDLE_FETCH_SECONDS = 0.05
+TEST_IDLE_FETCH_SECONDS = 0.05
 # Every test's requests come from 127.0.0.1: limits stay on (and counted) but out of the way;
 # rate-limit tests set strict ones through gateway_settings_overrides.
 GENEROUS_RATE_LIMIT = 100_000
@@ -149,7 +149,7 @@ async def tasks_service(
         tasks_grpc_port=0,
         db_pool_size=4,
         shutdown_grace_seconds=0.5,
-        jetstream_idle_fetch_seconds=IDLE_FETCH_SECONDS,
+        jetstream_idle_fetch_seconds=TEST_IDLE_FETCH_SECONDS,
         # No test sends DNS queries or webhooks off the machine: webhook URLs in tests are IP
         # literals on an allow-listed loopback receiver, and fuzzed public ones are refused.
         webhook_resolve_names=False,
@@ -267,7 +267,7 @@ async def pipeline_service(
             scheduler_health_host="127.0.0.1",
             scheduler_health_port=0,
             concurrency_retry_seconds=0.2,
-            jetstream_idle_fetch_seconds=IDLE_FETCH_SECONDS,
+            jetstream_idle_fetch_seconds=TEST_IDLE_FETCH_SECONDS,
             **{**creds.identity("scheduler"), **(scheduler_overrides or {})},
         )
     )
