@@ -15,7 +15,7 @@ import secrets
 import pytest
 
 from sandbox_testing.conformance import Backend, run
-from voidrunner.executor.sandbox.types import TerminationReason
+from voidrunner.executor.sandbox.types import RunResult, TerminationReason
 
 pytestmark = pytest.mark.sandbox
 
@@ -81,6 +81,16 @@ print("fds", sorted(os.listdir("/proc/self/fd")))
 """
 
 
+def _why(result: RunResult) -> str:
+    # A string, not the result itself: pytest shortens an object's repr in the failure message,
+    # and a rare failure here must show all the run printed.
+    return (
+        f"{result.termination_reason.value} ({result.termination_detail}) after "
+        f"{result.execution_time_ms} ms (CPU {result.cpu_time_ms} ms)\n"
+        f"stdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+    )
+
+
 def _line(stdout: bytes, word: str) -> str:
     return next(ln for ln in stdout.decode().splitlines() if ln.startswith(word + " "))
 
@@ -90,12 +100,12 @@ async def test_nothing_one_run_leaves_reaches_the_next(backend: Backend) -> None
     # The token travels reversed, so it is in neither program's source.
     stdin = token[::-1].encode() + b"\n"
     left = await run(backend.sandbox, LEAVE, stdin=stdin, timeout_seconds=10)
-    assert left.termination_reason is TerminationReason.EXIT, left
+    assert left.termination_reason is TerminationReason.EXIT, _why(left)
     assert left.return_code == 0, left.stderr
     msgget = _line(left.stdout, "msgget")
     seen = [await run(backend.sandbox, LOOK, stdin=stdin, timeout_seconds=10) for _ in range(3)]
     for result in seen:
-        assert result.termination_reason is TerminationReason.EXIT, result
+        assert result.termination_reason is TerminationReason.EXIT, _why(result)
         assert result.return_code == 0, result.stderr
         assert _line(result.stdout, "found") == "found []", (msgget, result.stdout)
         # The leaving run held three more descriptors; none of them (nor any other) came along.
@@ -110,7 +120,7 @@ async def test_the_probes_find_what_a_run_leaves(backend: Backend) -> None:
     stdin = token[::-1].encode() + b"\n"
     both = LEAVE + "\nsys.stdin = __import__('io').StringIO(token[::-1] + '\\n')\n" + LOOK
     result = await run(backend.sandbox, both, stdin=stdin, timeout_seconds=10)
-    assert result.termination_reason is TerminationReason.EXIT, result
+    assert result.termination_reason is TerminationReason.EXIT, _why(result)
     found = _line(result.stdout, "found")
     for kind in (
         "/tmp/left-",
