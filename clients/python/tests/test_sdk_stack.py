@@ -94,7 +94,9 @@ def sync_scenario(url: str, creds_path: Path) -> None:
         batch = vr.runs.batch(
             [RunSpec(script_type="python", script_content=f"print({i})") for i in range(2)]
         )
-        assert [vr.executions.wait(e.id, timeout=20).stdout for e in batch] == ["0\n", "1\n"]
+        assert batch.webhook_secret is None  # no callback_url: no secret made
+        waited = [vr.executions.wait(e.id, timeout=20).stdout for e in batch.executions]
+        assert waited == ["0\n", "1\n"]
 
         sleeper = vr.runs.create(
             RunSpec(script_type="python", script_content="import time\ntime.sleep(30)")

@@ -146,6 +146,29 @@ async def test_webhooks_deliver_verified_events(
         assert [w async for w in vr.webhooks.list()] == []
 
 
+async def test_a_batch_whose_callback_url_made_the_secret_answers_it(
+    gateway_url: str, pipeline: Any, receiver: Receiver
+) -> None:
+    async with AsyncClient(gateway_url) as vr:
+        await vr.auth.register(_email("batch"), PASSWORD, "Batch")
+        specs = [
+            RunSpec(script_type="python", script_content=f"print({i})", callback_url=url)
+            for i, url in enumerate((None, receiver.url("batch")))
+        ]
+        batch = await vr.runs.batch(specs)
+        secret = batch.webhook_secret
+        assert secret is not None
+        assert secret.startswith("whsec_")
+        assert (await vr.webhooks.secret()).exists is True
+        # Only the second run has the callback: its events (started, then the final one) are
+        # signed with the secret the batch answered, which nothing else ever shows again.
+        deliveries = await receiver.wait_for(2, "batch")
+        events = [verify_webhook(d.body, d.headers, secret) for d in deliveries]
+        assert {e.data.execution_id for e in events} == {batch.executions[1].id}
+        again = await vr.runs.batch(specs[1:])
+        assert again.webhook_secret is None  # the secret existed already
+
+
 def shares_scenario(url: str) -> None:
     grace_email = _email("grace")
     with Client(url) as owner, Client(url) as grace:

@@ -35,6 +35,7 @@ from voidrunner.client._models import (
     Execution,
     LogEvent,
     MessageBody,
+    RunBatchResult,
     RunSpec,
     Runtime,
     Scope,
@@ -431,8 +432,10 @@ class AsyncRunsResource:
         """Start a run; `wait` (≤ 60 s) answers once it is final or after that long."""
         return await self._c._do(ops.create_run(spec, wait))
 
-    async def batch(self, specs: list[RunSpec]) -> list[Execution]:
-        """Several runs at once (all valid, or none starts)."""
+    async def batch(self, specs: list[RunSpec]) -> RunBatchResult:
+        """Several runs at once (all valid, or none starts): their executions in order, and
+        `webhook_secret` when a run's callback_url created the caller's signing secret (shown
+        this once)."""
         return await self._c._do(ops.create_runs(specs))
 
 

@@ -242,15 +242,10 @@ def create_run(spec: RunSpec, wait: int) -> Op[Execution]:
     )
 
 
-def create_runs(specs: list[RunSpec]) -> Op[list[Execution]]:
-    """POST /runs/batch."""
+def create_runs(specs: list[RunSpec]) -> Op[RunBatchResult]:
+    """POST /runs/batch: the executions and, when a callback_url created it, the new secret."""
     body = {"runs": [_body(s) for s in specs]}
-    return Op(
-        "POST",
-        f"{API}/runs/batch",
-        lambda r: RunBatchResult.model_validate_json(r.content).executions,
-        json=body,
-    )
+    return Op("POST", f"{API}/runs/batch", _model(RunBatchResult), json=body)
 
 
 def runtimes() -> Op[list[Runtime]]:
