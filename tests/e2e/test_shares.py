@@ -45,10 +45,10 @@ async def share(
 
 
 async def unshare(
-    client: httpx.AsyncClient, owner: User, task_id: str, email: str
+    client: httpx.AsyncClient, caller: User, task_id: str, email: str
 ) -> httpx.Response:
     return await client.delete(
-        f"{API}/tasks/{task_id}/shares", params={"email": email}, headers=owner.auth
+        f"{API}/tasks/{task_id}/shares", params={"email": email}, headers=caller.auth
     )
 
 
@@ -211,6 +211,38 @@ async def test_lists_shared_with_me_and_executions_started_on_shared_tasks(
     assert after["total"] == 0
     again = await client.get(f"{API}/executions/{execution['id']}", headers=runner.auth)
     assert (again.status_code, again.json()) == (404, {"error": "Execution not found"})
+
+
+async def test_a_user_leaves_a_task_shared_with_them_and_only_their_own_share(
+    client: httpx.AsyncClient,
+) -> None:
+    owner, viewer = await sign_up(client, "owner"), await sign_up(client, "viewer")
+    runner, stranger = await sign_up(client, "runner"), await sign_up(client, "stranger")
+    task = await create_task(client, owner)
+    for user, role in ((viewer, "viewer"), (runner, "runner")):
+        assert (await share(client, owner, task["id"], user.email, role)).status_code == 201
+
+    # Another user's share is the owner's to revoke: the runner may not drop the viewer.
+    other = await unshare(client, runner, task["id"], viewer.email)
+    assert (other.status_code, other.json()) == (403, DENIED)
+    # A stranger learns nothing, even naming their own email.
+    mine = await unshare(client, stranger, task["id"], stranger.email)
+    assert (mine.status_code, mine.json()) == (404, NOT_FOUND)
+
+    # The viewer leaves, naming their own email (in any case): the task is gone for them.
+    left = await unshare(client, viewer, task["id"], viewer.email.upper())
+    assert (left.status_code, left.json()) == (200, {"message": "Share removed successfully"})
+    gone = await client.get(f"{API}/tasks/{task['id']}", headers=viewer.auth)
+    assert (gone.status_code, gone.json()) == (404, NOT_FOUND)
+    listed = await client.get(f"{API}/tasks", params={"shared": "with_me"}, headers=viewer.auth)
+    assert listed.json()["tasks"] == []
+    twice = await unshare(client, viewer, task["id"], viewer.email)
+    assert (twice.status_code, twice.json()) == (404, NOT_FOUND)
+    shares = await client.get(f"{API}/tasks/{task['id']}/shares", headers=owner.auth)
+    assert [s["email"] for s in shares.json()["shares"]] == [runner.email.lower()]
+    # The owner's own email names no share.
+    own = await unshare(client, owner, task["id"], owner.email)
+    assert (own.status_code, own.json()) == (404, {"error": "Share not found"})
 
 
 async def test_deleting_a_task_deletes_its_shares(

@@ -468,7 +468,8 @@ class AsyncSharesResource:
         return await self._c._do(ops.put_share(task_id, email, role))
 
     async def delete(self, task_id: Id, email: str) -> None:
-        """Revoke `email`'s share (NotFound when there is none)."""
+        """Revoke `email`'s share (NotFound when there is none); a user the task is shared with
+        leaves it by naming their own email."""
         await self._c._do(ops.delete_share(task_id, email))
 
 

@@ -457,7 +457,8 @@ class SharesResource:
         return self._c._do(ops.put_share(task_id, email, role))
 
     def delete(self, task_id: Id, email: str) -> None:
-        """Revoke `email`'s share (NotFound when there is none)."""
+        """Revoke `email`'s share (NotFound when there is none); a user the task is shared with
+        leaves it by naming their own email."""
         self._c._do(ops.delete_share(task_id, email))
 
 

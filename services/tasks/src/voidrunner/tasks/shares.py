@@ -228,19 +228,27 @@ def refuse(task: TaskRecord | None) -> Exception:
 
 
 class ShareService:
-    """The owner's side of sharing: list, share (or change the role), revoke."""
+    """The owner's side of sharing: list, share (or change the role), revoke; and the
+    sharee's: leave."""
 
     def __init__(self, pool: asyncpg.Pool, shares: ShareRepository) -> None:
         self._pool = pool
         self._shares = shares
 
-    async def _owned(self, conn: Conn, caller: Caller, task_id: str) -> uuid.UUID:
-        """The id of the caller's own task, row-locked; refused otherwise (see `refuse`)."""
+    async def _visible(
+        self, conn: Conn, caller: Caller, task_id: str
+    ) -> tuple[uuid.UUID, TaskRecord | None]:
+        """The task's id and the task as the caller may see it (None: not at all), row-locked."""
         try:
             tid = uuid.UUID(task_id)
         except ValueError:
             raise TaskNotFound from None
         task = await self._shares.visible_task(conn, tid, caller.user_id, caller.email, lock=True)
+        return tid, task
+
+    async def _owned(self, conn: Conn, caller: Caller, task_id: str) -> uuid.UUID:
+        """The id of the caller's own task, row-locked; refused otherwise (see `refuse`)."""
+        tid, task = await self._visible(conn, caller, task_id)
         if task is None or task.shared_role is not None:
             raise refuse(task)
         return tid
@@ -268,8 +276,12 @@ class ShareService:
             return share, created
 
     async def delete_share(self, caller: Caller, task_id: str, target: str) -> None:
-        """Revoke a share: the next request of that user no longer sees the task."""
+        """Revoke a share (the owner), or leave one (the user it is shared with, naming their own
+        email): the next request of that user no longer sees the task."""
         async with self._pool.acquire() as conn, conn.transaction():
-            tid = await self._owned(conn, caller, task_id)
+            tid, task = await self._visible(conn, caller, task_id)
+            leaving = bool(caller.email) and target.lower() == caller.email.lower()
+            if task is None or (task.shared_role is not None and not leaving):
+                raise refuse(task)
             if not await self._shares.delete_share(conn, tid, target):
                 raise ShareNotFound

@@ -1,9 +1,10 @@
-"""/api/v1/tasks/{id}/shares: the task's owner shares it by email, lists and revokes shares.
+"""/api/v1/tasks/{id}/shares: the task's owner shares it by email, lists and revokes shares; a
+user it is shared with may leave it (remove their own share).
 
 A share names an email, never a user: its answers are the same whether or not the email has an
 account (there is no account oracle), and it takes effect when that email's user signs in, now
-or after registering. Only the owner may call these; a user the task is shared with gets 403
-(they see the task), anyone else 404 as for a task that does not exist.
+or after registering. Only the owner may call these (but for leaving); a user the task is shared
+with gets 403 (they see the task), anyone else 404 as for a task that does not exist.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ async def share_task(
     "/{task_id}/shares",
     response_model=MessageBody,
     responses={
-        **_REFUSED,
+        403: {
+            "model": ErrorBody,
+            "description": "The task is shared with the caller, and `email` is not theirs",
+        },
         404: {"model": ErrorBody, "description": "Task not found, or Share not found"},
     },
     dependencies=[per_user("tasks")],
@@ -94,8 +98,9 @@ async def share_task(
 async def unshare_task(
     task_id: TaskId, email: ShareEmail, principal: CurrentUser, deps: Deps
 ) -> MessageBody:
-    """Revoke the share of `email`: from its next request that user no longer sees the task,
-    and their open log streams of its executions end within a second."""
+    """Revoke the share of `email` (the task's owner), or leave a task shared with you (your
+    own `email`): from its next request that user no longer sees the task, and their open log
+    streams of its executions end within a second."""
     request = tasks_pb2.DeleteShareRequest(
         caller=caller(principal), task_id=str(task_id), email=email
     )
