@@ -85,3 +85,23 @@ async def test_close_stops_refilling() -> None:
     pool.watch("python")
     assert pool.take("python") is None
     assert sorted(engine.removed) == sorted(f"id-{i + 1}" for i in range(len(engine.created)))
+
+
+async def test_a_take_without_replacement_waits_for_replenish() -> None:
+    engine = FakeEngine()
+    pool: WarmPool[str] = WarmPool(1, engine.make, engine.discard)
+    pool.watch("python")
+    assert await pool.wait_ready("python", 2)
+    assert pool.take("python", replace=False) is not None
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert (pool.ready("python"), len(engine.created)) == (0, 1)  # nothing started meanwhile
+    pool.replenish("go")  # an unwatched key stays unwatched
+    pool.replenish("python")
+    assert await pool.wait_ready("python", 2)
+    assert len(engine.created) == 2
+    pool.replenish("python")  # full: nothing more
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(engine.created) == 2
+    await pool.close()

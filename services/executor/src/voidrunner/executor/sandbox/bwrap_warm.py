@@ -155,8 +155,12 @@ class WarmStarts:
         self._pool.watch(key)
 
     def take(self, key: WarmKey) -> WarmSandbox | None:
-        """A ready sandbox for `key`, handed over for one run; None when none is ready."""
-        while (name := self._pool.take(key)) is not None:
+        """A ready sandbox for `key`, handed over for one run; None when none is ready.
+
+        Its replacement starts once it has ended (its keeper is done), not now: a sandbox's start
+        (the interpreter's initialisation, the uid lease, the spawn) would otherwise compete for
+        the CPU and the event loop with the run it was taken for, and so add to its latency."""
+        while (name := self._pool.take(key, replace=False)) is not None:
             sandbox = self._sandboxes.pop(name)
             if sandbox.alive():
                 return sandbox
@@ -184,6 +188,7 @@ class WarmStarts:
         if sandbox.keeper is not None:
             self._keepers.add(sandbox.keeper)
             sandbox.keeper.add_done_callback(self._keepers.discard)
+            sandbox.keeper.add_done_callback(lambda _: self._pool.replenish(key))
         self._sandboxes[name] = sandbox
         return name
 

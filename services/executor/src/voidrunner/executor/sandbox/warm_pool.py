@@ -64,14 +64,23 @@ class WarmPool(Generic[K]):
         self._creating.setdefault(key, set())
         self._refill(key)
 
-    def take(self, key: K) -> str | None:
-        """A ready container's id for `key`, handed over for one run; None when none is ready."""
+    def take(self, key: K, *, replace: bool = True) -> str | None:
+        """A ready container's id for `key`, handed over for one run; None when none is ready.
+
+        `replace=False` leaves starting its replacement to a later `replenish`: a caller whose
+        replacement's start would compete with the run it took this one for starts it after."""
         idle = self._idle.get(key)
         if not idle:
             return None
         container_id, _ = idle.popleft()
-        self._refill(key)
+        if replace:
+            self._refill(key)
         return container_id
+
+    def replenish(self, key: K) -> None:
+        """Start what `key` lacks of its `size` (a no-op for a full or unwatched key)."""
+        if key in self._idle:
+            self._refill(key)
 
     def ready(self, key: K) -> int:
         """How many containers are ready for `key` right now."""
