@@ -12,7 +12,8 @@ host sends everything over the container's stdin, in this order:
 The launcher, running as uid 65534 with no capabilities, writes the files into the container's own
 tmpfs (/sandbox), forks and execs the program in /tmp with exactly the header's environment, waits
 for it with wait4 (CPU time and peak RSS come from its rusage), kills whatever the program left
-behind (`kill(-1)` as the namespace's pid 1), and then writes a trailer to its stderr:
+behind (`kill(-1)` as the namespace's pid 1, again every 20 ms until it has reaped the last), and
+then writes a trailer to its stderr:
 
     MARKER nonce NUL b"exit signal cpu_ns maxrss_bytes artifact_len wall_ns refused\\n" artifact
 
@@ -98,11 +99,17 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 wall_ns = time.monotonic_ns() - began
 stop(0, None)
+# A child forked while kill(-1) runs may miss it (Linux's fork gives up on a pending kill, gVisor
+# may not: a CI run under gVisor whose program had finished waited here until its timeout). So
+# kill again every 20 ms until the last child is reaped.
+signal.signal(signal.SIGALRM, stop)
+signal.setitimer(signal.ITIMER_REAL, 0.02, 0.02)
 while True:
     try:
         os.wait()
     except ChildProcessError:
         break
+signal.setitimer(signal.ITIMER_REAL, 0)
 code = os.waitstatus_to_exitcode(status)
 data = b""
 if artifact and code == 0:
