@@ -1,7 +1,8 @@
 """Sharing a task from its page: the owner shares it by email as viewer, changes the role to
 runner by sharing again, and revokes it after a confirmation; sharing with one's own email is
 refused at the field. A viewer sees the shared task (without its environment) and neither
-the owner's controls nor the sharing panel."""
+the owner's controls nor the sharing panel. A user lists the tasks shared with them apart from
+their own, and leaves one from its page."""
 
 from __future__ import annotations
 
@@ -83,3 +84,50 @@ async def test_a_viewer_sees_the_task_without_the_owners_controls(ui: UI) -> Non
     assert await ui.page.get_by_role("link", name="Open in editor").count() == 0
     assert await ui.page.get_by_test_id("sharing").count() == 0
     assert "TOKEN" not in await ui.page.content()
+
+
+async def test_a_user_lists_the_tasks_shared_with_them_and_leaves_one(ui: UI) -> None:
+    _, owner = await api_user(ui.api, "Owner")
+    email, mine = await api_user(ui.api, "Grace")
+    own = await create_task(ui.api, mine, name="grace-own")
+    shared = {
+        role: await create_task(ui.api, owner, name=f"shared-as-{role}")
+        for role in ("viewer", "runner")
+    }
+    for role, task_id in shared.items():
+        resp = await ui.api.post(
+            f"/api/v1/tasks/{task_id}/shares", json={"email": email, "role": role}, headers=owner
+        )
+        assert resp.status_code == 201, resp.text
+
+    await ui.sign_in(email)
+    await ui.goto("/tasks")
+    rows = ui.page.get_by_test_id("task-list").locator("tbody tr")
+    await rows.filter(has_text="grace-own").wait_for()
+    assert await rows.count() == 1  # her own list: not the tasks shared with her
+    await ui.page.get_by_label("Whose").select_option("with_me")
+    await ui.page.get_by_role("button", name="Apply").click()
+    await ui.page.wait_for_url("**/tasks?shared=with_me")
+    await rows.filter(has_text="shared-as-runner").filter(has_text="runner").wait_for()
+    await rows.filter(has_text="shared-as-viewer").filter(has_text="viewer").wait_for()
+    assert await rows.count() == 2
+    assert await rows.filter(has_text="grace-own").count() == 0
+    await ui.shoot("tasks-shared-with-me")
+
+    await rows.get_by_role("link", name="shared-as-viewer").click()
+    await ui.page.get_by_role("heading", name="shared-as-viewer").wait_for()
+    await ui.page.get_by_role("button", name="Leave…").click()
+    await ui.page.get_by_role("button", name="Stay").click()
+    await ui.page.get_by_role("button", name="Leave…").click()
+    await ui.page.get_by_role("button", name="Leave for good").click()
+    await ui.page.wait_for_url("**/tasks?shared=with_me")
+    await rows.filter(has_text="shared-as-runner").wait_for()
+    assert await rows.count() == 1
+
+    listed = await ui.api.get(f"/api/v1/tasks/{shared['viewer']}/shares", headers=owner)
+    assert listed.json()["shares"] == []
+    kept = await ui.api.get(f"/api/v1/tasks/{shared['runner']}/shares", headers=owner)
+    assert [s["email"] for s in kept.json()["shares"]] == [email]
+    gone = await ui.api.get(f"/api/v1/tasks/{shared['viewer']}", headers=mine)
+    assert gone.status_code == 404
+    assert (await ui.api.get(f"/api/v1/tasks/{own}", headers=mine)).status_code == 200

@@ -98,6 +98,8 @@ export function runtimes(): Promise<Runtime[]> {
 }
 
 export interface TaskQuery {
+  /** "with_me": the tasks others shared with the caller instead of the caller's own. */
+  shared?: "with_me";
   q?: string;
   status?: string;
   script_type?: string;
@@ -183,6 +185,7 @@ export function shareTask(taskId: string, email: string, role: ShareRole): Promi
   return request("POST", `/tasks/${encodeURIComponent(taskId)}/shares`, { body: { email, role } });
 }
 
+/** Revoke `email`'s share (the owner), or leave a task shared with you (your own email). */
 export function unshareTask(taskId: string, email: string): Promise<{ message: string }> {
   return request("DELETE", `/tasks/${encodeURIComponent(taskId)}/shares`, { query: { email } });
 }
