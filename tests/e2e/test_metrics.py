@@ -22,42 +22,49 @@ from voidrunner.devstack.processes import free_port
 pytestmark = pytest.mark.sandbox
 
 SERVICES = ("auth", "tasks", "scheduler", "executor", "gateway")
-PORTS = {service: free_port() for service in SERVICES}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def _metrics_of(service: str) -> dict[str, Any]:
-    return {"metrics_host": "127.0.0.1", "metrics_port": PORTS[service]}
+@pytest.fixture
+def ports() -> dict[str, int]:
+    """Each service's metrics port, picked as the test starts. Picked at import, they waited
+    minutes for the suite to reach this module, and any server could take one meanwhile (a
+    full run had all three tests here fail in setup together)."""
+    return {service: free_port() for service in SERVICES}
+
+
+def _metrics_of(ports: dict[str, int], service: str) -> dict[str, Any]:
+    return {"metrics_host": "127.0.0.1", "metrics_port": ports[service]}
 
 
 @pytest.fixture
-def auth_settings_overrides() -> dict[str, Any]:
-    return _metrics_of("auth")
+def auth_settings_overrides(ports: dict[str, int]) -> dict[str, Any]:
+    return _metrics_of(ports, "auth")
 
 
 @pytest.fixture
-def tasks_settings_overrides() -> dict[str, Any]:
-    return _metrics_of("tasks")
+def tasks_settings_overrides(ports: dict[str, int]) -> dict[str, Any]:
+    return _metrics_of(ports, "tasks")
 
 
 @pytest.fixture
-def scheduler_settings_overrides() -> dict[str, Any]:
-    return _metrics_of("scheduler")
+def scheduler_settings_overrides(ports: dict[str, int]) -> dict[str, Any]:
+    return _metrics_of(ports, "scheduler")
 
 
 @pytest.fixture
-def executor_settings_overrides() -> dict[str, Any]:
-    return _metrics_of("executor")
+def executor_settings_overrides(ports: dict[str, int]) -> dict[str, Any]:
+    return _metrics_of(ports, "executor")
 
 
 @pytest.fixture
-def gateway_settings_overrides() -> dict[str, Any]:
-    return _metrics_of("gateway")
+def gateway_settings_overrides(ports: dict[str, int]) -> dict[str, Any]:
+    return _metrics_of(ports, "gateway")
 
 
-async def _scrape(service: str) -> Samples:
+async def _scrape(ports: dict[str, int], service: str) -> Samples:
     async with httpx.AsyncClient() as c:
-        resp = await c.get(f"http://127.0.0.1:{PORTS[service]}/metrics")
+        resp = await c.get(f"http://127.0.0.1:{ports[service]}/metrics")
     assert resp.status_code == 200, service
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -71,9 +78,9 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def test_every_service_counts_a_run_and_labels_stay_bounded(
-    client: httpx.AsyncClient, pipeline: Any
+    client: httpx.AsyncClient, pipeline: Any, ports: dict[str, int]
 ) -> None:
-    before = await _scrape("gateway")
+    before = await _scrape(ports, "gateway")
     auth = await login(client, "metrics@example.com")
     task_id = await create_task(client, auth, "print('counted')")
     execution = await run(client, auth, task_id)
@@ -83,7 +90,7 @@ async def test_every_service_counts_a_run_and_labels_stay_bounded(
     assert got.status_code == 200
     await asyncio.sleep(0.1)  # the recorder's transaction and the gateway's log line settle
 
-    scraped = {service: await _scrape(service) for service in SERVICES}
+    scraped = {service: await _scrape(ports, service) for service in SERVICES}
     after = scraped["gateway"]
 
     def moved(name: str, by: float = 1, **labels: str) -> None:
@@ -144,14 +151,14 @@ async def test_every_service_counts_a_run_and_labels_stay_bounded(
 
 
 async def test_a_route_with_ids_or_unknown_paths_adds_no_series(
-    client: httpx.AsyncClient, pipeline: object
+    client: httpx.AsyncClient, pipeline: object, ports: dict[str, int]
 ) -> None:
     auth = await login(client, "cardinality@example.com")
     for _ in range(5):  # made-up ids and paths, as a scanner sends them
         await client.get(f"/api/v1/tasks/{uuid.uuid4()}", headers=auth)
         await client.get(f"/no/such/{uuid.uuid4()}")
         await client.request("PROPFIND", "/api/v1/tasks")  # a WebDAV method
-    samples = await _scrape("gateway")
+    samples = await _scrape(ports, "gateway")
     routes = {
         dict(labels)["route"]
         for (name, labels) in samples
@@ -169,9 +176,9 @@ async def test_a_route_with_ids_or_unknown_paths_adds_no_series(
 
 
 async def test_a_cancelled_execution_counts_as_finished(
-    client: httpx.AsyncClient, pipeline: object
+    client: httpx.AsyncClient, pipeline: object, ports: dict[str, int]
 ) -> None:
-    before = await _scrape("tasks")
+    before = await _scrape(ports, "tasks")
     auth = await login(client, "cancelled@example.com")
     task_id = await create_task(client, auth, "import time\ntime.sleep(30)")
     started = await client.post(f"/api/v1/tasks/{task_id}/executions", headers=auth)
@@ -179,7 +186,7 @@ async def test_a_cancelled_execution_counts_as_finished(
     execution_id = started.json()["id"]
     cancel = await client.delete(f"/api/v1/executions/{execution_id}", headers=auth)
     assert cancel.status_code == 200, cancel.text
-    after = await _scrape("tasks")
+    after = await _scrape(ports, "tasks")
     labels = {"runtime": "python", "termination_reason": "cancelled"}
     delta = _value(after, "voidrunner_executions_finished_total", **labels) - _value(
         before, "voidrunner_executions_finished_total", **labels
