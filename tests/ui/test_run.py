@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import time
 
+from playwright.async_api import expect
+
 from tests.e2e.test_languages import require_toolchain
 
 from .conftest import UI, lines
@@ -110,13 +112,15 @@ async def test_every_shipped_language_is_offered_and_a_java_starter_runs(ui: UI)
     require_toolchain("java")
     await ui.sign_up("Grace")
     language = ui.page.get_by_label("Language")
+    # The options come with GET /runtimes, after the page itself: reading them at once raced it
+    # (an empty list in CI). All arrive in one render, so waiting for the last is enough.
+    await language.locator("option", has_text="typescript").wait_for(state="attached")
     offered = await language.locator("option").all_inner_texts()
     assert {"python", "javascript", "typescript", "bash", "go", "c", "cpp", "java", "ruby"} <= set(
         offered
     ), offered
     # Python has two versions: CPython (the default) and PyPy (3.9).
-    versions = await ui.page.get_by_label("Version").locator("option").all_inner_texts()
-    assert len(versions) == 2, versions
+    await expect(ui.page.get_by_label("Version").locator("option")).to_have_count(2)
     await language.select_option("java")
     # The entry file is the class java runs, and the starter says hello.
     await ui.page.get_by_role("tab", name="Main.java (entry file)").wait_for()
