@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -36,6 +35,7 @@ from dotenv import dotenv_values
 from prometheus_client.parser import text_string_to_metric_families
 
 from voidrunner.devstack.deploy_secrets import compose_secrets
+from voidrunner.devstack.processes import free_port
 
 from .conftest import COMPOSE_FILE, ROOT, SMOKE_OVERRIDE, compose_binary
 
@@ -152,16 +152,12 @@ def uv_binary_or_skip() -> Path:
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """`count` distinct ports free a moment ago (from below the ephemeral range: free_port)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
 
 
 def tar_of(files: dict[str, Path | bytes], mode: int = 0o644) -> bytes:

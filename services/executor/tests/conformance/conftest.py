@@ -16,8 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from sandbox_testing.conformance import BACKENDS_BUILT, Backend, settled
+from sandbox_testing.conformance import (
+    BACKENDS_BUILT,
+    BACKENDS_OUTPUT,
+    Backend,
+    settled,
+    write_backends,
+)
 from voidrunner.contracts.runtimes import load_catalog
+from voidrunner.devstack.pytest_plugin import WORKER_UID_STRIDE, worker_index
 from voidrunner.executor.sandbox.cgroups import CgroupDriver
 from voidrunner.executor.sandbox.types import Sandbox, SandboxError
 from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE, UidRange
@@ -38,10 +45,15 @@ def _bwrap(warm_pool: int) -> Callable[[], Backend]:
         cgroups = CgroupDriver.detect(subdir=subdir)
         catalog = load_catalog()
         uids = None
+        # Under pytest-xdist each worker's sessions have uids of their own (leases are host-wide).
+        apart = worker_index() * WORKER_UID_STRIDE
         if warm_pool and os.geteuid() == 0:
             # Its own uids: the session keeps its warm sandboxes (and their uids) to the end,
             # and the stacks' executors of later tests lease from the default range.
-            uids = UidRange(WARM_UID_BASE, DEFAULT_SLOTS + warm_uids(catalog, warm_pool))
+            count = DEFAULT_SLOTS + warm_uids(catalog, warm_pool)
+            uids = UidRange(WARM_UID_BASE + apart, count)
+        elif apart and os.geteuid() == 0:
+            uids = UidRange(DEFAULT_UID_BASE + apart, DEFAULT_SLOTS)
         try:
             sandbox = BwrapSandbox(catalog, cgroups=cgroups, warm_pool=warm_pool, uids=uids)
         except SandboxError as exc:
@@ -142,9 +154,12 @@ async def _nothing_left_behind(backend: Backend) -> AsyncIterator[None]:
     assert await settled(backend.leftovers) == [], f"{backend.name} left things behind"
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A pytest-xdist worker hands its list to the controller (the root conftest.py prints it).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[BACKENDS_OUTPUT] = dict(_RAN)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _RAN:
-        return
-    terminalreporter.section("sandbox backends")
-    for name in BACKENDS:
-        terminalreporter.write_line(f"{name:14} {_RAN.get(name, 'not requested')}")
+    write_backends(terminalreporter, _RAN)

@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import time
 from pathlib import Path
 
+# Ports are picked below the kernel's ephemeral range (net.ipv4.ip_local_port_range): a port
+# handed out by bind(0) was free only until the next outgoing connection or bind(0) on the
+# host, any of which (another test session's, this one's own clients') could take it before the
+# server bound it, and a server that then failed to bind left wait_for_port greeting a stranger.
+_LOWEST_PORT = 10000
+_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, from below the ephemeral range (so
+    no outgoing connection or bind(0) takes it before its server binds it); a port from bind(0)
+    when that range leaves too little below it."""
+    span = _ephemeral_start() - _LOWEST_PORT
+    tries = 50 if span >= 1000 else 0
+    for _ in range(tries):
+        port = _LOWEST_PORT + secrets.randbelow(span)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        bound: int = s.getsockname()[1]
+        return bound
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import queue
 import shutil
 import tempfile
@@ -35,8 +36,31 @@ from voidrunner.devstack.nats_config import render
 from voidrunner.devstack.postgres import EmbeddedPostgres, PostgresConfig
 
 TEMPLATE = "voidrunner_template"
+# The sandbox uids of one test session's executors, apart from another session's (`make test`
+# runs two, pytest-xdist workers): uid leases are host-wide locks, so sessions sharing a range
+# took turns and a long run in one held up the other's.
+WORKER_UID_STRIDE = 0x1000
 # Services that own tables expose `voidrunner.<svc>.schema` with COMPONENT and MIGRATIONS_DIR.
 SCHEMA_MODULES = ("voidrunner.auth.schema", "voidrunner.tasks.schema")
+
+
+def worker_index() -> int:
+    """This pytest-xdist worker's number (gw3 → 3); 0 in a session without workers."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.removeprefix("gw").isdigit() else 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give this worker's executors uids of their own (see
+    WORKER_UID_STRIDE) unless the environment chose a base already."""
+    if not (index := worker_index()):
+        return
+    try:
+        from voidrunner.executor.sandbox.uid_range import DEFAULT_UID_BASE
+    except ModuleNotFoundError:  # no executor here, so no sandboxes
+        return
+    base = DEFAULT_UID_BASE + index * WORKER_UID_STRIDE
+    os.environ.setdefault("VOIDRUNNER_SANDBOX_UID_BASE", str(base))
 
 
 def migrators() -> list[tuple[str, Migrator]]:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import pytest
+
 from voidrunner.contracts.runtimes import RuntimeCatalog
 from voidrunner.executor.sandbox.types import (
     CancelToken,
@@ -26,7 +28,18 @@ from voidrunner.executor.sandbox.types import (
     Sandbox,
 )
 
-__all__ = ["BACKENDS_BUILT", "FAST", "Backend", "marker", "processes_with", "run", "settled"]
+__all__ = [
+    "BACKENDS_BUILT",
+    "BACKENDS_OUTPUT",
+    "FAST",
+    "Backend",
+    "marker",
+    "merge_backends",
+    "processes_with",
+    "run",
+    "settled",
+    "write_backends",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +49,24 @@ FAST = Limits(timeout_seconds=10.0, memory_bytes=256 * 1024 * 1024, max_output_b
 # The backends this session built, by name: here, not in the suite's conftest, which the abuse
 # suite loads a second time by path: one instance per backend (a warm pool's uids are its own).
 BACKENDS_BUILT: dict[str, Backend] = {}
+# The key of a pytest-xdist worker's `workeroutput` that holds which backends it ran.
+BACKENDS_OUTPUT = "voidrunner_sandbox_backends"
+
+
+def merge_backends(into: dict[str, str], seen: dict[str, str]) -> None:
+    """Add one worker's "ran"/"skipped: why" per backend: a backend any worker ran ran."""
+    for name, status in seen.items():
+        if into.get(name) != "ran":
+            into[name] = status
+
+
+def write_backends(terminalreporter: pytest.TerminalReporter, ran: dict[str, str]) -> None:
+    """The session's last section: which sandbox backends ran, or why each was skipped."""
+    if not ran:
+        return
+    terminalreporter.section("sandbox backends")
+    for name in sorted(ran):
+        terminalreporter.write_line(f"{name:14} {ran[name]}")
 
 
 @dataclass
