@@ -103,7 +103,7 @@ lint: $(VENV)/.synced $(WEB_MODULES) ## Format check and lint (Python: ruff; web
 
 .PHONY: typecheck
 typecheck: $(VENV)/.synced $(WEB_MODULES) ## mypy --strict over all code and tests; svelte-check over the web UI
-	$(BIN)/mypy conftest.py libs/common libs/contracts libs/devstack/src services clients tests scripts bench
+	$(BIN)/mypy libs/common libs/contracts libs/devstack/src services clients tests scripts bench
 	cd $(WEB) && ../$(NPM) run --silent check
 
 .PHONY: test
