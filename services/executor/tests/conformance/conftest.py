@@ -45,15 +45,14 @@ def _bwrap(warm_pool: int) -> Callable[[], Backend]:
         cgroups = CgroupDriver.detect(subdir=subdir)
         catalog = load_catalog()
         uids = None
-        # Under pytest-xdist each worker's sessions have uids of their own (leases are host-wide).
-        apart = worker_index() * WORKER_UID_STRIDE
-        if warm_pool and os.geteuid() == 0:
-            # Its own uids: the session keeps its warm sandboxes (and their uids) to the end,
-            # and the stacks' executors of later tests lease from the default range.
-            count = DEFAULT_SLOTS + warm_uids(catalog, warm_pool)
-            uids = UidRange(WARM_UID_BASE + apart, count)
-        elif apart and os.geteuid() == 0:
-            uids = UidRange(DEFAULT_UID_BASE + apart, DEFAULT_SLOTS)
+        if os.geteuid() == 0:
+            # A warm pool has its own uids: the session keeps its warm sandboxes (and their
+            # uids) to the end, and the stacks' executors of later tests lease from the default
+            # range. Under pytest-xdist each worker's are apart (leases are host-wide).
+            base = (WARM_UID_BASE if warm_pool else DEFAULT_UID_BASE) + (
+                worker_index() * WORKER_UID_STRIDE
+            )
+            uids = UidRange(base, DEFAULT_SLOTS + warm_uids(catalog, warm_pool))
         try:
             sandbox = BwrapSandbox(catalog, cgroups=cgroups, warm_pool=warm_pool, uids=uids)
         except SandboxError as exc:

@@ -46,8 +46,8 @@ SCHEMA_MODULES = ("voidrunner.auth.schema", "voidrunner.tasks.schema")
 
 def worker_index() -> int:
     """This pytest-xdist worker's number (gw3 → 3); 0 in a session without workers."""
-    name = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return int(name.removeprefix("gw")) if name.removeprefix("gw").isdigit() else 0
+    number = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    return int(number) if number.isdigit() else 0
 
 
 def pytest_configure(config: pytest.Config) -> None:

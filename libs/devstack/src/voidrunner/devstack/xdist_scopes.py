@@ -26,10 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     last had one worker finish minutes after the other."""
     if config.getoption("dist", None) != "loadfile":
         return
-    first = [item for item in items if scope_of(item.nodeid) in TOGETHER]
-    if first:
-        rest = [item for item in items if scope_of(item.nodeid) not in TOGETHER]
-        items[:] = first + rest
+    items.sort(key=lambda item: scope_of(item.nodeid) not in TOGETHER)  # stable: order kept
 
 
 def scope_of(nodeid: str) -> str:
